@@ -1,0 +1,44 @@
+"""Dependencies the routes declare; the lifespan creates them once per app."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from temporalio.client import Client
+
+from workorders.config import Settings
+from workorders.reference import Catalog, Regions
+from workorders.store import WorkOrderStore
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> WorkOrderStore:
+    store: WorkOrderStore = request.app.state.store
+    return store
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def get_regions(request: Request) -> Regions:
+    regions: Regions = request.app.state.regions
+    return regions
+
+
+def get_catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
+    return catalog
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[WorkOrderStore, Depends(get_store)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+RegionsDep = Annotated[Regions, Depends(get_regions)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]

@@ -1,0 +1,245 @@
+"""Work orders: create, follow, and the technician's reports on the construction job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import CatalogDep, RegionsDep, SettingsDep, StoreDep, TemporalDep
+from api.errors import ProblemError
+from api.workflows import start_order_workflow
+from models.api import (
+    Address,
+    AttemptResponse,
+    BroadbandDemand,
+    ConstructionJobResponse,
+    ConstructionReportRequest,
+    Customer,
+    EventResponse,
+    InstallationWindow,
+    OrderCreateRequest,
+    OrderHistoryResponse,
+    OrderPage,
+    OrderResponse,
+    OrderSummary,
+    SubTaskResponse,
+)
+from models.enums import OrderStatus
+from models.payloads import ConstructionReport
+from models.tables import SubTask, WorkOrder
+from workflows import WorkOrderWorkflow, workflow_id_for
+from workorders.reference import NoProfile, UnknownRegion
+from workorders.store import OrderNotFound, WorkOrderStore
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+def fingerprint(request: OrderCreateRequest) -> str:
+    """A digest of the request body, to tell a repeated order from a different one."""
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def to_summary(order: WorkOrder) -> OrderSummary:
+    return OrderSummary.model_validate(order, from_attributes=True)
+
+
+def to_response(order: WorkOrder, sub_tasks: list[SubTask]) -> OrderResponse:
+    window = None
+    if order.window_start and order.window_end:
+        window = InstallationWindow(start=order.window_start, end=order.window_end)
+    return OrderResponse(
+        **to_summary(order).model_dump(),
+        channel=order.channel,
+        workflow_id=order.workflow_id,
+        customer=Customer(
+            name=order.customer_name, phone=order.customer_phone, email=order.customer_email
+        ),
+        address=address_of(order),
+        demand=BroadbandDemand(
+            service_type=order.service_type,
+            download_mbps=order.download_mbps,
+            upload_mbps=order.upload_mbps,
+            installation_window=window,
+        ),
+        sub_tasks=[SubTaskResponse.model_validate(t, from_attributes=True) for t in sub_tasks],
+    )
+
+
+def address_of(order: WorkOrder) -> Address:
+    return Address(
+        street=order.street, house_number=order.house_number, unit=order.unit,
+        postcode=order.postcode, city=order.city,
+    )
+
+
+async def _order_or_404(store: WorkOrderStore, order_id: str) -> WorkOrder:
+    try:
+        return await store.get_order(order_id)
+    except OrderNotFound:
+        raise ProblemError(404, "Order not found", f"no work order {order_id}") from None
+
+
+@router.post(
+    "",
+    response_model=OrderResponse,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "An order with this external reference exists; it is returned."},
+        409: {"description": "The external reference was used for a different order."},
+        422: {"description": "Invalid order, or an address or bandwidth the operator cannot serve."},
+    },
+)
+async def create_order(
+    request: OrderCreateRequest,
+    response: Response,
+    store: StoreDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    regions: RegionsDep,
+    catalog: CatalogDep,
+) -> OrderResponse:
+    """Create a work order and start its workflow.
+
+    The customer's postcode decides the region, the demand the profile. Sending the
+    same external reference again returns the same order and starts nothing new.
+    """
+    try:
+        region = regions.for_postcode(request.address.postcode)
+        profile = catalog.profile_for(
+            request.demand.service_type, request.demand.download_mbps, request.demand.upload_mbps
+        )
+    except (UnknownRegion, NoProfile) as e:
+        raise ProblemError(422, "Order cannot be served", str(e)) from None
+
+    order_id = str(uuid.uuid4())
+    window = request.demand.installation_window
+    order, created = await store.create_order(
+        WorkOrder(
+            id=order_id,
+            external_reference=request.external_reference,
+            channel=request.channel,
+            request_fingerprint=fingerprint(request),
+            customer_name=request.customer.name,
+            customer_phone=request.customer.phone,
+            customer_email=request.customer.email,
+            street=request.address.street,
+            house_number=request.address.house_number,
+            unit=request.address.unit,
+            postcode=request.address.postcode,
+            city=request.address.city,
+            service_type=request.demand.service_type,
+            download_mbps=request.demand.download_mbps,
+            upload_mbps=request.demand.upload_mbps,
+            profile=profile.name,
+            window_start=window.start if window else None,
+            window_end=window.end if window else None,
+            region=region.code,
+            workflow_id=workflow_id_for(order_id),
+        )
+    )
+    if not created and order.request_fingerprint != fingerprint(request):
+        raise ProblemError(
+            409, "External reference already used",
+            f"order {order.id} has external reference {order.external_reference!r}"
+            " with different details",
+            code="EXTERNAL_REFERENCE_CONFLICT",
+        )
+    if order.status is OrderStatus.RECEIVED:
+        await start_order_workflow(temporal, settings.task_queue, order)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/orders/{order.id}"
+    return to_response(order, await store.get_sub_tasks(order.id))
+
+
+@router.get("", response_model=OrderPage)
+async def list_orders(
+    store: StoreDep,
+    status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
+    region: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> OrderPage:
+    """Work orders, newest first."""
+    orders, total = await store.list_orders(
+        status=status_, region=region, limit=limit, offset=offset
+    )
+    return OrderPage(items=[to_summary(o) for o in orders], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{order_id}", response_model=OrderResponse)
+async def get_order(order_id: str, store: StoreDep) -> OrderResponse:
+    """One work order with its three sub-tasks, their latest data and results."""
+    order = await _order_or_404(store, order_id)
+    return to_response(order, await store.get_sub_tasks(order.id))
+
+
+@router.get("/{order_id}/history", response_model=OrderHistoryResponse)
+async def get_history(order_id: str, store: StoreDep) -> OrderHistoryResponse:
+    """Every attempt of every sub-task with its data and result, and every event."""
+    order = await _order_or_404(store, order_id)
+    return OrderHistoryResponse(
+        order_id=order.id,
+        attempts=[
+            AttemptResponse.model_validate(a, from_attributes=True)
+            for a in await store.attempts(order.id)
+        ],
+        events=[
+            EventResponse.model_validate(e, from_attributes=True)
+            for e in await store.timeline(order.id)
+        ],
+    )
+
+
+UPDATE_ERRORS = {
+    "NOT_ASSIGNED": (409, "Not this technician's job"),
+    "INVALID_TRANSITION": (409, "Report does not fit the job's state"),
+    "MISSING_EVIDENCE": (422, "Report lacks what it needs"),
+}
+
+
+@router.post(
+    "/{order_id}/construction/reports",
+    response_model=ConstructionJobResponse,
+    responses={
+        404: {"description": "No such order."},
+        409: {"description": "Not the assigned technician, a state the job cannot take, "
+              "or the order is closed."},
+        422: {"description": "Completion without the terminal's serial, or a refusal "
+              "without a reason code."},
+    },
+)
+async def report_construction(
+    order_id: str, report: ConstructionReportRequest, store: StoreDep, temporal: TemporalDep
+) -> ConstructionJobResponse:
+    """A technician reports progress on, completion of, or failure of their job."""
+    order = await _order_or_404(store, order_id)
+    handle = temporal.get_workflow_handle_for(WorkOrderWorkflow.run, order.workflow_id)
+    try:
+        job = await handle.execute_update(
+            WorkOrderWorkflow.report_construction,
+            ConstructionReport.model_validate(report.model_dump()),
+        )
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        if isinstance(cause, ApplicationError) and cause.type in UPDATE_ERRORS:
+            code, title = UPDATE_ERRORS[cause.type]
+            raise ProblemError(code, title, cause.message, code=cause.type) from None
+        raise
+    except RPCError as e:
+        if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise ProblemError(
+                409, "Order takes no more reports",
+                f"order {order.id} is {order.status.value}; its workflow is not running",
+                code="ORDER_CLOSED",
+            ) from None
+        raise
+    return ConstructionJobResponse(order_id=order.id, **job.model_dump())

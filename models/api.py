@@ -1,0 +1,198 @@
+"""What the HTTP API takes and gives: ``...Request`` and ``...Response`` models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from models.enums import (
+    AttemptOutcome,
+    CannotCompleteReason,
+    Channel,
+    JobState,
+    OrderStatus,
+    ServiceType,
+    SubTaskKind,
+    SubTaskStatus,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Customer(_Strict):
+    name: str = Field(min_length=1, max_length=200, examples=["Wang Xiaoming"])
+    phone: str = Field(
+        pattern=r"^\+?[0-9][0-9 \-]{5,19}$", max_length=32, examples=["+86 138 0013 8000"]
+    )
+    email: EmailStr | None = Field(default=None, examples=["wang@example.com"])
+
+
+class Address(_Strict):
+    street: str = Field(min_length=1, max_length=200, examples=["Jianguo Road"])
+    house_number: str = Field(min_length=1, max_length=20, examples=["88"])
+    unit: str | None = Field(default=None, max_length=50, examples=["Flat 1203"])
+    postcode: str = Field(pattern=r"^[0-9]{5}$", examples=["10115"])
+    city: str = Field(min_length=1, max_length=100, examples=["Springfield"])
+
+
+class InstallationWindow(_Strict):
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError("the installation window must end after it starts")
+        return self
+
+
+class BroadbandDemand(_Strict):
+    service_type: ServiceType = Field(examples=["FTTH"])
+    download_mbps: int = Field(ge=1, le=10_000, examples=[300])
+    upload_mbps: int = Field(ge=1, le=10_000, examples=[100])
+    installation_window: InstallationWindow | None = None
+
+
+class OrderCreateRequest(_Strict):
+    """A customer's broadband order, as the front desk, a CRM or a web shop sends it."""
+
+    external_reference: str = Field(
+        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$",
+        description="The caller's own id for the order; sending it again returns the same order.",
+        examples=["CRM-2026-000123"],
+    )
+    channel: Channel = Channel.FRONT_DESK
+    customer: Customer
+    address: Address
+    demand: BroadbandDemand
+
+
+class SubTaskResponse(BaseModel):
+    kind: SubTaskKind
+    status: SubTaskStatus
+    attempts: int
+    technician_id: str | None = None
+    job_state: JobState | None = None
+    detail: str | None = None
+    data: dict[str, Any] | None = Field(default=None, description="The latest attempt's data.")
+    result: dict[str, Any] | None = Field(default=None, description="The latest result.")
+    updated_at: datetime
+
+
+class OrderSummary(BaseModel):
+    id: str
+    external_reference: str
+    status: OrderStatus
+    status_reason: str | None = None
+    region: str
+    service_type: ServiceType
+    profile: str
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+
+
+class OrderResponse(OrderSummary):
+    channel: Channel
+    workflow_id: str
+    customer: Customer
+    address: Address
+    demand: BroadbandDemand
+    sub_tasks: list[SubTaskResponse]
+
+
+class OrderPage(BaseModel):
+    items: list[OrderSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class AttemptResponse(BaseModel):
+    kind: SubTaskKind
+    attempt: int
+    outcome: AttemptOutcome
+    error_code: str | None = None
+    data: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+
+
+class EventResponse(BaseModel):
+    at: datetime
+    actor: str
+    kind: str
+    detail: dict[str, Any] | None = None
+
+
+class OrderHistoryResponse(BaseModel):
+    """The order's history: every sub-task attempt and every event, in order."""
+
+    order_id: str
+    attempts: list[AttemptResponse]
+    events: list[EventResponse]
+
+
+REPORTABLE_STATES = [s for s in JobState if s is not JobState.ASSIGNED]
+
+
+class ConstructionReportRequest(_Strict):
+    """A technician's report on their installation job."""
+
+    technician_id: str = Field(min_length=1, max_length=50, examples=["tech-north-1"])
+    state: JobState = Field(
+        examples=["on_site"],
+        description="accepted, en_route, on_site, completed or cannot_complete.",
+    )
+    ont_serial: str | None = Field(
+        default=None, min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$",
+        description="Serial of the installed terminal; required with completed.",
+        examples=["HWTC1A2B3C4D"],
+    )
+    reason_code: CannotCompleteReason | None = Field(
+        default=None, description="Required with cannot_complete."
+    )
+    note: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _reportable(self) -> Self:
+        if self.state is JobState.ASSIGNED:
+            raise ValueError("a technician cannot report a job as assigned")
+        return self
+
+
+class ConstructionJobResponse(BaseModel):
+    order_id: str
+    technician_id: str
+    state: JobState
+    ont_serial: str | None = None
+    reason_code: CannotCompleteReason | None = None
+
+
+class TechnicianResponse(BaseModel):
+    id: str
+    name: str
+    region: str
+    skills: list[str]
+    active: bool
+    max_open_jobs: int
+
+
+class TechnicianJobResponse(BaseModel):
+    """One installation job in a technician's work queue."""
+
+    order_id: str
+    job_state: JobState | None
+    status: SubTaskStatus
+    customer_name: str
+    customer_phone: str
+    address: Address
+    service_type: ServiceType
+    profile: str
+    installation_window: InstallationWindow | None = None
+    assigned_at: datetime

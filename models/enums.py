@@ -1,0 +1,81 @@
+"""The words of the domain, one enum each."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    """Where the customer placed the order."""
+
+    FRONT_DESK = "front_desk"
+    CRM = "crm"
+    WEB_SHOP = "web_shop"
+
+
+class ServiceType(StrEnum):
+    FTTH = "FTTH"
+    VDSL = "VDSL"
+
+
+class OrderStatus(StrEnum):
+    """A work order's status; ``completed`` and ``failed`` are final."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (OrderStatus.COMPLETED, OrderStatus.FAILED)
+
+
+class SubTaskKind(StrEnum):
+    """The three sub-tasks every work order is split into."""
+
+    CONSTRUCTION = "construction"
+    ACTIVATION = "activation"
+    QUALITY_CHECK = "quality_check"
+
+
+class SubTaskStatus(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not run because a sub-task it needs failed (the quality check needs an
+    installed and activated line)."""
+
+    @property
+    def is_final(self) -> bool:
+        return self in (SubTaskStatus.SUCCEEDED, SubTaskStatus.FAILED, SubTaskStatus.SKIPPED)
+
+
+class JobState(StrEnum):
+    """A construction job as the technician reports it."""
+
+    ASSIGNED = "assigned"
+    ACCEPTED = "accepted"
+    EN_ROUTE = "en_route"
+    ON_SITE = "on_site"
+    COMPLETED = "completed"
+    CANNOT_COMPLETE = "cannot_complete"
+
+
+class CannotCompleteReason(StrEnum):
+    """Why a technician could not finish an installation."""
+
+    CUSTOMER_ABSENT = "customer_absent"
+    NO_FREE_PORT = "no_free_port"
+    ACCESS_DENIED = "access_denied"
+    CUSTOMER_DECLINED = "customer_declined"
+    NETWORK_FAULT = "network_fault"
+    OTHER = "other"
+
+
+class AttemptOutcome(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"

@@ -1,0 +1,195 @@
+"""Small typed payloads that cross the Temporal boundary.
+
+Workflow and activity arguments carry references (an order id, an attempt number),
+never the full parameter set: an activity reads what must be fresh, such as the
+order's history, from the work-order database when it runs.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from models.enums import (
+    CannotCompleteReason,
+    JobState,
+    OrderStatus,
+    ServiceType,
+    SubTaskKind,
+    SubTaskStatus,
+)
+
+
+class WorkOrderInput(BaseModel):
+    """Starts the workflow of one work order."""
+
+    order_id: str
+
+
+class OrderPlan(BaseModel):
+    """What dispatch determined for the order: the task its sub-tasks share."""
+
+    order_id: str
+    region: str
+    service_type: ServiceType
+    profile: str
+
+
+class SubTaskOutcome(BaseModel):
+    """How one sub-task ended, as the order's status rule sees it."""
+
+    kind: SubTaskKind
+    status: SubTaskStatus
+    reason: str | None = None
+    attempts: int = 0
+
+
+# Construction ------------------------------------------------------------------
+
+
+class ConstructionInput(BaseModel):
+    order_id: str
+
+
+class ConstructionAssignment(BaseModel):
+    order_id: str
+    region: str
+    technician_id: str | None = None
+    reason: str | None = Field(default=None, description="Why nobody was assigned.")
+
+
+class ConstructionReport(BaseModel):
+    """A technician's report on their job: progress, completion or why not."""
+
+    technician_id: str
+    state: JobState
+    ont_serial: str | None = Field(
+        default=None, description="Serial of the installed terminal (ONT); needed to complete."
+    )
+    reason_code: CannotCompleteReason | None = None
+    note: str | None = None
+
+
+class ConstructionJob(BaseModel):
+    """The construction job as the workflow holds it."""
+
+    technician_id: str
+    state: JobState = JobState.ASSIGNED
+    ont_serial: str | None = None
+    reason_code: CannotCompleteReason | None = None
+
+
+class RecordConstructionReportInput(BaseModel):
+    order_id: str
+    report: ConstructionReport
+
+
+# Activation --------------------------------------------------------------------
+
+
+class ActivationInput(BaseModel):
+    """Activate attempt ``attempt``; its data is planned from the order's history."""
+
+    order_id: str
+    attempt: int = Field(ge=1)
+
+
+class ActivationData(BaseModel):
+    """The first data: network resources and parameters sent to the NMS."""
+
+    olt_id: str
+    pon_port: int
+    vlan: int
+    profile: str
+    nms_profile_name: str
+
+
+class ActivationResult(BaseModel):
+    """The second result."""
+
+    order_id: str
+    attempt: int
+    succeeded: bool
+    data: ActivationData | None = None
+    error_code: str | None = None
+    message: str | None = None
+    revisable: bool = False
+
+
+# Quality check -----------------------------------------------------------------
+
+
+class QualityCheckInput(BaseModel):
+    order_id: str
+    attempt: int = Field(ge=1)
+
+
+class QualityCheckData(BaseModel):
+    """The second data: what the NMS needs to check the line, and the thresholds."""
+
+    olt_id: str
+    pon_port: int
+    profile: str
+    test_server: str
+    expected_download_mbps: int
+    expected_upload_mbps: int
+    min_speed_ratio: float = 0.9
+    max_latency_ms: float = 20.0
+    max_jitter_ms: float = 5.0
+    max_loss_pct: float = 0.5
+
+
+class Measures(BaseModel):
+    download_mbps: float
+    upload_mbps: float
+    latency_ms: float
+    jitter_ms: float
+    loss_pct: float
+
+
+class QualityCheckResult(BaseModel):
+    """The third result."""
+
+    order_id: str
+    attempt: int
+    succeeded: bool
+    data: QualityCheckData | None = None
+    measures: Measures | None = None
+    error_code: str | None = None
+    message: str | None = None
+    revisable: bool = False
+
+
+# The order -------------------------------------------------------------------
+
+
+class SubTaskStarted(BaseModel):
+    order_id: str
+    kind: SubTaskKind
+    detail: str | None = None
+
+
+class OrderDecision(BaseModel):
+    status: OrderStatus
+    reason: str | None = None
+
+
+class RecordOrderStatusInput(BaseModel):
+    order_id: str
+    decision: OrderDecision
+    outcomes: list[SubTaskOutcome]
+
+
+class WorkOrderResult(BaseModel):
+    order_id: str
+    status: OrderStatus
+    reason: str | None = None
+    outcomes: list[SubTaskOutcome]
+
+
+class WorkOrderState(BaseModel):
+    """What the workflow knows now; answered by its ``state`` query."""
+
+    order_id: str
+    status: OrderStatus
+    construction: ConstructionJob | None = None
+    outcomes: list[SubTaskOutcome] = Field(default_factory=list)

@@ -1,0 +1,104 @@
+"""The rules of the order: its completion status and the construction job's states.
+
+Pure functions over payloads, used by the workflow and tested on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from models.enums import JobState, OrderStatus, SubTaskKind, SubTaskStatus
+from models.payloads import ConstructionJob, ConstructionReport, OrderDecision, SubTaskOutcome
+
+
+def decide_order_status(outcomes: Iterable[SubTaskOutcome]) -> OrderDecision:
+    """Decide a work order's status from its three sub-task outcomes.
+
+    The rule: the order is ``completed`` only when construction, activation and the
+    quality check all succeeded; ``failed`` as soon as any of them failed or was
+    skipped, with a reason naming each such sub-task; otherwise ``in_progress``.
+
+    Raises:
+        ValueError: a sub-task is missing or given twice.
+    """
+    by_kind: dict[SubTaskKind, SubTaskOutcome] = {}
+    for outcome in outcomes:
+        if outcome.kind in by_kind:
+            raise ValueError(f"sub-task {outcome.kind} given twice")
+        by_kind[outcome.kind] = outcome
+    missing = [kind.value for kind in SubTaskKind if kind not in by_kind]
+    if missing:
+        raise ValueError(f"sub-task outcome missing: {', '.join(missing)}")
+
+    ordered = [by_kind[kind] for kind in SubTaskKind]
+    unsuccessful = [
+        o for o in ordered if o.status in (SubTaskStatus.FAILED, SubTaskStatus.SKIPPED)
+    ]
+    if unsuccessful:
+        reason = "; ".join(
+            f"{o.kind.value} {o.status.value}" + (f": {o.reason}" if o.reason else "")
+            for o in unsuccessful
+        )
+        return OrderDecision(status=OrderStatus.FAILED, reason=reason)
+    if all(o.status is SubTaskStatus.SUCCEEDED for o in ordered):
+        return OrderDecision(status=OrderStatus.COMPLETED)
+    waiting = ", ".join(o.kind.value for o in ordered if o.status is not SubTaskStatus.SUCCEEDED)
+    return OrderDecision(status=OrderStatus.IN_PROGRESS, reason=f"waiting for {waiting}")
+
+
+JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.ASSIGNED: frozenset({JobState.ACCEPTED, JobState.CANNOT_COMPLETE}),
+    JobState.ACCEPTED: frozenset({JobState.EN_ROUTE, JobState.ON_SITE, JobState.CANNOT_COMPLETE}),
+    JobState.EN_ROUTE: frozenset({JobState.ON_SITE, JobState.CANNOT_COMPLETE}),
+    JobState.ON_SITE: frozenset({JobState.COMPLETED, JobState.CANNOT_COMPLETE}),
+    JobState.COMPLETED: frozenset(),
+    JobState.CANNOT_COMPLETE: frozenset(),
+}
+"""Which state a technician may report next, from each state of the job."""
+
+
+class ReportRejected(ValueError):
+    """A technician's report that the job cannot take; ``code`` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def check_report(job: ConstructionJob | None, report: ConstructionReport) -> None:
+    """Check a technician's report against the job it is for.
+
+    Raises:
+        ReportRejected: with code ``NOT_ASSIGNED`` (no job yet, or another
+            technician's), ``INVALID_TRANSITION`` or ``MISSING_EVIDENCE``.
+    """
+    if job is None:
+        raise ReportRejected("NOT_ASSIGNED", "no technician has been assigned to this order yet")
+    if report.technician_id != job.technician_id:
+        raise ReportRejected(
+            "NOT_ASSIGNED", f"the job is assigned to {job.technician_id}, not {report.technician_id}"
+        )
+    if report.state not in JOB_TRANSITIONS[job.state]:
+        allowed = ", ".join(sorted(s.value for s in JOB_TRANSITIONS[job.state])) or "nothing"
+        raise ReportRejected(
+            "INVALID_TRANSITION",
+            f"a job that is {job.state.value} cannot become {report.state.value}"
+            f" (allowed: {allowed})",
+        )
+    if report.state is JobState.COMPLETED and not (report.ont_serial or "").strip():
+        raise ReportRejected(
+            "MISSING_EVIDENCE", "completion needs the serial of the installed terminal (ont_serial)"
+        )
+    if report.state is JobState.CANNOT_COMPLETE and report.reason_code is None:
+        raise ReportRejected("MISSING_EVIDENCE", "cannot_complete needs a reason_code")
+
+
+def apply_report(job: ConstructionJob, report: ConstructionReport) -> ConstructionJob:
+    """The job after an accepted report."""
+    return job.model_copy(
+        update={
+            "state": report.state,
+            "ont_serial": report.ont_serial or job.ont_serial,
+            "reason_code": report.reason_code,
+        }
+    )

@@ -1,0 +1,155 @@
+"""The work-order information database: orders, sub-tasks, their history, technicians."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from models.enums import (
+    AttemptOutcome,
+    Channel,
+    JobState,
+    OrderStatus,
+    ServiceType,
+    SubTaskKind,
+    SubTaskStatus,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite too)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(sa_type=UtcDateTime, **kwargs)
+
+
+def _json() -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class WorkOrder(SQLModel, table=True):
+    """One customer's broadband order."""
+
+    __tablename__ = "work_order"
+
+    id: str = Field(primary_key=True, max_length=36)
+    external_reference: str = Field(unique=True, index=True, max_length=100)
+    channel: Channel = Field(default=Channel.FRONT_DESK)
+    request_fingerprint: str = Field(max_length=64)
+
+    customer_name: str = Field(max_length=200)
+    customer_phone: str = Field(max_length=32)
+    customer_email: str | None = Field(default=None, max_length=254)
+    street: str = Field(max_length=200)
+    house_number: str = Field(max_length=20)
+    unit: str | None = Field(default=None, max_length=50)
+    postcode: str = Field(max_length=10)
+    city: str = Field(max_length=100)
+
+    service_type: ServiceType
+    download_mbps: int
+    upload_mbps: int
+    profile: str = Field(max_length=50)
+    window_start: datetime | None = _ts(default=None, nullable=True)
+    window_end: datetime | None = _ts(default=None, nullable=True)
+
+    region: str = Field(index=True, max_length=50)
+    status: OrderStatus = Field(default=OrderStatus.RECEIVED, index=True)
+    status_reason: str | None = Field(default=None, max_length=1000)
+    workflow_id: str = Field(max_length=100)
+    created_at: datetime = _ts(default_factory=utcnow, index=True)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    completed_at: datetime | None = _ts(default=None, nullable=True)
+
+
+class SubTask(SQLModel, table=True):
+    """The current state of one of an order's three sub-tasks."""
+
+    __tablename__ = "sub_task"
+    __table_args__ = (UniqueConstraint("order_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="work_order.id", index=True, max_length=36)
+    kind: SubTaskKind
+    status: SubTaskStatus = Field(default=SubTaskStatus.PENDING)
+    attempts: int = 0
+    technician_id: str | None = Field(default=None, index=True, max_length=50)
+    job_state: JobState | None = None
+    detail: str | None = Field(default=None, max_length=1000)
+    data: dict[str, Any] | None = _json()
+    result: dict[str, Any] | None = _json()
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class SubTaskAttempt(SQLModel, table=True):
+    """One attempt of a sub-task: the data sent and the result read back.
+
+    Together these rows are the order's history, from which failed parameters are
+    revised.
+    """
+
+    __tablename__ = "sub_task_attempt"
+    __table_args__ = (UniqueConstraint("order_id", "kind", "attempt"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="work_order.id", index=True, max_length=36)
+    kind: SubTaskKind
+    attempt: int
+    data: dict[str, Any] | None = _json()
+    result: dict[str, Any] | None = _json()
+    outcome: AttemptOutcome = Field(default=AttemptOutcome.PENDING)
+    error_code: str | None = Field(default=None, max_length=64)
+    started_at: datetime = _ts(default_factory=utcnow)
+    finished_at: datetime | None = _ts(default=None, nullable=True)
+
+
+class OrderEvent(SQLModel, table=True):
+    """One line of an order's timeline: who did what, when."""
+
+    __tablename__ = "order_event"
+    __table_args__ = (Index("ix_order_event_order_at", "order_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="work_order.id", max_length=36)
+    at: datetime = _ts(default_factory=utcnow)
+    actor: str = Field(max_length=100)
+    kind: str = Field(max_length=64)
+    detail: dict[str, Any] | None = _json()
+
+
+class Technician(SQLModel, table=True):
+    """A field technician of one region."""
+
+    __tablename__ = "technician"
+
+    id: str = Field(primary_key=True, max_length=50)
+    name: str = Field(max_length=200)
+    region: str = Field(index=True, max_length=50)
+    skills: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    max_open_jobs: int = 4

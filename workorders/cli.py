@@ -1,0 +1,84 @@
+"""The ``workorders`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from workorders.config import get_settings
+
+app = typer.Typer(
+    help="Broadband work orders: construction, activation and quality check in parallel.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def up() -> None:
+    """Start the whole system: Temporal dev server and UI, worker, API."""
+    from workorders.up import up as run_up
+
+    raise typer.Exit(run_up(get_settings()))
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Defaults to WORKORDERS_API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Defaults to WORKORDERS_API_PORT.")] = None,
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    from api import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run a Temporal worker for work-order workflows and activities."""
+    import worker as worker_module
+
+    worker_module.main()
+
+
+@app.command()
+def demo(
+    orders: Annotated[int, typer.Option(min=1, max=10_000, help="How many orders.")] = 20,
+    cannot_complete: Annotated[
+        int, typer.Option(min=0, help="How many technicians report they cannot complete.")
+    ] = 0,
+    api_url: Annotated[str | None, typer.Option(help="Defaults to the configured API.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every order.")] = 600,
+    seed: Annotated[int, typer.Option(help="Seeds the customers and the technicians.")] = 7,
+) -> None:
+    """Drive orders through the API as a client and the technicians would."""
+    from workorders.demo import DemoConfig, run_demo
+
+    logging.basicConfig(level=logging.WARNING)
+    config = DemoConfig(
+        api_url=api_url or get_settings().api_url,
+        orders=orders,
+        cannot_complete=min(cannot_complete, orders),
+        timeout_s=timeout,
+        seed=seed,
+    )
+    raise typer.Exit(asyncio.run(run_demo(config)))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""One typed ``Settings`` for every process, read from the environment once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of the API, the worker and the command line.
+
+    Every field can be set as ``WORKORDERS_<FIELD>`` in the environment or in a
+    ``.env`` file.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="WORKORDERS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy async URL; empty means SQLite in the data folder.",
+    )
+    database_echo: bool = False
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "work-orders"
+    temporal_ui_port: int = 8233
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    nms_seed: int = 2018
+    nms_latency_min_s: float = Field(default=0.2, ge=0)
+    nms_latency_max_s: float = Field(default=1.0, ge=0)
+    nms_outage_rate: float = Field(default=0.05, ge=0, le=1)
+    nms_port_conflict_rate: float = Field(default=0.15, ge=0, le=1)
+    nms_faulty_port_rate: float = Field(default=0.03, ge=0, le=1)
+    nms_vlan_conflict_rate: float = Field(default=0.05, ge=0, le=1)
+    nms_legacy_olt_rate: float = Field(default=0.3, ge=0, le=1)
+    nms_busy_server_rate: float = Field(default=0.05, ge=0, le=1)
+    nms_congested_server_rate: float = Field(default=0.15, ge=0, le=1)
+    nms_degraded_line_rate: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.nms_latency_max_s < self.nms_latency_min_s:
+            raise ValueError("nms_latency_max_s must be at least nms_latency_min_s")
+        if self.environment == "production" and not self.database_url:
+            raise ValueError("WORKORDERS_DATABASE_URL must be set in production")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'workorders.db').resolve()}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

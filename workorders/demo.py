@@ -1,0 +1,163 @@
+"""``workorders demo``: orders driven through the HTTP API as real parties would.
+
+A client (the front desk) creates the orders; every technician works their own
+queue (``GET /technicians/{id}/jobs``), one step at a time from accepted to completed,
+or reports that they cannot complete when the demo was asked for such cases. The demo
+waits until every order has ended, prints one summary line and exits non-zero when
+any order did not end as expected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+console = Console(stderr=True)
+
+NEXT_STEP = {"assigned": "accepted", "accepted": "en_route", "en_route": "on_site",
+             "on_site": "completed"}
+FINAL = ("completed", "failed")
+
+POSTCODES = ["10115", "10230", "10399", "20110", "20245", "30177", "30250", "30311", "40133",
+             "40218"]
+STREETS = ["Jianguo Road", "Renmin Avenue", "Heping Street", "Xinhua Lane", "Chang'an Road"]
+NAMES = ["Wang Xiaoming", "Li Na", "Zhang Wei", "Liu Yang", "Chen Jing", "Yang Fan", "Zhao Min"]
+DEMANDS = [("FTTH", 100, 50), ("FTTH", 300, 100), ("FTTH", 500, 200), ("FTTH", 1000, 500),
+           ("VDSL", 50, 10), ("VDSL", 100, 40)]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    api_url: str
+    orders: int
+    cannot_complete: int = 0
+    timeout_s: float = 600
+    seed: int = 7
+    poll_s: float = 0.25
+
+
+@dataclass
+class Run:
+    config: DemoConfig
+    rng: random.Random
+    order_ids: list[str] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def order_request(rng: random.Random, reference: str) -> dict[str, Any]:
+    service, down, up = rng.choice(DEMANDS)
+    return {
+        "external_reference": reference,
+        "channel": rng.choice(["front_desk", "crm", "web_shop"]),
+        "customer": {
+            "name": rng.choice(NAMES),
+            "phone": f"+86 138 {rng.randrange(10**4):04d} {rng.randrange(10**4):04d}",
+        },
+        "address": {
+            "street": rng.choice(STREETS),
+            "house_number": str(rng.randrange(1, 300)),
+            "postcode": rng.choice(POSTCODES),
+            "city": "Springfield",
+        },
+        "demand": {"service_type": service, "download_mbps": down, "upload_mbps": up},
+    }
+
+
+async def _create(client: httpx.AsyncClient, run: Run, prefix: str, index: int) -> str:
+    response = await client.post("/orders", json=order_request(run.rng, f"{prefix}-{index:05d}"))
+    response.raise_for_status()
+    order_id: str = response.json()["id"]
+    return order_id
+
+
+async def _technician(client: httpx.AsyncClient, run: Run, technician_id: str) -> None:
+    """Work one technician's queue until the demo ends."""
+    while not run.done.is_set():
+        response = await client.get(f"/technicians/{technician_id}/jobs")
+        response.raise_for_status()
+        for job in response.json():
+            if job["order_id"] not in run.order_ids:
+                continue  # not this demo's order
+            state = job["job_state"]
+            if job["order_id"] in run.refuse and state == "on_site":
+                report = {"state": "cannot_complete", "reason_code": "customer_absent",
+                          "note": "nobody home (demo)"}
+            elif state in NEXT_STEP:
+                report = {"state": NEXT_STEP[state]}
+                if report["state"] == "completed":
+                    report["ont_serial"] = f"DEMO{run.rng.randrange(16**8):08X}"
+            else:
+                continue
+            reply = await client.post(
+                f"/orders/{job['order_id']}/construction/reports",
+                json={"technician_id": technician_id, **report},
+            )
+            if reply.status_code not in (200, 409):  # 409: the job moved on meanwhile
+                reply.raise_for_status()
+        await asyncio.sleep(run.config.poll_s)
+
+
+async def _statuses(client: httpx.AsyncClient, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+    replies = await asyncio.gather(*(client.get(f"/orders/{oid}") for oid in order_ids))
+    for reply in replies:
+        reply.raise_for_status()
+    return {r.json()["id"]: r.json() for r in replies}
+
+
+async def run_demo(config: DemoConfig) -> int:
+    run = Run(config, random.Random(config.seed))
+    prefix = f"demo-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    limits = httpx.Limits(max_connections=20)
+    async with httpx.AsyncClient(base_url=config.api_url, timeout=30, limits=limits) as client:
+        technicians = (await client.get("/technicians")).raise_for_status().json()
+        creating = [_create(client, run, prefix, i) for i in range(config.orders)]
+        run.order_ids = list(await asyncio.gather(*creating))
+        run.refuse = set(run.rng.sample(run.order_ids, config.cannot_complete))
+        console.print(f"created {len(run.order_ids)} orders ({prefix}-*); technicians at work")
+        workers = [asyncio.create_task(_technician(client, run, t["id"])) for t in technicians]
+        orders: dict[str, dict[str, Any]] = {}
+        try:
+            while time.monotonic() - started < config.timeout_s:
+                orders = await _statuses(client, run.order_ids)
+                if all(o["status"] in FINAL for o in orders.values()):
+                    break
+                for task in workers:
+                    if task.done() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+                await asyncio.sleep(0.5)
+        finally:
+            run.done.set()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    elapsed = time.monotonic() - started
+    counts = Counter(o["status"] for o in orders.values())
+    retries = Counter()
+    for order in orders.values():
+        for task in order["sub_tasks"]:
+            retries[task["kind"]] += max(0, task["attempts"] - 1)
+    unexpected = [
+        oid for oid, o in orders.items()
+        if o["status"] != ("failed" if oid in run.refuse else "completed")
+    ]
+    print(
+        f"orders={config.orders} completed={counts['completed']} failed={counts['failed']}"
+        f" unfinished={config.orders - counts['completed'] - counts['failed']}"
+        f" expected_failed={len(run.refuse)} unexpected={len(unexpected)}"
+        f" activation_retries={retries['activation']}"
+        f" quality_check_retries={retries['quality_check']}"
+        f" elapsed_s={elapsed:.1f}"
+    )
+    for oid in unexpected[:10]:
+        o = orders[oid]
+        console.print(f"[red]unexpected[/] {oid}: {o['status']} {o.get('status_reason') or ''}")
+    return 1 if unexpected else 0

