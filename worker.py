@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -28,7 +30,7 @@ log = logging.getLogger("workorders.worker")
 
 def activities_for(
     store: WorkOrderStore, nms: NetworkManagementSystem, regions: Regions, catalog: Catalog
-) -> Sequence[object]:
+) -> Sequence[Callable[..., Any]]:
     """Every activity of the work-order workflow, bound to its dependencies."""
     orders = OrderActivities(store)
     construction = ConstructionActivities(store, catalog)
@@ -58,9 +60,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[WorkOrderWorkflow],
-        activities=activities_for(
-            store, nms, regions or load_regions(), catalog or load_catalog()
-        ),
+        activities=activities_for(store, nms, regions or load_regions(), catalog or load_catalog()),
     )
 
 
@@ -105,8 +105,9 @@ async def run(settings: Settings) -> None:
         simulator_config(settings, catalog), state_path=settings.data_dir / "nms-simulator.db"
     )
     client = await connect(settings)
-    worker = build_worker(client, settings.task_queue, WorkOrderStore(db), nms,
-                          regions=regions, catalog=catalog)
+    worker = build_worker(
+        client, settings.task_queue, WorkOrderStore(db), nms, regions=regions, catalog=catalog
+    )
     log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
     try:
         await worker.run()
@@ -117,10 +118,8 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(get_settings()))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

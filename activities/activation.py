@@ -18,7 +18,11 @@ from workorders.store import OrderNotFound, WorkOrderStore
 
 class ActivationActivities:
     def __init__(
-        self, store: WorkOrderStore, nms: NetworkManagementSystem, regions: Regions, catalog: Catalog
+        self,
+        store: WorkOrderStore,
+        nms: NetworkManagementSystem,
+        regions: Regions,
+        catalog: Catalog,
     ) -> None:
         self._store = store
         self._nms = nms
@@ -43,15 +47,20 @@ class ActivationActivities:
             region = self._regions.get(order.region)
             profile = self._catalog.profiles[order.profile]
             stored = await self._store.begin_attempt(
-                order.id, kind, input.attempt,
+                order.id,
+                kind,
+                input.attempt,
                 lambda history: plan_activation(order.id, region, profile, history),
             )
             if stored is None:
                 message = "every port, VLAN and profile name the history allows has failed"
                 await self._store.set_sub_task_detail(order.id, kind, message)
                 return ActivationResult(
-                    order_id=order.id, attempt=input.attempt, succeeded=False,
-                    error_code="NO_ALTERNATIVE", message=message,
+                    order_id=order.id,
+                    attempt=input.attempt,
+                    succeeded=False,
+                    error_code="NO_ALTERNATIVE",
+                    message=message,
                 )
             data = ActivationData.model_validate(stored)
             try:
@@ -75,7 +84,9 @@ class ActivationActivities:
                     f"{response.error_code}: {response.message}", type=response.error_code
                 )
             await self._store.finish_attempt(
-                order.id, kind, input.attempt,
+                order.id,
+                kind,
+                input.attempt,
                 succeeded=succeeded,
                 result=response.model_dump(mode="json", exclude_none=True),
                 error_code=response.error_code,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import not_found
+from models.enums import SubTaskKind
 from models.payloads import ConstructionAssignment, ConstructionInput, RecordConstructionReportInput
 from workorders.reference import Catalog
 from workorders.store import OrderNotFound, WorkOrderStore
@@ -22,13 +23,20 @@ class ConstructionActivities:
             order = await self._store.get_order(input.order_id)
             skill = self._catalog.skill_for(order.service_type)
             technician_id = await self._store.assign_technician(order.id, order.region, skill)
+            if technician_id is not None:
+                return ConstructionAssignment(
+                    order_id=order.id, region=order.region, technician_id=technician_id
+                )
+            can_wait = await self._store.has_technicians(order.region, skill)
+            if can_wait:
+                reason = f"waiting for a free {skill} technician in region {order.region}"
+            else:
+                reason = f"region {order.region} has no active {skill} technician"
+            await self._store.set_sub_task_detail(order.id, SubTaskKind.CONSTRUCTION, reason)
         except OrderNotFound as e:
             raise not_found(e) from e
-        reason = None
-        if technician_id is None:
-            reason = f"no active {skill} technician with room for a job in region {order.region}"
         return ConstructionAssignment(
-            order_id=order.id, region=order.region, technician_id=technician_id, reason=reason
+            order_id=order.id, region=order.region, reason=reason, can_wait=can_wait
         )
 
     @activity.defn

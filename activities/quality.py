@@ -24,7 +24,11 @@ from workorders.store import OrderNotFound, WorkOrderStore
 
 class QualityCheckActivities:
     def __init__(
-        self, store: WorkOrderStore, nms: NetworkManagementSystem, regions: Regions, catalog: Catalog
+        self,
+        store: WorkOrderStore,
+        nms: NetworkManagementSystem,
+        regions: Regions,
+        catalog: Catalog,
     ) -> None:
         self._store = store
         self._nms = nms
@@ -57,11 +61,14 @@ class QualityCheckActivities:
             if activated is None:
                 raise ApplicationError(
                     "the line has no successful activation to check",
-                    type=NOT_ACTIVATED, non_retryable=True,
+                    type=NOT_ACTIVATED,
+                    non_retryable=True,
                 )
             profile = self._catalog.profiles[activated.profile]
             stored = await self._store.begin_attempt(
-                order.id, kind, input.attempt,
+                order.id,
+                kind,
+                input.attempt,
                 lambda history: plan_quality_check(order.id, region, activated, profile, history),
             )
             data = QualityCheckData.model_validate(stored)
@@ -85,8 +92,10 @@ class QualityCheckActivities:
             else:
                 error_code, message = response.error_code or "UNKNOWN", response.message
                 if classify_error(error_code) is ErrorClass.TRANSIENT:
-                    raise ApplicationError(f"{error_code}: {message}", type=LINE_NOT_READY
-                                           if error_code == "LINE_NOT_READY" else error_code)
+                    raise ApplicationError(
+                        f"{error_code}: {message}",
+                        type=LINE_NOT_READY if error_code == "LINE_NOT_READY" else error_code,
+                    )
             result = QualityCheckResult(
                 order_id=order.id,
                 attempt=input.attempt,
@@ -99,7 +108,9 @@ class QualityCheckActivities:
                 and classify_error(error_code) is ErrorClass.REVISABLE,
             )
             await self._store.finish_attempt(
-                order.id, kind, input.attempt,
+                order.id,
+                kind,
+                input.attempt,
                 succeeded=result.succeeded,
                 result=result.model_dump(
                     mode="json", include={"measures", "error_code", "message"}, exclude_none=True

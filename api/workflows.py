@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from temporalio.client import Client
@@ -19,7 +20,7 @@ log = logging.getLogger("workorders.api")
 
 async def start_order_workflow(client: Client, task_queue: str, order: WorkOrder) -> None:
     """Start the order's workflow unless it runs or ran already."""
-    try:
+    with contextlib.suppress(WorkflowAlreadyStartedError):  # it ran and closed: nothing to do
         await client.start_workflow(
             WorkOrderWorkflow.run,
             WorkOrderInput(order_id=order.id),
@@ -32,8 +33,6 @@ async def start_order_workflow(client: Client, task_queue: str, order: WorkOrder
                 f" in {order.region}"
             ),
         )
-    except WorkflowAlreadyStartedError:
-        pass  # it ran and closed: nothing to start
 
 
 async def resume_received_orders(store: WorkOrderStore, client: Client, task_queue: str) -> int:

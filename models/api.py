@@ -61,7 +61,9 @@ class OrderCreateRequest(_Strict):
     """A customer's broadband order, as the front desk, a CRM or a web shop sends it."""
 
     external_reference: str = Field(
-        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._:/-]+$",
         description="The caller's own id for the order; sending it again returns the same order.",
         examples=["CRM-2026-000123"],
     )
@@ -150,7 +152,10 @@ class ConstructionReportRequest(_Strict):
         description="accepted, en_route, on_site, completed or cannot_complete.",
     )
     ont_serial: str | None = Field(
-        default=None, min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$",
+        default=None,
+        min_length=4,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9-]+$",
         description="Serial of the installed terminal; required with completed.",
         examples=["HWTC1A2B3C4D"],
     )

@@ -55,6 +55,9 @@ class ConstructionAssignment(BaseModel):
     region: str
     technician_id: str | None = None
     reason: str | None = Field(default=None, description="Why nobody was assigned.")
+    can_wait: bool = Field(
+        default=False, description="Nobody is free now, but the region has such technicians."
+    )
 
 
 class ConstructionReport(BaseModel):

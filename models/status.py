@@ -31,9 +31,7 @@ def decide_order_status(outcomes: Iterable[SubTaskOutcome]) -> OrderDecision:
         raise ValueError(f"sub-task outcome missing: {', '.join(missing)}")
 
     ordered = [by_kind[kind] for kind in SubTaskKind]
-    unsuccessful = [
-        o for o in ordered if o.status in (SubTaskStatus.FAILED, SubTaskStatus.SKIPPED)
-    ]
+    unsuccessful = [o for o in ordered if o.status in (SubTaskStatus.FAILED, SubTaskStatus.SKIPPED)]
     if unsuccessful:
         reason = "; ".join(
             f"{o.kind.value} {o.status.value}" + (f": {o.reason}" if o.reason else "")
@@ -76,7 +74,8 @@ def check_report(job: ConstructionJob | None, report: ConstructionReport) -> Non
         raise ReportRejected("NOT_ASSIGNED", "no technician has been assigned to this order yet")
     if report.technician_id != job.technician_id:
         raise ReportRejected(
-            "NOT_ASSIGNED", f"the job is assigned to {job.technician_id}, not {report.technician_id}"
+            "NOT_ASSIGNED",
+            f"the job is assigned to {job.technician_id}, not {report.technician_id}",
         )
     if report.state not in JOB_TRANSITIONS[job.state]:
         allowed = ", ".join(sorted(s.value for s in JOB_TRANSITIONS[job.state])) or "nothing"

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from models.enums import JobState, OrderStatus, SubTaskKind, SubTaskStatus
     from models.payloads import (
         ActivationInput,
+        ConstructionAssignment,
         ConstructionInput,
         ConstructionJob,
         ConstructionReport,
@@ -46,6 +47,9 @@ with workflow.unsafe.imports_passed_through():
 MAX_ACTIVATION_ATTEMPTS = 6
 """Activation attempts, each with data revised from the history, before giving up."""
 MAX_QUALITY_CHECK_ATTEMPTS = 6
+TECHNICIAN_WAIT = timedelta(seconds=15)
+"""How often a job that no technician has room for asks again."""
+
 
 class _Options(TypedDict, total=False):
     start_to_close_timeout: timedelta
@@ -118,7 +122,9 @@ class WorkOrderWorkflow:
         self._status = decision.status
         await workflow.wait_condition(workflow.all_handlers_finished)
         return WorkOrderResult(
-            order_id=plan.order_id, status=decision.status, reason=decision.reason,
+            order_id=plan.order_id,
+            status=decision.status,
+            reason=decision.reason,
             outcomes=list(outcomes),
         )
 
@@ -134,14 +140,11 @@ class WorkOrderWorkflow:
     # Construction ----------------------------------------------------------------
 
     async def _construction(self, plan: OrderPlan) -> SubTaskOutcome:
-        assignment = await workflow.execute_activity_method(
-            ConstructionActivities.dispatch_construction,
-            ConstructionInput(order_id=plan.order_id),
-            **DATABASE,
-        )
+        assignment = await self._assign(plan.order_id)
         if assignment.technician_id is None:
             return SubTaskOutcome(
-                kind=SubTaskKind.CONSTRUCTION, status=SubTaskStatus.FAILED,
+                kind=SubTaskKind.CONSTRUCTION,
+                status=SubTaskStatus.FAILED,
                 reason=assignment.reason,
             )
         self._job = ConstructionJob(technician_id=assignment.technician_id)
@@ -155,9 +158,24 @@ class WorkOrderWorkflow:
             )
         reason = self._job.reason_code.value if self._job.reason_code else "unknown"
         return SubTaskOutcome(
-            kind=SubTaskKind.CONSTRUCTION, status=SubTaskStatus.FAILED,
-            reason=f"technician cannot complete: {reason}", attempts=1,
+            kind=SubTaskKind.CONSTRUCTION,
+            status=SubTaskStatus.FAILED,
+            reason=f"technician cannot complete: {reason}",
+            attempts=1,
         )
+
+    async def _assign(self, order_id: str) -> ConstructionAssignment:
+        """Dispatch the job; while every technician who could do it is fully booked,
+        the job waits its turn and asks again."""
+        while True:
+            assignment = await workflow.execute_activity_method(
+                ConstructionActivities.dispatch_construction,
+                ConstructionInput(order_id=order_id),
+                **DATABASE,
+            )
+            if assignment.technician_id is not None or not assignment.can_wait:
+                return assignment
+            await workflow.sleep(TECHNICIAN_WAIT)
 
     @workflow.update
     async def report_construction(self, report: ConstructionReport) -> ConstructionJob:
@@ -200,11 +218,14 @@ class WorkOrderWorkflow:
             reason = f"{result.error_code}: {result.message}"
             if not result.revisable:
                 return SubTaskOutcome(
-                    kind=SubTaskKind.ACTIVATION, status=SubTaskStatus.FAILED,
-                    reason=reason, attempts=attempt,
+                    kind=SubTaskKind.ACTIVATION,
+                    status=SubTaskStatus.FAILED,
+                    reason=reason,
+                    attempts=attempt,
                 )
         return SubTaskOutcome(
-            kind=SubTaskKind.ACTIVATION, status=SubTaskStatus.FAILED,
+            kind=SubTaskKind.ACTIVATION,
+            status=SubTaskStatus.FAILED,
             reason=f"gave up after {MAX_ACTIVATION_ATTEMPTS} attempts; last: {reason}",
             attempts=MAX_ACTIVATION_ATTEMPTS,
         )
@@ -215,17 +236,21 @@ class WorkOrderWorkflow:
         await workflow.execute_activity_method(
             QualityCheckActivities.schedule_quality_check,
             SubTaskStarted(
-                order_id=plan.order_id, kind=SubTaskKind.QUALITY_CHECK,
+                order_id=plan.order_id,
+                kind=SubTaskKind.QUALITY_CHECK,
                 detail="scheduled: waiting for the installation and the activation",
             ),
             **DATABASE,
         )
         needed = (SubTaskKind.CONSTRUCTION, SubTaskKind.ACTIVATION)
         await workflow.wait_condition(lambda: all(k in self._outcomes for k in needed))
-        blocked = [k.value for k in needed if self._outcomes[k].status is not SubTaskStatus.SUCCEEDED]
+        blocked = [
+            k.value for k in needed if self._outcomes[k].status is not SubTaskStatus.SUCCEEDED
+        ]
         if blocked:
             return SubTaskOutcome(
-                kind=SubTaskKind.QUALITY_CHECK, status=SubTaskStatus.SKIPPED,
+                kind=SubTaskKind.QUALITY_CHECK,
+                status=SubTaskStatus.SKIPPED,
                 reason=f"the line was not ready: {' and '.join(blocked)} did not succeed",
             )
         reason = None
@@ -237,17 +262,21 @@ class WorkOrderWorkflow:
             )
             if result.succeeded:
                 return SubTaskOutcome(
-                    kind=SubTaskKind.QUALITY_CHECK, status=SubTaskStatus.SUCCEEDED,
+                    kind=SubTaskKind.QUALITY_CHECK,
+                    status=SubTaskStatus.SUCCEEDED,
                     attempts=attempt,
                 )
             reason = f"{result.error_code}: {result.message}"
             if not result.revisable:
                 return SubTaskOutcome(
-                    kind=SubTaskKind.QUALITY_CHECK, status=SubTaskStatus.FAILED,
-                    reason=reason, attempts=attempt,
+                    kind=SubTaskKind.QUALITY_CHECK,
+                    status=SubTaskStatus.FAILED,
+                    reason=reason,
+                    attempts=attempt,
                 )
         return SubTaskOutcome(
-            kind=SubTaskKind.QUALITY_CHECK, status=SubTaskStatus.FAILED,
+            kind=SubTaskKind.QUALITY_CHECK,
+            status=SubTaskStatus.FAILED,
             reason=f"gave up after {MAX_QUALITY_CHECK_ATTEMPTS} attempts; last: {reason}",
             attempts=MAX_QUALITY_CHECK_ATTEMPTS,
         )

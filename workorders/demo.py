@@ -22,16 +22,36 @@ from rich.console import Console
 
 console = Console(stderr=True)
 
-NEXT_STEP = {"assigned": "accepted", "accepted": "en_route", "en_route": "on_site",
-             "on_site": "completed"}
+NEXT_STEP = {
+    "assigned": "accepted",
+    "accepted": "en_route",
+    "en_route": "on_site",
+    "on_site": "completed",
+}
 FINAL = ("completed", "failed")
 
-POSTCODES = ["10115", "10230", "10399", "20110", "20245", "30177", "30250", "30311", "40133",
-             "40218"]
+POSTCODES = [
+    "10115",
+    "10230",
+    "10399",
+    "20110",
+    "20245",
+    "30177",
+    "30250",
+    "30311",
+    "40133",
+    "40218",
+]
 STREETS = ["Jianguo Road", "Renmin Avenue", "Heping Street", "Xinhua Lane", "Chang'an Road"]
 NAMES = ["Wang Xiaoming", "Li Na", "Zhang Wei", "Liu Yang", "Chen Jing", "Yang Fan", "Zhao Min"]
-DEMANDS = [("FTTH", 100, 50), ("FTTH", 300, 100), ("FTTH", 500, 200), ("FTTH", 1000, 500),
-           ("VDSL", 50, 10), ("VDSL", 100, 40)]
+DEMANDS = [
+    ("FTTH", 100, 50),
+    ("FTTH", 300, 100),
+    ("FTTH", 500, 200),
+    ("FTTH", 1000, 500),
+    ("VDSL", 50, 10),
+    ("VDSL", 100, 40),
+]
 
 
 @dataclass(frozen=True)
@@ -89,8 +109,11 @@ async def _technician(client: httpx.AsyncClient, run: Run, technician_id: str) -
                 continue  # not this demo's order
             state = job["job_state"]
             if job["order_id"] in run.refuse and state == "on_site":
-                report = {"state": "cannot_complete", "reason_code": "customer_absent",
-                          "note": "nobody home (demo)"}
+                report = {
+                    "state": "cannot_complete",
+                    "reason_code": "customer_absent",
+                    "note": "nobody home (demo)",
+                }
             elif state in NEXT_STEP:
                 report = {"state": NEXT_STEP[state]}
                 if report["state"] == "completed":
@@ -141,12 +164,13 @@ async def run_demo(config: DemoConfig) -> int:
 
     elapsed = time.monotonic() - started
     counts = Counter(o["status"] for o in orders.values())
-    retries = Counter()
+    retries: Counter[str] = Counter()
     for order in orders.values():
         for task in order["sub_tasks"]:
             retries[task["kind"]] += max(0, task["attempts"] - 1)
     unexpected = [
-        oid for oid, o in orders.items()
+        oid
+        for oid, o in orders.items()
         if o["status"] != ("failed" if oid in run.refuse else "completed")
     ]
     print(

@@ -60,24 +60,27 @@ def plan_activation(
     }
 
     ports = [(olt.id, port) for olt in region.olts for port in range(1, olt.pon_ports + 1)]
-    port = next(
-        (p for p in _rotated(ports, _spread(order_id, len(ports))) if p not in bad_ports), None
-    )
-    if port is None:
-        return None
-    olt_id, pon_port = port
     low, high = region.vlan_range
     vlans = list(range(low, high + 1))
-    vlan = next(
-        (v for v in _rotated(vlans, _spread(order_id, len(vlans))) if (olt_id, v) not in bad_vlans),
-        None,
-    )
-    name = next((n for n in profile.nms_names if (olt_id, n) not in unknown_names), None)
-    if vlan is None or name is None:
+    if not ports or not vlans:
         return None
-    return ActivationData(
-        olt_id=olt_id, pon_port=pon_port, vlan=vlan, profile=profile.name, nms_profile_name=name
-    )
+    vlans = _rotated(vlans, _spread(order_id, len(vlans)))
+    # A port is usable only with a VLAN and a profile name its OLT has not refused:
+    # when one OLT has refused them all, the next OLT's ports are still worth trying.
+    for olt_id, pon_port in _rotated(ports, _spread(order_id, len(ports))):
+        if (olt_id, pon_port) in bad_ports:
+            continue
+        vlan = next((v for v in vlans if (olt_id, v) not in bad_vlans), None)
+        name = next((n for n in profile.nms_names if (olt_id, n) not in unknown_names), None)
+        if vlan is not None and name is not None:
+            return ActivationData(
+                olt_id=olt_id,
+                pon_port=pon_port,
+                vlan=vlan,
+                profile=profile.name,
+                nms_profile_name=name,
+            )
+    return None
 
 
 def activated_data(history: Sequence[PastAttempt]) -> ActivationData | None:

@@ -99,7 +99,9 @@ class Catalog:
     def skill_for(self, service_type: ServiceType) -> str:
         return self.services[service_type].skill
 
-    def profile_for(self, service_type: ServiceType, download_mbps: int, upload_mbps: int) -> Profile:
+    def profile_for(
+        self, service_type: ServiceType, download_mbps: int, upload_mbps: int
+    ) -> Profile:
         """The smallest profile of the service that offers at least the bandwidth asked.
 
         Raises:

@@ -58,8 +58,13 @@ class WorkOrderStore:
             try:
                 await session.flush()
                 session.add(
-                    _event(order.id, f"channel:{order.channel.value}", "order.received",
-                           external_reference=order.external_reference, region=order.region)
+                    _event(
+                        order.id,
+                        f"channel:{order.channel.value}",
+                        "order.received",
+                        external_reference=order.external_reference,
+                        region=order.region,
+                    )
                 )
                 await session.commit()
             except IntegrityError:
@@ -107,9 +112,11 @@ class WorkOrderStore:
         if region is not None:
             query = query.where(WorkOrder.region == region)
             count = count.where(WorkOrder.region == region)
-        query = query.order_by(col(WorkOrder.created_at).desc(), col(WorkOrder.id)).offset(
-            offset
-        ).limit(limit)
+        query = (
+            query.order_by(col(WorkOrder.created_at).desc(), col(WorkOrder.id))
+            .offset(offset)
+            .limit(limit)
+        )
         async with self.db.session() as session:
             rows = (await session.exec(query)).all()
             total = (await session.exec(count)).one()
@@ -136,8 +143,14 @@ class WorkOrderStore:
                 order.status = OrderStatus.IN_PROGRESS
                 order.updated_at = utcnow()
                 session.add(order)
-                session.add(_event(order_id, SYSTEM, "order.dispatched",
-                                   sub_tasks=[k.value for k in SubTaskKind]))
+                session.add(
+                    _event(
+                        order_id,
+                        SYSTEM,
+                        "order.dispatched",
+                        sub_tasks=[k.value for k in SubTaskKind],
+                    )
+                )
             await session.commit()
             await session.refresh(order)
             return order
@@ -171,8 +184,11 @@ class WorkOrderStore:
                 if decision.status.is_final:
                     order.completed_at = now
                 session.add(order)
-                session.add(_event(order_id, SYSTEM, f"order.{decision.status.value}",
-                                   reason=decision.reason))
+                session.add(
+                    _event(
+                        order_id, SYSTEM, f"order.{decision.status.value}", reason=decision.reason
+                    )
+                )
             await session.commit()
             await session.refresh(order)
             return order
@@ -180,13 +196,15 @@ class WorkOrderStore:
     async def timeline(self, order_id: str) -> list[OrderEvent]:
         async with self.db.session() as session:
             rows = await session.exec(
-                select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(
-                    col(OrderEvent.id)
-                )
+                select(OrderEvent)
+                .where(OrderEvent.order_id == order_id)
+                .order_by(col(OrderEvent.id))
             )
             return list(rows.all())
 
-    async def attempts(self, order_id: str, kind: SubTaskKind | None = None) -> list[SubTaskAttempt]:
+    async def attempts(
+        self, order_id: str, kind: SubTaskKind | None = None
+    ) -> list[SubTaskAttempt]:
         query = select(SubTaskAttempt).where(SubTaskAttempt.order_id == order_id)
         if kind is not None:
             query = query.where(SubTaskAttempt.kind == kind)
@@ -245,8 +263,11 @@ class WorkOrderStore:
             task.data = data
             task.updated_at = utcnow()
             session.add(task)
-            session.add(_event(order_id, SYSTEM, f"{kind.value}.attempt_started",
-                               attempt=attempt, data=data))
+            session.add(
+                _event(
+                    order_id, SYSTEM, f"{kind.value}.attempt_started", attempt=attempt, data=data
+                )
+            )
             try:
                 await session.commit()
             except IntegrityError:
@@ -289,8 +310,16 @@ class WorkOrderStore:
                 task.status = SubTaskStatus.SUCCEEDED
             task.updated_at = utcnow()
             session.add(task)
-            session.add(_event(order_id, actor, f"{kind.value}.attempt_{outcome.value}",
-                               attempt=attempt, error_code=error_code, detail=detail))
+            session.add(
+                _event(
+                    order_id,
+                    actor,
+                    f"{kind.value}.attempt_{outcome.value}",
+                    attempt=attempt,
+                    error_code=error_code,
+                    detail=detail,
+                )
+            )
             await session.commit()
 
     async def set_sub_task_detail(self, order_id: str, kind: SubTaskKind, detail: str) -> None:
@@ -362,7 +391,11 @@ class WorkOrderStore:
                 )
             ).all()
             candidates = sorted(
-                (t for t in technicians if skill in t.skills and load.get(t.id, 0) < t.max_open_jobs),
+                (
+                    t
+                    for t in technicians
+                    if skill in t.skills and load.get(t.id, 0) < t.max_open_jobs
+                ),
                 key=lambda t: (load.get(t.id, 0), t.id),
             )
             if not candidates:
@@ -374,10 +407,29 @@ class WorkOrderStore:
             task.detail = f"assigned to {chosen.name} ({chosen.id})"
             task.updated_at = utcnow()
             session.add(task)
-            session.add(_event(order_id, SYSTEM, "construction.assigned",
-                               technician_id=chosen.id, region=region))
+            session.add(
+                _event(
+                    order_id,
+                    SYSTEM,
+                    "construction.assigned",
+                    technician_id=chosen.id,
+                    region=region,
+                )
+            )
             await session.commit()
             return chosen.id
+
+    async def has_technicians(self, region: str, skill: str) -> bool:
+        """Whether the region has any active technician with the skill."""
+        async with self.db.session() as session:
+            technicians = (
+                await session.exec(
+                    select(Technician).where(
+                        Technician.region == region, col(Technician.active).is_(True)
+                    )
+                )
+            ).all()
+        return any(skill in t.skills for t in technicians)
 
     async def record_construction_report(self, order_id: str, report: ConstructionReport) -> None:
         """Store a technician's report as the construction sub-task's latest state."""
@@ -400,8 +452,14 @@ class WorkOrderStore:
                 task.detail = f"technician {report.state.value.replace('_', ' ')}"
             task.updated_at = utcnow()
             session.add(task)
-            session.add(_event(order_id, f"technician:{report.technician_id}",
-                               f"construction.{report.state.value}", **report_data))
+            session.add(
+                _event(
+                    order_id,
+                    f"technician:{report.technician_id}",
+                    f"construction.{report.state.value}",
+                    **report_data,
+                )
+            )
             await session.commit()
 
     async def list_technicians(self, region: str | None = None) -> list[Technician]:
@@ -422,13 +480,10 @@ class WorkOrderStore:
         query = (
             select(WorkOrder, SubTask)
             .join(SubTask, col(SubTask.order_id) == col(WorkOrder.id))
-            .where(
-                SubTask.kind == SubTaskKind.CONSTRUCTION, SubTask.technician_id == technician_id
-            )
+            .where(SubTask.kind == SubTaskKind.CONSTRUCTION, SubTask.technician_id == technician_id)
             .order_by(col(WorkOrder.created_at))
         )
         if open_only:
             query = query.where(SubTask.status == SubTaskStatus.IN_PROGRESS)
         async with self.db.session() as session:
             return [(o, t) for o, t in (await session.exec(query)).all()]
-

@@ -46,8 +46,9 @@ def _port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], what: str,
-                   timeout_s: float = 60) -> None:
+def _wait_for_port(
+    host: str, port: int, proc: subprocess.Popen[bytes], what: str, timeout_s: float = 60
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -68,8 +69,9 @@ class Child:
 def _start(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> Child:
     log = log_dir / f"{name}.log"
     handle = log.open("ab")
-    proc = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
     handle.close()
     return Child(name, proc, log)
 
@@ -118,36 +120,47 @@ def up(settings: Settings) -> int:
         temporal = _start(
             "temporal",
             [
-                temporal_cli(), "server", "start-dev",
-                "--db-filename", str(data / "temporal.db"),
-                "--ip", host, "--port", str(temporal_port),
-                "--ui-port", str(settings.temporal_ui_port),
-                "--namespace", settings.temporal_namespace,
-                "--log-level", "warn",
+                temporal_cli(),
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(data / "temporal.db"),
+                "--ip",
+                host,
+                "--port",
+                str(temporal_port),
+                "--ui-port",
+                str(settings.temporal_ui_port),
+                "--namespace",
+                settings.temporal_namespace,
+                "--log-level",
+                "warn",
             ],
-            logs, env,
+            logs,
+            env,
         )
         children.append(temporal)
         _wait_for_port(host, temporal_port, temporal.proc, "the Temporal server")
         children.append(_start("worker", [sys.executable, "-m", "worker"], logs, env))
-        api = _start(
-            "api", [sys.executable, "-m", "workorders.cli", "api"], logs, env
-        )
+        api = _start("api", [sys.executable, "-m", "workorders.cli", "api"], logs, env)
         children.append(api)
         _wait_for_port(settings.api_host, settings.api_port, api.proc, "the API")
 
         console.print("[bold green]workorders is up[/]")
         console.print(f"  API          {settings.api_url}  (docs: {settings.api_url}/docs)")
         console.print(f"  Temporal UI  http://{host}:{settings.temporal_ui_port}")
-        console.print(f"  Temporal     {settings.temporal_address}"
-                      f"  namespace {settings.temporal_namespace}")
+        console.print(
+            f"  Temporal     {settings.temporal_address}  namespace {settings.temporal_namespace}"
+        )
         console.print(f"  data         {data}  (logs in {logs})")
         console.print("Try [bold]workorders demo --orders 20[/] in another shell; Ctrl-C stops.")
         while not stopping:
             for child in children:
                 if child.proc.poll() is not None:
-                    console.print(f"[red]{child.name} exited with code {child.proc.returncode};"
-                                  f" see {child.log}[/]")
+                    console.print(
+                        f"[red]{child.name} exited with code {child.proc.returncode};"
+                        f" see {child.log}[/]"
+                    )
                     return 1
             time.sleep(0.3)
         console.print("stopping ...")

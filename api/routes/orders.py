@@ -75,8 +75,11 @@ def to_response(order: WorkOrder, sub_tasks: list[SubTask]) -> OrderResponse:
 
 def address_of(order: WorkOrder) -> Address:
     return Address(
-        street=order.street, house_number=order.house_number, unit=order.unit,
-        postcode=order.postcode, city=order.city,
+        street=order.street,
+        house_number=order.house_number,
+        unit=order.unit,
+        postcode=order.postcode,
+        city=order.city,
     )
 
 
@@ -94,7 +97,9 @@ async def _order_or_404(store: WorkOrderStore, order_id: str) -> WorkOrder:
     responses={
         200: {"description": "An order with this external reference exists; it is returned."},
         409: {"description": "The external reference was used for a different order."},
-        422: {"description": "Invalid order, or an address or bandwidth the operator cannot serve."},
+        422: {
+            "description": "Invalid order, or an address or bandwidth the operator cannot serve."
+        },
     },
 )
 async def create_order(
@@ -147,7 +152,8 @@ async def create_order(
     )
     if not created and order.request_fingerprint != fingerprint(request):
         raise ProblemError(
-            409, "External reference already used",
+            409,
+            "External reference already used",
             f"order {order.id} has external reference {order.external_reference!r}"
             " with different details",
             code="EXTERNAL_REFERENCE_CONFLICT",
@@ -211,10 +217,14 @@ UPDATE_ERRORS = {
     response_model=ConstructionJobResponse,
     responses={
         404: {"description": "No such order."},
-        409: {"description": "Not the assigned technician, a state the job cannot take, "
-              "or the order is closed."},
-        422: {"description": "Completion without the terminal's serial, or a refusal "
-              "without a reason code."},
+        409: {
+            "description": "Not the assigned technician, a state the job cannot take, "
+            "or the order is closed."
+        },
+        422: {
+            "description": "Completion without the terminal's serial, or a refusal "
+            "without a reason code."
+        },
     },
 )
 async def report_construction(
@@ -237,7 +247,8 @@ async def report_construction(
     except RPCError as e:
         if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise ProblemError(
-                409, "Order takes no more reports",
+                409,
+                "Order takes no more reports",
                 f"order {order.id} is {order.status.value}; its workflow is not running",
                 code="ORDER_CLOSED",
             ) from None

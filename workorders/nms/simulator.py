@@ -113,8 +113,9 @@ class NmsSimulator:
 
     def activation_count(self, order_id: str) -> int:
         """How many times the order's service was actually activated."""
-        return self._count("SELECT COUNT(*) FROM effect WHERE order_id = ? AND kind = 'activate'",
-                           order_id)
+        return self._count(
+            "SELECT COUNT(*) FROM effect WHERE order_id = ? AND kind = 'activate'", order_id
+        )
 
     def duplicate_activations(self) -> int:
         """Activations beyond the first for any order: 0 unless something went wrong."""
@@ -162,13 +163,17 @@ class NmsSimulator:
                 return ActivationResponse.model_validate_json(replay)
             response = self._decide_activation(req)
             if response.state == "completed":
-                self._db.execute(
-                    "DELETE FROM service WHERE order_id = ?", (req.order_id,)
-                )
+                self._db.execute("DELETE FROM service WHERE order_id = ?", (req.order_id,))
                 self._db.execute(
                     "INSERT INTO service VALUES (?, ?, ?, ?, ?, ?)",
-                    (req.olt_id, req.pon_port, req.vlan, req.order_id, req.profile_name,
-                     response.service_id),
+                    (
+                        req.olt_id,
+                        req.pon_port,
+                        req.vlan,
+                        req.order_id,
+                        req.profile_name,
+                        response.service_id,
+                    ),
                 )
                 self._db.execute(
                     "INSERT INTO effect VALUES (?, 'activate', ?)",
@@ -230,7 +235,8 @@ class NmsSimulator:
         rng = self._rng
         if rng.random() < self.config.busy_server_rate:
             return ServiceTestResponse(
-                state="failed", error_code="TEST_SERVER_BUSY",
+                state="failed",
+                error_code="TEST_SERVER_BUSY",
                 message=f"{req.test_server} has no free test slot",
             )
         down, up = self.config.profiles[profile_name]

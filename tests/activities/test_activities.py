@@ -1,0 +1,243 @@
+"""Activities against the real work-order store (SQLite and PostgreSQL) and the NMS
+simulator, run in Temporal's ActivityEnvironment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+import worker
+from activities import (
+    ActivationActivities,
+    ConstructionActivities,
+    OrderActivities,
+    QualityCheckActivities,
+)
+from models.enums import AttemptOutcome, JobState, OrderStatus, SubTaskKind, SubTaskStatus
+from models.payloads import (
+    ActivationInput,
+    ConstructionInput,
+    ConstructionReport,
+    QualityCheckInput,
+    RecordConstructionReportInput,
+    SubTaskStarted,
+    WorkOrderInput,
+)
+from models.tables import WorkOrder
+from tests.factories import new_order
+from workorders.config import Settings
+from workorders.nms import ActivationRequest, NmsSimulator, SimulatorConfig
+from workorders.planning import plan_activation
+from workorders.reference import load_catalog, load_regions
+from workorders.store import WorkOrderStore
+
+REGIONS, CATALOG = load_regions(), load_catalog()
+
+
+def simulator(state: Path | None = None, **overrides: float) -> NmsSimulator:
+    quiet = Settings(
+        _env_file=None,
+        nms_latency_min_s=0,
+        nms_latency_max_s=0,
+        nms_outage_rate=0,
+        nms_port_conflict_rate=0,
+        nms_faulty_port_rate=0,
+        nms_vlan_conflict_rate=0,
+        nms_legacy_olt_rate=0,
+        nms_busy_server_rate=0,
+        nms_congested_server_rate=0,
+    )
+    config = worker.simulator_config(quiet, CATALOG)
+    return NmsSimulator(SimulatorConfig(**{**config.__dict__, **overrides}), state_path=state)
+
+
+async def started_order(store: WorkOrderStore) -> WorkOrder:
+    order, _ = await store.create_order(new_order())
+    await ActivityEnvironment().run(
+        OrderActivities(store).start_order, WorkOrderInput(order_id=order.id)
+    )
+    return order
+
+
+async def test_start_order_returns_the_plan(store: WorkOrderStore) -> None:
+    order, _ = await store.create_order(new_order())
+    plan = await ActivityEnvironment().run(
+        OrderActivities(store).start_order, WorkOrderInput(order_id=order.id)
+    )
+    assert (plan.region, plan.profile) == ("north", "FTTH_300_100")
+    assert (await store.get_order(order.id)).status is OrderStatus.IN_PROGRESS
+
+
+async def test_unknown_order_is_not_retryable(store: WorkOrderStore) -> None:
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            OrderActivities(store).start_order, WorkOrderInput(order_id="missing")
+        )
+    assert raised.value.type == "OrderNotFound"
+    assert raised.value.non_retryable
+
+
+async def test_activation_revises_a_refused_port_from_history(store: WorkOrderStore) -> None:
+    nms = simulator()
+    order = await started_order(store)
+    # Another customer already holds the port the first plan picks.
+    first = plan_activation(order.id, REGIONS.get("north"), CATALOG.profiles[order.profile], [])
+    assert first is not None
+    await nms.activate(
+        ActivationRequest(
+            idempotency_key="other",
+            order_id="someone-else",
+            olt_id=first.olt_id,
+            pon_port=first.pon_port,
+            vlan=199,
+            profile_name=first.nms_profile_name,
+        )
+    )
+    activities = ActivationActivities(store, nms, REGIONS, CATALOG)
+
+    refused = await ActivityEnvironment().run(
+        activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
+    )
+    assert not refused.succeeded
+    assert refused.revisable
+    assert refused.error_code == "PORT_IN_USE"
+    assert refused.data == first
+
+    activated = await ActivityEnvironment().run(
+        activities.activate_resources, ActivationInput(order_id=order.id, attempt=2)
+    )
+    assert activated.succeeded
+    assert activated.data is not None
+    assert (activated.data.olt_id, activated.data.pon_port) != (first.olt_id, first.pon_port)
+    assert nms.activation_count(order.id) == 1
+
+    attempts = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    assert [(a.attempt, a.outcome, a.error_code) for a in attempts] == [
+        (1, AttemptOutcome.FAILED, "PORT_IN_USE"),
+        (2, AttemptOutcome.SUCCEEDED, None),
+    ]
+
+
+async def test_activation_retried_by_temporal_reuses_data_and_activates_once(
+    store: WorkOrderStore,
+) -> None:
+    nms = simulator(outage_rate=1.0)
+    order = await started_order(store)
+    activities = ActivationActivities(store, nms, REGIONS, CATALOG)
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
+        )
+    assert raised.value.type == "NmsUnavailable"
+    assert not raised.value.non_retryable
+    (pending,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    assert pending.outcome is AttemptOutcome.PENDING
+
+    healthy = ActivationActivities(store, simulator(), REGIONS, CATALOG)
+    for _ in range(2):  # the retry, and a duplicate of it
+        result = await ActivityEnvironment().run(
+            healthy.activate_resources, ActivationInput(order_id=order.id, attempt=1)
+        )
+        assert result.succeeded
+        assert result.data is not None
+        assert result.data.model_dump() == pending.data
+    (done,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    assert done.outcome is AttemptOutcome.SUCCEEDED
+
+
+async def test_legacy_olt_gets_the_legacy_profile_name_next(store: WorkOrderStore) -> None:
+    nms = simulator(legacy_olt_rate=1.0)
+    order = await started_order(store)
+    activities = ActivationActivities(store, nms, REGIONS, CATALOG)
+    refused = await ActivityEnvironment().run(
+        activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
+    )
+    assert refused.error_code == "UNKNOWN_PROFILE"
+    activated = await ActivityEnvironment().run(
+        activities.activate_resources, ActivationInput(order_id=order.id, attempt=2)
+    )
+    assert activated.succeeded
+    assert activated.data is not None
+    assert activated.data.nms_profile_name == CATALOG.profiles[order.profile].nms_names[-1]
+
+
+async def test_quality_check_before_activation_is_not_retryable(store: WorkOrderStore) -> None:
+    order = await started_order(store)
+    activities = QualityCheckActivities(store, simulator(), REGIONS, CATALOG)
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            activities.run_quality_check, QualityCheckInput(order_id=order.id, attempt=1)
+        )
+    assert raised.value.type == "NotActivated"
+
+
+async def test_quality_check_measures_the_activated_line(store: WorkOrderStore) -> None:
+    nms = simulator()
+    order = await started_order(store)
+    await ActivityEnvironment().run(
+        ActivationActivities(store, nms, REGIONS, CATALOG).activate_resources,
+        ActivationInput(order_id=order.id, attempt=1),
+    )
+    activities = QualityCheckActivities(store, nms, REGIONS, CATALOG)
+    await ActivityEnvironment().run(
+        activities.schedule_quality_check,
+        SubTaskStarted(order_id=order.id, kind=SubTaskKind.QUALITY_CHECK, detail="waiting"),
+    )
+    result = await ActivityEnvironment().run(
+        activities.run_quality_check, QualityCheckInput(order_id=order.id, attempt=1)
+    )
+    assert result.succeeded, result.message
+    assert result.measures is not None and result.data is not None
+    assert result.data.expected_download_mbps == 300
+    assert 0.9 * 300 <= result.measures.download_mbps <= 300
+    task = {t.kind: t for t in await store.get_sub_tasks(order.id)}[SubTaskKind.QUALITY_CHECK]
+    assert task.status is SubTaskStatus.SUCCEEDED
+    assert task.result is not None and "measures" in task.result
+
+
+async def test_congested_test_server_is_replaced_on_the_next_attempt(
+    store: WorkOrderStore, tmp_path: Path
+) -> None:
+    # Two simulators over one state file: the same NMS, congested and then not.
+    state = tmp_path / "nms.db"
+    nms, congested = simulator(state), simulator(state, congested_server_rate=1.0)
+    order = await started_order(store)
+    await ActivityEnvironment().run(
+        ActivationActivities(store, nms, REGIONS, CATALOG).activate_resources,
+        ActivationInput(order_id=order.id, attempt=1),
+    )
+    poor = await ActivityEnvironment().run(
+        QualityCheckActivities(store, congested, REGIONS, CATALOG).run_quality_check,
+        QualityCheckInput(order_id=order.id, attempt=1),
+    )
+    assert poor.error_code == "SPEED_BELOW_THRESHOLD"
+    assert poor.revisable
+    good = await ActivityEnvironment().run(
+        QualityCheckActivities(store, nms, REGIONS, CATALOG).run_quality_check,
+        QualityCheckInput(order_id=order.id, attempt=2),
+    )
+    assert good.succeeded
+    assert poor.data is not None and good.data is not None
+    assert good.data.test_server != poor.data.test_server
+
+
+async def test_construction_is_dispatched_in_the_region_and_reports_recorded(
+    store: WorkOrderStore,
+) -> None:
+    order = await started_order(store)
+    activities = ConstructionActivities(store, CATALOG)
+    assignment = await ActivityEnvironment().run(
+        activities.dispatch_construction, ConstructionInput(order_id=order.id)
+    )
+    assert assignment.technician_id is not None
+    assert assignment.technician_id.startswith("tech-north-")
+    report = ConstructionReport(technician_id=assignment.technician_id, state=JobState.ACCEPTED)
+    await ActivityEnvironment().run(
+        activities.record_construction_report,
+        RecordConstructionReportInput(order_id=order.id, report=report),
+    )
+    task = {t.kind: t for t in await store.get_sub_tasks(order.id)}[SubTaskKind.CONSTRUCTION]
+    assert task.job_state is JobState.ACCEPTED

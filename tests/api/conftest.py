@@ -1,0 +1,60 @@
+"""The API on a real Temporal dev server, with a real worker and the NMS simulator."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+import worker
+from api import create_app
+from workorders.config import Settings
+from workorders.db import Database
+from workorders.nms import NmsSimulator
+from workorders.reference import load_catalog
+from workorders.store import WorkOrderStore
+
+
+@dataclass
+class System:
+    http: httpx.AsyncClient
+    temporal: Client
+    store: WorkOrderStore
+    nms: NmsSimulator
+    settings: Settings
+
+
+@pytest.fixture(scope="session")
+async def system(
+    dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[System]:
+    data = tmp_path_factory.mktemp("api")
+    settings = Settings(
+        _env_file=None,
+        data_dir=data,
+        temporal_address=dev_server_env.client.service_client.config.target_host,
+        task_queue=f"api-{uuid.uuid4()}",
+        nms_latency_min_s=0,
+        nms_latency_max_s=0,
+        nms_outage_rate=0,
+        nms_busy_server_rate=0,
+        nms_congested_server_rate=0,
+    )
+    db = Database.from_url(settings.effective_database_url)
+    await db.create_schema()
+    store = WorkOrderStore(db)
+    nms = NmsSimulator(worker.simulator_config(settings, load_catalog()))
+    app = create_app(settings)
+    async with (
+        worker.build_worker(dev_server_env.client, settings.task_queue, store, nms),
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
+    ):
+        yield System(http, dev_server_env.client, store, nms, settings)
+    nms.close()
+    await db.dispose()

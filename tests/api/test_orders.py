@@ -1,0 +1,265 @@
+"""The orders API, end to end on a real Temporal dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+
+from tests.api.conftest import System
+from tests.factories import order_request
+
+
+async def create(system: System, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = await system.http.post("/orders", json=body or order_request())
+    assert response.status_code == 201, response.text
+    order: dict[str, Any] = response.json()
+    return order
+
+
+async def wait_for(
+    system: System, order_id: str, predicate: Any, timeout_s: float = 30
+) -> dict[str, Any]:
+    order: dict[str, Any] = {}
+    for _ in range(int(timeout_s / 0.1)):
+        order = (await system.http.get(f"/orders/{order_id}")).json()
+        if predicate(order):
+            return order
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"order never got there: {order}")
+
+
+def construction(order: dict[str, Any]) -> dict[str, Any]:
+    return next((t for t in order.get("sub_tasks", []) if t["kind"] == "construction"), {})
+
+
+async def assigned(system: System, order_id: str) -> str:
+    order = await wait_for(system, order_id, lambda o: construction(o).get("technician_id"))
+    technician: str = construction(order)["technician_id"]
+    return technician
+
+
+async def report(system: System, order_id: str, technician: str, state: str, **extra: Any) -> Any:
+    return await system.http.post(
+        f"/orders/{order_id}/construction/reports",
+        json={"technician_id": technician, "state": state, **extra},
+    )
+
+
+async def test_order_lifecycle_to_completed(system: System) -> None:
+    order = await create(system)
+    assert order["status"] in ("received", "in_progress")
+    assert order["region"] == "north"
+    assert order["profile"] == "FTTH_300_100"
+    technician = await assigned(system, order["id"])
+
+    jobs = (await system.http.get(f"/technicians/{technician}/jobs")).json()
+    assert order["id"] in [j["order_id"] for j in jobs]
+
+    for state in ("accepted", "en_route", "on_site"):
+        response = await report(system, order["id"], technician, state)
+        assert response.status_code == 200, response.text
+        assert response.json()["state"] == state
+    response = await report(system, order["id"], technician, "completed", ont_serial="HWTC1A2B3C4D")
+    assert response.status_code == 200, response.text
+
+    done = await wait_for(system, order["id"], lambda o: o["status"] == "completed")
+    assert {t["kind"]: t["status"] for t in done["sub_tasks"]} == {
+        "construction": "succeeded",
+        "activation": "succeeded",
+        "quality_check": "succeeded",
+    }
+    activation = next(t for t in done["sub_tasks"] if t["kind"] == "activation")
+    assert {"olt_id", "pon_port", "vlan", "nms_profile_name"} <= set(activation["data"])
+    quality = next(t for t in done["sub_tasks"] if t["kind"] == "quality_check")
+    assert quality["result"]["measures"]["download_mbps"] >= 270
+    assert done["completed_at"] is not None
+    assert system.nms.activation_count(order["id"]) == 1
+
+    history = (await system.http.get(f"/orders/{order['id']}/history")).json()
+    kinds = [e["kind"] for e in history["events"]]
+    assert kinds[0] == "order.received"
+    assert kinds[-1] == "order.completed"
+    assert "construction.completed" in kinds
+    assert {a["kind"] for a in history["attempts"]} == {"activation", "quality_check"}
+
+    handle = system.temporal.get_workflow_handle(done["workflow_id"])
+    assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
+
+
+async def test_same_external_reference_returns_the_same_order(system: System) -> None:
+    body = order_request()
+    first = await create(system, body)
+    again = await system.http.post("/orders", json=body)
+    assert again.status_code == 200
+    assert again.json()["id"] == first["id"]
+    assert again.headers["location"] == f"/orders/{first['id']}"
+    ids = [
+        w.id async for w in system.temporal.list_workflows(f"WorkflowId = '{first['workflow_id']}'")
+    ]
+    assert len(ids) == 1
+
+
+async def test_concurrent_creates_with_one_reference_make_one_order(system: System) -> None:
+    body = order_request()
+    replies = await asyncio.gather(*(system.http.post("/orders", json=body) for _ in range(10)))
+    assert sorted(r.status_code for r in replies) == [200] * 9 + [201]
+    assert len({r.json()["id"] for r in replies}) == 1
+
+
+async def test_same_reference_with_other_details_is_a_conflict(system: System) -> None:
+    body = order_request()
+    await create(system, body)
+    body["demand"]["download_mbps"] = 100
+    response = await system.http.post("/orders", json=body)
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "EXTERNAL_REFERENCE_CONFLICT"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b["customer"].update(phone="call me"), "phone"),
+        (lambda b: b["customer"].update(email="not-an-email"), "email"),
+        (lambda b: b["address"].update(postcode="1"), "postcode"),
+        (lambda b: b["demand"].update(download_mbps=0), "download_mbps"),
+        (lambda b: b["demand"].update(service_type="DIALUP"), "service_type"),
+        (
+            lambda b: b["demand"].update(
+                installation_window={"start": "2026-12-02T10:00:00Z", "end": "2026-12-01T10:00:00Z"}
+            ),
+            "installation_window",
+        ),
+        (lambda b: b.update(external_reference="has spaces"), "external_reference"),
+        (lambda b: b.update(surprise=1), "surprise"),
+        (lambda b: b.pop("customer"), "customer"),
+    ],
+)
+async def test_invalid_orders_get_422_and_store_nothing(
+    system: System, change: Any, field: str
+) -> None:
+    body = order_request()
+    change(body)
+    response = await system.http.post("/orders", json=body)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["status"] == 422
+    assert any(field in [str(p) for p in e["location"]] for e in problem["errors"]), problem
+    listed = (await system.http.get("/orders", params={"limit": 500})).json()["items"]
+    assert body.get("external_reference") not in [o["external_reference"] for o in listed]
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        (lambda b: b["address"].update(postcode="99999"), "no region covers postcode"),
+        (lambda b: b["demand"].update(download_mbps=5000), "FTTH offers at most 1000/500"),
+    ],
+)
+async def test_orders_the_operator_cannot_serve_get_422(
+    system: System, change: Any, detail: str
+) -> None:
+    body = order_request()
+    change(body)
+    response = await system.http.post("/orders", json=body)
+    assert response.status_code == 422
+    assert detail in response.json()["detail"]
+    listed = (await system.http.get("/orders", params={"limit": 500})).json()["items"]
+    assert body["external_reference"] not in [o["external_reference"] for o in listed]
+
+
+async def test_reports_that_do_not_fit_are_rejected(system: System) -> None:
+    order = await create(system)
+    technician = await assigned(system, order["id"])
+
+    other = await report(system, order["id"], "tech-east-1", "accepted")
+    assert other.status_code == 409
+    assert other.json()["code"] == "NOT_ASSIGNED"
+
+    early = await report(system, order["id"], technician, "completed", ont_serial="HWTC0001")
+    assert early.status_code == 409
+    assert early.json()["code"] == "INVALID_TRANSITION"
+
+    assert (await report(system, order["id"], technician, "accepted")).status_code == 200
+    assert (await report(system, order["id"], technician, "on_site")).status_code == 200
+    no_serial = await report(system, order["id"], technician, "completed")
+    assert no_serial.status_code == 422
+    assert no_serial.json()["code"] == "MISSING_EVIDENCE"
+
+    assigned_again = await report(system, order["id"], technician, "assigned")
+    assert assigned_again.status_code == 422  # not a state a technician reports
+
+    refused = await report(
+        system, order["id"], technician, "cannot_complete", reason_code="access_denied"
+    )
+    assert refused.status_code == 200
+    failed = await wait_for(system, order["id"], lambda o: o["status"] == "failed")
+    assert "access_denied" in failed["status_reason"]
+    statuses = {t["kind"]: t["status"] for t in failed["sub_tasks"]}
+    assert statuses == {
+        "construction": "failed",
+        "activation": "succeeded",
+        "quality_check": "skipped",
+    }
+
+    closed = await report(system, order["id"], technician, "accepted")
+    assert closed.status_code == 409
+    assert closed.json()["code"] == "ORDER_CLOSED"
+
+
+async def test_unknown_things_are_404(system: System) -> None:
+    missing = str(uuid.uuid4())
+    assert (await system.http.get(f"/orders/{missing}")).status_code == 404
+    assert (await system.http.get(f"/orders/{missing}/history")).status_code == 404
+    response = await report(system, missing, "tech-north-1", "accepted")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (await system.http.get("/technicians/nobody/jobs")).status_code == 404
+
+
+async def test_list_filters_by_status_and_region(system: System) -> None:
+    order = await create(system)
+    await wait_for(system, order["id"], lambda o: o["status"] == "in_progress")
+    page = (
+        await system.http.get("/orders", params={"status": "in_progress", "region": "north"})
+    ).json()
+    assert order["id"] in [o["id"] for o in page["items"]]
+    assert all(o["status"] == "in_progress" for o in page["items"])
+    assert (await system.http.get("/orders", params={"status": "nonsense"})).status_code == 422
+    assert (await system.http.get("/orders", params={"limit": 0})).status_code == 422
+
+
+async def test_received_order_without_workflow_is_resumed(system: System) -> None:
+    # The API stopped between storing an order and starting its workflow.
+    from api.workflows import resume_received_orders
+    from tests.factories import new_order
+
+    stored, _ = await system.store.create_order(new_order())
+    resumed = await resume_received_orders(
+        system.store, system.temporal, system.settings.task_queue
+    )
+    assert resumed >= 1
+    order = await wait_for(system, stored.id, lambda o: o["status"] == "in_progress")
+    assert construction(order)["status"] == "in_progress"
+
+
+async def test_health(system: System) -> None:
+    response = await system.http.get("/healthz")
+    assert response.json() == {"database": "ok", "temporal": "ok"}
+
+
+async def test_openapi_lists_every_route(system: System) -> None:
+    spec = (await system.http.get("/openapi.json")).json()
+    assert set(spec["paths"]) >= {
+        "/orders",
+        "/orders/{order_id}",
+        "/orders/{order_id}/history",
+        "/orders/{order_id}/construction/reports",
+        "/technicians",
+        "/technicians/{technician_id}/jobs",
+        "/healthz",
+    }

@@ -1,0 +1,242 @@
+"""The work-order database, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlmodel import select
+
+from models.enums import (
+    AttemptOutcome,
+    CannotCompleteReason,
+    JobState,
+    OrderStatus,
+    SubTaskKind,
+    SubTaskStatus,
+)
+from models.payloads import ActivationData, ConstructionReport, OrderDecision, SubTaskOutcome
+from models.tables import Technician
+from tests.factories import new_order
+from workorders.planning import PastAttempt
+from workorders.store import OrderNotFound, WorkOrderStore
+
+
+async def test_create_is_idempotent_by_external_reference(store: WorkOrderStore) -> None:
+    first, created = await store.create_order(new_order())
+    assert created
+    again, created_again = await store.create_order(
+        new_order(external_reference=first.external_reference)
+    )
+    assert not created_again
+    assert again.id == first.id
+
+
+async def test_concurrent_creates_with_one_reference_store_one_order(store: WorkOrderStore) -> None:
+    reference = f"race-{uuid.uuid4()}"
+    results = await asyncio.gather(
+        *(store.create_order(new_order(external_reference=reference)) for _ in range(8))
+    )
+    assert len({order.id for order, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+
+
+async def test_timestamps_come_back_aware(store: WorkOrderStore) -> None:
+    order, _ = await store.create_order(new_order())
+    loaded = await store.get_order(order.id)
+    assert loaded.created_at.tzinfo is not None
+
+
+async def test_start_order_opens_three_sub_tasks_once(store: WorkOrderStore) -> None:
+    order, _ = await store.create_order(new_order())
+    await store.start_order(order.id)
+    started = await store.start_order(order.id)  # an activity may run twice
+    assert started.status is OrderStatus.IN_PROGRESS
+    tasks = await store.get_sub_tasks(order.id)
+    assert [t.kind for t in tasks] == list(SubTaskKind)
+    events = [e.kind for e in await store.timeline(order.id)]
+    assert events == ["order.received", "order.dispatched"]
+
+
+async def test_unknown_order(store: WorkOrderStore) -> None:
+    with pytest.raises(OrderNotFound):
+        await store.get_order("nope")
+    with pytest.raises(OrderNotFound):
+        await store.start_order("nope")
+
+
+def _data(port: int) -> ActivationData:
+    return ActivationData(
+        olt_id="olt-x", pon_port=port, vlan=100, profile="P", nms_profile_name="P"
+    )
+
+
+async def test_attempt_data_is_planned_from_history_and_reused_on_retry(
+    store: WorkOrderStore,
+) -> None:
+    order, _ = await store.create_order(new_order())
+    await store.start_order(order.id)
+    seen: list[list[PastAttempt]] = []
+
+    def plan(history: list[PastAttempt]) -> ActivationData:
+        seen.append(history)
+        return _data(port=len(history) + 1)
+
+    first = await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, plan)
+    assert first is not None and first["pon_port"] == 1
+    # The same attempt again (Temporal retried the activity): same data, no new plan.
+    assert await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, plan) == first
+    assert len(seen) == 1
+
+    await store.finish_attempt(
+        order.id,
+        SubTaskKind.ACTIVATION,
+        1,
+        succeeded=False,
+        result={"state": "failed"},
+        error_code="PORT_IN_USE",
+        detail="PORT_IN_USE: in use",
+    )
+    second = await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 2, plan)
+    assert second is not None and second["pon_port"] == 2
+    assert seen[1] == [PastAttempt(1, first, AttemptOutcome.FAILED, "PORT_IN_USE")]
+
+    await store.finish_attempt(
+        order.id, SubTaskKind.ACTIVATION, 2, succeeded=True, result={"state": "completed"}
+    )
+    attempts = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    assert [(a.attempt, a.outcome, a.data) for a in attempts] == [
+        (1, AttemptOutcome.FAILED, first),
+        (2, AttemptOutcome.SUCCEEDED, second),
+    ]
+    (task,) = [t for t in await store.get_sub_tasks(order.id) if t.kind is SubTaskKind.ACTIVATION]
+    assert task.status is SubTaskStatus.SUCCEEDED
+    assert task.attempts == 2
+    assert task.data == second
+    assert task.result == {"state": "completed"}
+
+
+async def test_finishing_twice_keeps_the_first_result(store: WorkOrderStore) -> None:
+    order, _ = await store.create_order(new_order())
+    await store.start_order(order.id)
+    await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, lambda h: _data(1))
+    for succeeded in (True, False):
+        await store.finish_attempt(
+            order.id, SubTaskKind.ACTIVATION, 1, succeeded=succeeded, result={"n": succeeded}
+        )
+    (attempt,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    assert attempt.outcome is AttemptOutcome.SUCCEEDED
+
+
+async def test_plan_that_finds_nothing_stores_nothing(store: WorkOrderStore) -> None:
+    order, _ = await store.create_order(new_order())
+    await store.start_order(order.id)
+    assert await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, lambda h: None) is None
+    assert await store.attempts(order.id) == []
+
+
+async def _region_with(store: WorkOrderStore, *technicians: Technician) -> str:
+    async with store.db.session() as session:
+        for t in technicians:
+            session.add(t)
+        await session.commit()
+    return technicians[0].region
+
+
+async def test_assignment_picks_the_least_loaded_skilled_technician(store: WorkOrderStore) -> None:
+    region = f"r-{uuid.uuid4().hex[:8]}"
+    a, b, c = (f"{region}-{n}" for n in "abc")
+    await _region_with(
+        store,
+        Technician(id=a, name="A", region=region, skills=["fibre"], max_open_jobs=2),
+        Technician(id=b, name="B", region=region, skills=["fibre"], max_open_jobs=2),
+        Technician(id=c, name="C", region=region, skills=["copper"], max_open_jobs=9),
+    )
+    assigned = []
+    for _ in range(5):
+        order, _ = await store.create_order(new_order(region=region))
+        await store.start_order(order.id)
+        assigned.append(await store.assign_technician(order.id, region, "fibre"))
+    # Two each for A and B (alternating by load), then nobody with room: C lacks the skill.
+    assert sorted(t or "" for t in assigned[:4]) == [a, a, b, b]
+    assert assigned[4] is None
+    assert await store.has_technicians(region, "fibre")
+    assert not await store.has_technicians(region, "satellite")
+
+
+async def test_assignment_is_kept_and_reports_are_recorded(store: WorkOrderStore) -> None:
+    order, _ = await store.create_order(new_order())
+    await store.start_order(order.id)
+    technician = await store.assign_technician(order.id, "north", "fibre")
+    assert technician is not None
+    assert await store.assign_technician(order.id, "north", "fibre") == technician
+    jobs = await store.technician_jobs(technician)
+    assert order.id in [o.id for o, _ in jobs]
+
+    await store.record_construction_report(
+        order.id, ConstructionReport(technician_id=technician, state=JobState.ACCEPTED)
+    )
+    await store.record_construction_report(
+        order.id,
+        ConstructionReport(
+            technician_id=technician,
+            state=JobState.CANNOT_COMPLETE,
+            reason_code=CannotCompleteReason.ACCESS_DENIED,
+        ),
+    )
+    (task,) = [t for t in await store.get_sub_tasks(order.id) if t.kind is SubTaskKind.CONSTRUCTION]
+    assert task.job_state is JobState.CANNOT_COMPLETE
+    assert task.status is SubTaskStatus.FAILED
+    assert task.detail == "cannot complete: access_denied"
+    assert order.id not in [o.id for o, _ in await store.technician_jobs(technician)]
+    kinds = [e.kind for e in await store.timeline(order.id)]
+    assert kinds[-3:] == [
+        "construction.assigned",
+        "construction.accepted",
+        "construction.cannot_complete",
+    ]
+
+
+async def test_complete_order_stores_status_and_outcomes(store: WorkOrderStore) -> None:
+    order, _ = await store.create_order(new_order())
+    await store.start_order(order.id)
+    outcomes = [
+        SubTaskOutcome(kind=SubTaskKind.CONSTRUCTION, status=SubTaskStatus.SUCCEEDED),
+        SubTaskOutcome(kind=SubTaskKind.ACTIVATION, status=SubTaskStatus.FAILED, reason="x"),
+        SubTaskOutcome(kind=SubTaskKind.QUALITY_CHECK, status=SubTaskStatus.SKIPPED, reason="y"),
+    ]
+    decision = OrderDecision(status=OrderStatus.FAILED, reason="activation failed: x")
+    done = await store.complete_order(order.id, decision, outcomes)
+    assert done.status is OrderStatus.FAILED
+    assert done.completed_at is not None
+    again = await store.complete_order(order.id, decision, outcomes)
+    assert again.completed_at == done.completed_at
+    statuses = {t.kind: t.status for t in await store.get_sub_tasks(order.id)}
+    assert statuses == {o.kind: o.status for o in outcomes}
+    assert [e.kind for e in await store.timeline(order.id)].count("order.failed") == 1
+
+
+async def test_list_orders_filters_and_pages(store: WorkOrderStore) -> None:
+    region = f"list-{uuid.uuid4().hex[:8]}"
+    ids = []
+    for _ in range(3):
+        order, _ = await store.create_order(new_order(region=region))
+        ids.append(order.id)
+    await store.start_order(ids[0])
+    page, total = await store.list_orders(region=region, limit=2)
+    assert total == 3
+    assert len(page) == 2
+    rest, _ = await store.list_orders(region=region, limit=2, offset=2)
+    assert {o.id for o in [*page, *rest]} == set(ids)
+    started, count = await store.list_orders(region=region, status=OrderStatus.IN_PROGRESS)
+    assert count == 1 and started[0].id == ids[0]
+
+
+async def test_shipped_technicians_are_seeded_once(store: WorkOrderStore) -> None:
+    from workorders.reference import load_regions
+
+    await store.db.seed_technicians(load_regions())
+    async with store.db.session() as session:
+        ids = (await session.exec(select(Technician.id).where(Technician.region == "north"))).all()
+    assert sorted(ids) == ["tech-north-1", "tech-north-2", "tech-north-3"]

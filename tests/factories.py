@@ -1,0 +1,54 @@
+"""Small builders of test data."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from models.enums import ServiceType
+from models.tables import WorkOrder
+from workflows import workflow_id_for
+
+
+def new_order(**overrides: Any) -> WorkOrder:
+    """A stored-order row for the north region, FTTH 300/100, with a fresh id."""
+    order_id = overrides.pop("id", None) or str(uuid.uuid4())
+    values: dict[str, Any] = {
+        "id": order_id,
+        "external_reference": f"test-{order_id}",
+        "request_fingerprint": "f" * 64,
+        "customer_name": "Wang Xiaoming",
+        "customer_phone": "+86 138 0013 8000",
+        "street": "Jianguo Road",
+        "house_number": "88",
+        "postcode": "10115",
+        "city": "Springfield",
+        "service_type": ServiceType.FTTH,
+        "download_mbps": 300,
+        "upload_mbps": 100,
+        "profile": "FTTH_300_100",
+        "region": "north",
+        "workflow_id": workflow_id_for(order_id),
+    }
+    values.update(overrides)
+    return WorkOrder(**values)
+
+
+def order_request(reference: str | None = None, **demand: Any) -> dict[str, Any]:
+    """A valid ``POST /orders`` body."""
+    return {
+        "external_reference": reference or f"test-{uuid.uuid4()}",
+        "channel": "crm",
+        "customer": {
+            "name": "Wang Xiaoming",
+            "phone": "+86 138 0013 8000",
+            "email": "wang@example.com",
+        },
+        "address": {
+            "street": "Jianguo Road",
+            "house_number": "88",
+            "postcode": "10115",
+            "city": "Springfield",
+        },
+        "demand": {"service_type": "FTTH", "download_mbps": 300, "upload_mbps": 100, **demand},
+    }

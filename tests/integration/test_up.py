@@ -1,0 +1,141 @@
+"""The whole system as a user starts it: ``workorders up``, then ``workorders demo``,
+then a restart that must keep every order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WORKORDERS_")}
+    return {
+        **clean,
+        "WORKORDERS_DATA_DIR": str(tmp_path / "data"),
+        "WORKORDERS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "WORKORDERS_TEMPORAL_UI_PORT": str(free_port()),
+        "WORKORDERS_API_PORT": str(free_port()),
+        "WORKORDERS_NMS_LATENCY_MIN_S": "0.01",
+        "WORKORDERS_NMS_LATENCY_MAX_S": "0.1",
+    }
+
+
+class Up:
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.log = cwd / f"up-{time.monotonic_ns()}.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [str(BIN / "workorders"), "up"],
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.api = f"http://127.0.0.1:{env['WORKORDERS_API_PORT']}"
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.output()
+            if "workorders is up" in self.output():
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"not up in time:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                raise
+        return self.proc.returncode
+
+
+@pytest.fixture
+def system(env: dict[str, str], tmp_path: Path) -> Iterator[Up]:
+    up = Up(env, tmp_path)
+    try:
+        up.wait_ready()
+        yield up
+    finally:
+        up.stop()
+
+
+def demo(env: dict[str, str], orders: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "workorders"), "demo", "--orders", str(orders), "--timeout", "240", *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_path: Path) -> None:
+    result = demo(env, 6, "--cannot-complete", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("orders=6 completed=5 failed=1 unfinished=0 expected_failed=1")
+
+    listed = subprocess.run(
+        [
+            str(BIN / "temporal"),
+            "workflow",
+            "count",
+            "--address",
+            env["WORKORDERS_TEMPORAL_ADDRESS"],
+            "--query",
+            "WorkflowType='WorkOrderWorkflow'",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "Total: 6" in listed.stdout
+
+    before = httpx.get(f"{system.api}/orders", params={"limit": 100}).json()
+    assert before["total"] == 6
+    assert system.stop() == 0
+    assert "stopped temporal" in system.output()
+
+    again = Up(env, tmp_path)
+    try:
+        again.wait_ready()
+        after = httpx.get(f"{again.api}/orders", params={"limit": 100}).json()
+        assert after["total"] == 6
+        assert {(o["id"], o["status"]) for o in after["items"]} == {
+            (o["id"], o["status"]) for o in before["items"]
+        }
+        result = demo(env, 2)
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        again.stop()

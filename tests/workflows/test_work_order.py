@@ -1,0 +1,281 @@
+"""The work-order workflow on the time-skipping server, with scripted activities."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from models.enums import CannotCompleteReason, JobState, OrderStatus, SubTaskKind, SubTaskStatus
+from models.payloads import (
+    ActivationInput,
+    ConstructionReport,
+    QualityCheckInput,
+    RecordOrderStatusInput,
+    WorkOrderResult,
+)
+from tests.workflows.fakes import (
+    FakeActivities,
+    activation_fails,
+    activation_ok,
+    by_attempt,
+    qc_by_attempt,
+    quality_fails,
+    quality_ok,
+    start,
+    transient,
+    wait_for_job,
+)
+from workflows import WorkOrderWorkflow
+from workflows.work_order import MAX_ACTIVATION_ATTEMPTS, TECHNICIAN_WAIT
+
+Handle = WorkflowHandle[WorkOrderWorkflow, WorkOrderResult]
+
+
+async def install(handle: Handle, technician: str = "tech-north-1") -> None:
+    """The technician accepts, arrives and completes the installation."""
+    await wait_for_job(handle)
+    for state in (JobState.ACCEPTED, JobState.EN_ROUTE, JobState.ON_SITE):
+        await handle.execute_update(
+            WorkOrderWorkflow.report_construction,
+            ConstructionReport(technician_id=technician, state=state),
+        )
+    await handle.execute_update(
+        WorkOrderWorkflow.report_construction,
+        ConstructionReport(
+            technician_id=technician, state=JobState.COMPLETED, ont_serial="HWTC12345678"
+        ),
+    )
+
+
+def statuses(result: WorkOrderResult) -> dict[SubTaskKind, SubTaskStatus]:
+    return {o.kind: o.status for o in result.outcomes}
+
+
+async def run_order(
+    env: WorkflowEnvironment, fakes: FakeActivities, *, install_line: bool = True
+) -> WorkOrderResult:
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with fakes.worker(env.client, task_queue):
+        handle = await start(env.client, task_queue, str(uuid.uuid4()))
+        if install_line:
+            await install(handle)
+        return await handle.result()
+
+
+async def test_order_completes_when_all_three_succeed(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities()
+    result = await run_order(time_skipping_env, fakes)
+    assert result.status is OrderStatus.COMPLETED
+    assert set(statuses(result).values()) == {SubTaskStatus.SUCCEEDED}
+    (recorded,) = fakes.called("record_order_status")
+    assert isinstance(recorded, RecordOrderStatusInput)
+    assert recorded.decision.status is OrderStatus.COMPLETED
+    assert len(fakes.called("record_construction_report")) == 4
+
+
+async def test_all_three_sub_tasks_start_before_any_finishes(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    # Each sub-task's first activity waits until all three have started: run one
+    # after another, they would time out.
+    fakes = FakeActivities(wait_for_parallel_start=True)
+    result = await run_order(time_skipping_env, fakes)
+    assert result.status is OrderStatus.COMPLETED
+    first_end = next(
+        i for i, e in enumerate(fakes.events) if e.startswith("end:") and e[4:] != "start_order"
+    )
+    started_before = {e[6:] for e in fakes.events[:first_end] if e.startswith("start:")}
+    assert {
+        "dispatch_construction",
+        "activate_resources",
+        "schedule_quality_check",
+    } <= started_before
+
+
+async def test_failed_activation_is_retried_with_revised_data(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(
+        activation=by_attempt(
+            activation_fails("PORT_IN_USE", revisable=True),
+            activation_fails("UNKNOWN_PROFILE", revisable=True),
+            activation_ok,
+        )
+    )
+    result = await run_order(time_skipping_env, fakes)
+    assert result.status is OrderStatus.COMPLETED
+    # Each retry is a new attempt: the activity plans its data from the history.
+    calls = fakes.called("activate_resources")
+    assert [c.attempt for c in calls if isinstance(c, ActivationInput)] == [1, 2, 3]
+    (activation,) = [o for o in result.outcomes if o.kind is SubTaskKind.ACTIVATION]
+    assert activation.attempts == 3
+
+
+async def test_unreachable_nms_retries_the_same_attempt(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(activation_errors=[transient(), transient()])
+    result = await run_order(time_skipping_env, fakes)
+    assert result.status is OrderStatus.COMPLETED
+    calls = fakes.called("activate_resources")
+    assert [c.attempt for c in calls if isinstance(c, ActivationInput)] == [1, 1, 1]
+
+
+async def test_permanent_activation_failure_keeps_the_other_results(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(activation=activation_fails("UNKNOWN_OLT", revisable=False))
+    result = await run_order(time_skipping_env, fakes)
+    assert result.status is OrderStatus.FAILED
+    assert statuses(result) == {
+        SubTaskKind.CONSTRUCTION: SubTaskStatus.SUCCEEDED,
+        SubTaskKind.ACTIVATION: SubTaskStatus.FAILED,
+        SubTaskKind.QUALITY_CHECK: SubTaskStatus.SKIPPED,
+    }
+    assert result.reason is not None and "UNKNOWN_OLT" in result.reason
+    assert len(fakes.called("activate_resources")) == 1
+    assert fakes.called("run_quality_check") == []
+
+
+async def test_activity_that_gives_up_fails_only_its_sub_task(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    broken = ApplicationError("order vanished", type="OrderNotFound", non_retryable=True)
+    fakes = FakeActivities(activation_errors=[broken])
+    result = await run_order(time_skipping_env, fakes)
+    assert result.status is OrderStatus.FAILED
+    assert statuses(result)[SubTaskKind.CONSTRUCTION] is SubTaskStatus.SUCCEEDED
+    (activation,) = [o for o in result.outcomes if o.kind is SubTaskKind.ACTIVATION]
+    assert activation.status is SubTaskStatus.FAILED
+    assert activation.reason == "OrderNotFound: order vanished"
+    (recorded,) = fakes.called("record_order_status")
+    assert isinstance(recorded, RecordOrderStatusInput)
+    assert recorded.outcomes == result.outcomes
+
+
+async def test_activation_gives_up_after_the_last_revision(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(activation=activation_fails("PORT_IN_USE", revisable=True))
+    result = await run_order(time_skipping_env, fakes)
+    (activation,) = [o for o in result.outcomes if o.kind is SubTaskKind.ACTIVATION]
+    assert activation.status is SubTaskStatus.FAILED
+    assert activation.attempts == MAX_ACTIVATION_ATTEMPTS
+    assert activation.reason is not None and activation.reason.startswith("gave up after")
+
+
+async def test_quality_check_waits_for_the_line_and_retries_revised(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(
+        quality=qc_by_attempt(
+            quality_fails("SPEED_BELOW_THRESHOLD", revisable=True),
+            quality_ok,
+        )
+    )
+    result = await run_order(time_skipping_env, fakes)
+    assert result.status is OrderStatus.COMPLETED
+    calls = fakes.called("run_quality_check")
+    assert [c.attempt for c in calls if isinstance(c, QualityCheckInput)] == [1, 2]
+    first_check = fakes.events.index("start:run_quality_check")
+    assert fakes.events.index("end:activate_resources") < first_check
+    assert fakes.called("record_construction_report")  # installed before the check
+
+
+async def test_quality_check_failure_fails_the_order(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(quality=quality_fails("NOT_ACTIVATED", revisable=False))
+    result = await run_order(time_skipping_env, fakes)
+    assert result.status is OrderStatus.FAILED
+    assert statuses(result)[SubTaskKind.ACTIVATION] is SubTaskStatus.SUCCEEDED
+    assert statuses(result)[SubTaskKind.QUALITY_CHECK] is SubTaskStatus.FAILED
+
+
+async def test_technician_who_cannot_complete_fails_construction(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities()
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with fakes.worker(time_skipping_env.client, task_queue):
+        handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
+        await wait_for_job(handle)
+        job = await handle.execute_update(
+            WorkOrderWorkflow.report_construction,
+            ConstructionReport(
+                technician_id="tech-north-1",
+                state=JobState.CANNOT_COMPLETE,
+                reason_code=CannotCompleteReason.CUSTOMER_ABSENT,
+            ),
+        )
+        assert job.state is JobState.CANNOT_COMPLETE
+        result = await handle.result()
+    assert result.status is OrderStatus.FAILED
+    assert statuses(result) == {
+        SubTaskKind.CONSTRUCTION: SubTaskStatus.FAILED,
+        SubTaskKind.ACTIVATION: SubTaskStatus.SUCCEEDED,
+        SubTaskKind.QUALITY_CHECK: SubTaskStatus.SKIPPED,
+    }
+    assert result.reason is not None and "customer_absent" in result.reason
+
+
+async def test_no_technician_fails_construction(time_skipping_env: WorkflowEnvironment) -> None:
+    fakes = FakeActivities(technician_id=None)
+    result = await run_order(time_skipping_env, fakes, install_line=False)
+    (construction,) = [o for o in result.outcomes if o.kind is SubTaskKind.CONSTRUCTION]
+    assert construction.status is SubTaskStatus.FAILED
+    assert construction.reason == "no technician (scripted)"
+
+
+@pytest.mark.parametrize(
+    ("report", "code"),
+    [
+        (ConstructionReport(technician_id="tech-east-1", state=JobState.ACCEPTED), "NOT_ASSIGNED"),
+        (
+            ConstructionReport(
+                technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="X1234"
+            ),
+            "INVALID_TRANSITION",
+        ),
+        (
+            ConstructionReport(technician_id="tech-north-1", state=JobState.CANNOT_COMPLETE),
+            "MISSING_EVIDENCE",
+        ),
+    ],
+)
+async def test_invalid_reports_are_rejected_and_change_nothing(
+    time_skipping_env: WorkflowEnvironment, report: ConstructionReport, code: str
+) -> None:
+    fakes = FakeActivities()
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with fakes.worker(time_skipping_env.client, task_queue):
+        handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
+        await wait_for_job(handle)
+        with pytest.raises(WorkflowUpdateFailedError) as raised:
+            await handle.execute_update(WorkOrderWorkflow.report_construction, report)
+        cause = raised.value.cause
+        assert isinstance(cause, ApplicationError)
+        assert cause.type == code
+        assert fakes.called("record_construction_report") == []
+        await install(handle)
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+
+
+async def test_job_waits_while_every_technician_is_fully_booked(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(fully_booked=3)
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with fakes.worker(time_skipping_env.client, task_queue):
+        handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
+        await time_skipping_env.sleep(TECHNICIAN_WAIT * 4)
+        await install(handle)
+        result = await handle.result()
+    assert result.status is OrderStatus.COMPLETED
+    assert len(fakes.called("dispatch_construction")) == 4
