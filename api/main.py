@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +11,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.routes import health, orders, technicians
-from api.workflows import resume_received_orders
+from api.workflows import keep_resuming
 from worker import connect
 from workorders.config import Settings, get_settings
 from workorders.db import Database
@@ -33,10 +35,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = client
         app.state.regions = regions
         app.state.catalog = load_catalog()
-        await resume_received_orders(store, client, settings.task_queue)
+        resumer = asyncio.create_task(
+            keep_resuming(store, client, settings.task_queue, settings.resume_interval_s)
+        )
         try:
             yield
         finally:
+            resumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await resumer
             await db.dispose()
 
     app = FastAPI(

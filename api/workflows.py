@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -45,3 +46,17 @@ async def resume_received_orders(store: WorkOrderStore, client: Client, task_que
     if resumed:
         log.info("started the workflows of %d received orders", resumed)
     return resumed
+
+
+async def keep_resuming(
+    store: WorkOrderStore, client: Client, task_queue: str, interval_s: float
+) -> None:
+    """Resume received orders now and every ``interval_s`` seconds, so that an order
+    whose workflow could not be started (Temporal was unreachable) starts once it is
+    back. Failures are logged and tried again at the next round."""
+    while True:
+        try:
+            await resume_received_orders(store, client, task_queue)
+        except Exception:
+            log.warning("could not resume received orders; trying again", exc_info=True)
+        await asyncio.sleep(interval_s)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -44,10 +45,8 @@ def postgres_url() -> Iterator[str]:
     name = f"workorders_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(POSTGRES_ADMIN_URL)
-    user = info.get("user", "postgres")
-    host, port = info.get("host", "127.0.0.1"), info.get("port", "5432")
-    yield f"postgresql+psycopg://{user}@{host}:{port}/{name}"
+    url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg", database=name)
+    yield url.render_as_string(hide_password=False)
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

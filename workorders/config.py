@@ -37,6 +37,9 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    resume_interval_s: float = Field(
+        default=30, gt=0, description="How often the API starts workflows of received orders."
+    )
 
     nms_seed: int = 2018
     nms_latency_min_s: float = Field(default=0.2, ge=0)

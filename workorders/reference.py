@@ -115,10 +115,10 @@ class Catalog:
             and p.upload_mbps >= upload_mbps
         ]
         if not fitting:
-            best = max(
-                (p for p in self.profiles.values() if p.service_type == service_type),
-                key=lambda p: p.download_mbps,
-            )
+            offered = [p for p in self.profiles.values() if p.service_type == service_type]
+            if not offered:
+                raise NoProfile(f"{service_type.value} is not on sale")
+            best = max(offered, key=lambda p: p.download_mbps)
             raise NoProfile(
                 f"{service_type.value} offers at most {best.download_mbps}/{best.upload_mbps} Mbps"
             )

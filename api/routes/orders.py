@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from typing import Annotated
 
@@ -39,6 +40,7 @@ from workorders.reference import NoProfile, UnknownRegion
 from workorders.store import OrderNotFound, WorkOrderStore
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+log = logging.getLogger("workorders.api")
 
 
 def fingerprint(request: OrderCreateRequest) -> str:
@@ -159,7 +161,12 @@ async def create_order(
             code="EXTERNAL_REFERENCE_CONFLICT",
         )
     if order.status is OrderStatus.RECEIVED:
-        await start_order_workflow(temporal, settings.task_queue, order)
+        try:
+            await start_order_workflow(temporal, settings.task_queue, order)
+        except RPCError:
+            # The order is stored as received; the API starts its workflow once
+            # Temporal answers again (see keep_resuming).
+            log.warning("could not start the workflow of order %s yet", order.id, exc_info=True)
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/orders/{order.id}"
