@@ -70,6 +70,7 @@ class ActivationActivities:
                         order_id=order.id,
                         olt_id=data.olt_id,
                         pon_port=data.pon_port,
+                        ont_id=data.ont_id,
                         vlan=data.vlan,
                         profile_name=data.nms_profile_name,
                     )

@@ -79,6 +79,7 @@ class QualityCheckActivities:
                         order_id=order.id,
                         olt_id=data.olt_id,
                         pon_port=data.pon_port,
+                        ont_id=data.ont_id,
                         test_server=data.test_server,
                     )
                 )

@@ -101,7 +101,10 @@ class ActivationData(BaseModel):
 
     olt_id: str
     pon_port: int
+    ont_id: int
+    """The customer's terminal's id on the PON port."""
     vlan: int
+    """The customer VLAN, unique on the PON port."""
     profile: str
     nms_profile_name: str
 
@@ -131,6 +134,7 @@ class QualityCheckData(BaseModel):
 
     olt_id: str
     pon_port: int
+    ont_id: int
     profile: str
     test_server: str
     expected_download_mbps: int

@@ -45,37 +45,54 @@ def _rotated(items: Sequence[T], start: int) -> list[T]:
 def plan_activation(
     order_id: str, region: Region, profile: Profile, history: Sequence[PastAttempt]
 ) -> ActivationData | None:
-    """The activation data for the next attempt, or ``None`` when none is left to try."""
+    """The activation data for the next attempt, or ``None`` when none is left to try.
+
+    A terminal slot (OLT, PON port, ONT id) the NMS said was in use is not chosen
+    again, nor any slot of a port it said was faulty; a VLAN it said was taken is not
+    chosen again on that port; a profile name it did not know is not sent to that OLT
+    again. When one OLT has refused every name, the next OLT's slots are tried.
+    """
     failed = [a for a in history if a.outcome is AttemptOutcome.FAILED]
-    bad_ports = {
-        (a.data["olt_id"], a.data["pon_port"])
+    used_slots = {
+        (a.data["olt_id"], a.data["pon_port"], a.data["ont_id"])
         for a in failed
-        if a.error_code in ("PORT_IN_USE", "PORT_FAULTY")
+        if a.error_code == "ONT_ID_IN_USE"
     }
-    bad_vlans = {(a.data["olt_id"], a.data["vlan"]) for a in failed if a.error_code == "VLAN_TAKEN"}
+    faulty_ports = {
+        (a.data["olt_id"], a.data["pon_port"]) for a in failed if a.error_code == "PORT_FAULTY"
+    }
+    taken_vlans = {
+        (a.data["olt_id"], a.data["pon_port"], a.data["vlan"])
+        for a in failed
+        if a.error_code == "VLAN_TAKEN"
+    }
     unknown_names = {
         (a.data["olt_id"], a.data["nms_profile_name"])
         for a in failed
         if a.error_code == "UNKNOWN_PROFILE"
     }
 
-    ports = [(olt.id, port) for olt in region.olts for port in range(1, olt.pon_ports + 1)]
+    slots = [
+        (olt.id, port, ont)
+        for olt in region.olts
+        for port in range(1, olt.pon_ports + 1)
+        for ont in range(1, olt.onts_per_port + 1)
+    ]
     low, high = region.vlan_range
     vlans = list(range(low, high + 1))
-    if not ports or not vlans:
+    if not slots or not vlans:
         return None
     vlans = _rotated(vlans, _spread(order_id, len(vlans)))
-    # A port is usable only with a VLAN and a profile name its OLT has not refused:
-    # when one OLT has refused them all, the next OLT's ports are still worth trying.
-    for olt_id, pon_port in _rotated(ports, _spread(order_id, len(ports))):
-        if (olt_id, pon_port) in bad_ports:
+    for olt_id, pon_port, ont_id in _rotated(slots, _spread(order_id, len(slots))):
+        if (olt_id, pon_port, ont_id) in used_slots or (olt_id, pon_port) in faulty_ports:
             continue
-        vlan = next((v for v in vlans if (olt_id, v) not in bad_vlans), None)
+        vlan = next((v for v in vlans if (olt_id, pon_port, v) not in taken_vlans), None)
         name = next((n for n in profile.nms_names if (olt_id, n) not in unknown_names), None)
         if vlan is not None and name is not None:
             return ActivationData(
                 olt_id=olt_id,
                 pon_port=pon_port,
+                ont_id=ont_id,
                 vlan=vlan,
                 profile=profile.name,
                 nms_profile_name=name,
@@ -113,6 +130,7 @@ def plan_quality_check(
     return QualityCheckData(
         olt_id=activated.olt_id,
         pon_port=activated.pon_port,
+        ont_id=activated.ont_id,
         profile=activated_profile.name,
         test_server=server,
         expected_download_mbps=activated_profile.download_mbps,

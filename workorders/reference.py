@@ -14,10 +14,12 @@ from models.enums import ServiceType
 
 
 class Olt(BaseModel):
-    """An optical line terminal and how many PON ports it has."""
+    """An optical line terminal: its PON ports, and how many customer terminals (ONTs)
+    each port's splitters serve."""
 
     id: str
     pon_ports: int = Field(ge=1)
+    onts_per_port: int = Field(default=64, ge=1, le=128)
 
 
 class TechnicianSeed(BaseModel):

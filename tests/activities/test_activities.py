@@ -80,10 +80,10 @@ async def test_unknown_order_is_not_retryable(store: WorkOrderStore) -> None:
     assert raised.value.non_retryable
 
 
-async def test_activation_revises_a_refused_port_from_history(store: WorkOrderStore) -> None:
+async def test_activation_revises_a_refused_slot_from_history(store: WorkOrderStore) -> None:
     nms = simulator()
     order = await started_order(store)
-    # Another customer already holds the port the first plan picks.
+    # Another customer already holds the terminal slot the first plan picks.
     first = plan_activation(order.id, REGIONS.get("north"), CATALOG.profiles[order.profile], [])
     assert first is not None
     await nms.activate(
@@ -92,7 +92,8 @@ async def test_activation_revises_a_refused_port_from_history(store: WorkOrderSt
             order_id="someone-else",
             olt_id=first.olt_id,
             pon_port=first.pon_port,
-            vlan=199,
+            ont_id=first.ont_id,
+            vlan=first.vlan + 1 if first.vlan < 199 else first.vlan - 1,
             profile_name=first.nms_profile_name,
         )
     )
@@ -103,7 +104,7 @@ async def test_activation_revises_a_refused_port_from_history(store: WorkOrderSt
     )
     assert not refused.succeeded
     assert refused.revisable
-    assert refused.error_code == "PORT_IN_USE"
+    assert refused.error_code == "ONT_ID_IN_USE"
     assert refused.data == first
 
     activated = await ActivityEnvironment().run(
@@ -111,12 +112,13 @@ async def test_activation_revises_a_refused_port_from_history(store: WorkOrderSt
     )
     assert activated.succeeded
     assert activated.data is not None
-    assert (activated.data.olt_id, activated.data.pon_port) != (first.olt_id, first.pon_port)
+    slot = (activated.data.olt_id, activated.data.pon_port, activated.data.ont_id)
+    assert slot != (first.olt_id, first.pon_port, first.ont_id)
     assert nms.activation_count(order.id) == 1
 
     attempts = await store.attempts(order.id, SubTaskKind.ACTIVATION)
     assert [(a.attempt, a.outcome, a.error_code) for a in attempts] == [
-        (1, AttemptOutcome.FAILED, "PORT_IN_USE"),
+        (1, AttemptOutcome.FAILED, "ONT_ID_IN_USE"),
         (2, AttemptOutcome.SUCCEEDED, None),
     ]
 

@@ -68,7 +68,7 @@ async def test_unknown_order(store: WorkOrderStore) -> None:
 
 def _data(port: int) -> ActivationData:
     return ActivationData(
-        olt_id="olt-x", pon_port=port, vlan=100, profile="P", nms_profile_name="P"
+        olt_id="olt-x", pon_port=1, ont_id=port, vlan=100, profile="P", nms_profile_name="P"
     )
 
 
@@ -84,7 +84,7 @@ async def test_attempt_data_is_planned_from_history_and_reused_on_retry(
         return _data(port=len(history) + 1)
 
     first = await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, plan)
-    assert first is not None and first["pon_port"] == 1
+    assert first is not None and first["ont_id"] == 1
     # The same attempt again (Temporal retried the activity): same data, no new plan.
     assert await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, plan) == first
     assert len(seen) == 1
@@ -95,12 +95,12 @@ async def test_attempt_data_is_planned_from_history_and_reused_on_retry(
         1,
         succeeded=False,
         result={"state": "failed"},
-        error_code="PORT_IN_USE",
-        detail="PORT_IN_USE: in use",
+        error_code="ONT_ID_IN_USE",
+        detail="ONT_ID_IN_USE: in use",
     )
     second = await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 2, plan)
-    assert second is not None and second["pon_port"] == 2
-    assert seen[1] == [PastAttempt(1, first, AttemptOutcome.FAILED, "PORT_IN_USE")]
+    assert second is not None and second["ont_id"] == 2
+    assert seen[1] == [PastAttempt(1, first, AttemptOutcome.FAILED, "ONT_ID_IN_USE")]
 
     await store.finish_attempt(
         order.id, SubTaskKind.ACTIVATION, 2, succeeded=True, result={"state": "completed"}

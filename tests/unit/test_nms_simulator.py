@@ -53,6 +53,7 @@ def activation(
     attempt: int = 1,
     olt: str = "olt-a",
     port: int = 1,
+    ont: int = 1,
     vlan: int = 100,
     profile: str = "FTTH-300M-G2",
 ) -> ActivationRequest:
@@ -61,6 +62,7 @@ def activation(
         order_id=order_id,
         olt_id=olt,
         pon_port=port,
+        ont_id=ont,
         vlan=vlan,
         profile_name=profile,
     )
@@ -72,6 +74,7 @@ def service_test(
     attempt: int = 1,
     olt: str = "olt-a",
     port: int = 1,
+    ont: int = 1,
     server: str = "ts-1",
 ) -> ServiceTestRequest:
     return ServiceTestRequest(
@@ -79,12 +82,17 @@ def service_test(
         order_id=order_id,
         olt_id=olt,
         pon_port=port,
+        ont_id=ont,
         test_server=server,
     )
 
 
 def refused(response: ActivationResponse, code: str) -> bool:
     return response.state == "failed" and response.error_code == code
+
+
+def completed(response: ActivationResponse) -> bool:
+    return response.state == "completed" and response.error_code is None
 
 
 # Activation --------------------------------------------------------------------------
@@ -105,29 +113,66 @@ async def test_a_repeated_key_repeats_the_answer_and_activates_once(make: Make) 
     assert nms.duplicate_activations() == 1
 
 
-async def test_a_port_in_use_is_refused(make: Make) -> None:
+async def test_a_slot_in_use_is_refused(make: Make) -> None:
     nms = make()
-    assert (await nms.activate(activation("order-1", port=1, vlan=100))).state == "completed"
-    taken = await nms.activate(activation("order-2", port=1, vlan=101))
-    assert refused(taken, "PORT_IN_USE")
-    assert (await nms.activate(activation("order-2", attempt=2, port=2, vlan=101))).state == (
-        "completed"
-    )
-    assert sorted(s[:4] for s in nms.active_services()) == [
-        ("olt-a", 1, 100, "order-1"),
-        ("olt-a", 2, 101, "order-2"),
+    assert completed(await nms.activate(activation("order-1", port=1, ont=1, vlan=100)))
+    taken = await nms.activate(activation("order-2", port=1, ont=1, vlan=101))
+    assert refused(taken, "ONT_ID_IN_USE")
+    assert taken.message is not None
+    assert "ONT id 1" in taken.message
+    # The port is not in use, only its slot: another ONT id on it is free.
+    assert completed(await nms.activate(activation("order-2", attempt=2, port=1, ont=2, vlan=101)))
+    assert sorted(nms.active_services()) == [
+        ("olt-a", 1, 1, 100, "order-1", "FTTH-300M-G2"),
+        ("olt-a", 1, 2, 101, "order-2", "FTTH-300M-G2"),
     ]
     assert nms.activation_count("order-2") == 1
 
 
-async def test_a_vlan_in_use_on_the_olt_is_refused(make: Make) -> None:
+async def test_orders_share_a_pon_port_each_on_its_own_ont_id(make: Make) -> None:
     nms = make()
-    await nms.activate(activation("order-1", port=1, vlan=100))
-    taken = await nms.activate(activation("order-2", port=2, vlan=100))
+    for ont in (1, 2, 3):
+        request = activation(f"order-{ont}", port=5, ont=ont, vlan=100 + ont)
+        assert completed(await nms.activate(request))
+    assert sorted(s[:5] for s in nms.active_services()) == [
+        ("olt-a", 5, 1, 101, "order-1"),
+        ("olt-a", 5, 2, 102, "order-2"),
+        ("olt-a", 5, 3, 103, "order-3"),
+    ]
+    # Each order's line is measured on its own slot, and only there.
+    for ont in (1, 2, 3):
+        own = await nms.run_service_test(service_test(f"order-{ont}", port=5, ont=ont))
+        assert own.state == "completed"
+    other = await nms.run_service_test(service_test("order-1", attempt=2, port=5, ont=2))
+    assert other.error_code == "LINE_NOT_READY"
+
+
+async def test_a_new_activation_of_the_order_moves_its_service(make: Make) -> None:
+    nms = make()
+    assert completed(await nms.activate(activation(port=1, ont=1, vlan=100)))
+    # The order's own VLAN and port do not stand in its way.
+    assert completed(await nms.activate(activation(attempt=2, port=1, ont=2, vlan=100)))
+    assert nms.active_services() == [("olt-a", 1, 2, 100, "order-1", "FTTH-300M-G2")]
+    # The slot it left is free again.
+    assert completed(await nms.activate(activation("order-2", port=1, ont=1, vlan=101)))
+
+
+async def test_a_vlan_in_use_on_the_port_is_refused(make: Make) -> None:
+    nms = make()
+    await nms.activate(activation("order-1", port=1, ont=1, vlan=100))
+    taken = await nms.activate(activation("order-2", port=1, ont=2, vlan=100))
     assert refused(taken, "VLAN_TAKEN")
-    # VLANs belong to an OLT: the same VLAN is free on another one.
-    other = await nms.activate(activation("order-2", attempt=2, olt="olt-b", port=2, vlan=100))
-    assert other.state == "completed"
+    # VLANs belong to a PON port: the same VLAN is free on another port of the OLT,
+    # and on another OLT.
+    same_olt = await nms.activate(activation("order-2", attempt=2, port=2, ont=2, vlan=100))
+    assert completed(same_olt)
+    other_olt = await nms.activate(activation("order-3", olt="olt-b", port=1, ont=1, vlan=100))
+    assert completed(other_olt)
+    assert sorted(s[:5] for s in nms.active_services()) == [
+        ("olt-a", 1, 1, 100, "order-1"),
+        ("olt-a", 2, 2, 100, "order-2"),
+        ("olt-b", 1, 1, 100, "order-3"),
+    ]
 
 
 async def test_a_legacy_olt_knows_only_the_legacy_names(make: Make) -> None:
@@ -169,6 +214,9 @@ async def test_a_line_is_not_ready_before_its_activation(make: Make) -> None:
     # Another order's line is not this order's line.
     stranger = await nms.run_service_test(service_test("order-2"))
     assert stranger.error_code == "LINE_NOT_READY"
+    # Nor is another slot of the same port.
+    neighbour = await nms.run_service_test(service_test(attempt=2, ont=2))
+    assert neighbour.error_code == "LINE_NOT_READY"
     # The early answer was not kept: the same key now measures the line.
     assert (await nms.run_service_test(service_test())).state == "completed"
 
@@ -229,15 +277,17 @@ FAULTY = replace(
 )
 OLTS = [f"olt-{i}" for i in range(20)]
 PORTS = [(olt, port) for olt in OLTS for port in range(1, 17)]
+SLOTS = [(olt, port, ont) for olt, port in PORTS for ont in range(1, 9)]
+VLANS = range(100, 116)
 
 
 def faults(nms: NmsSimulator) -> dict[str, list[bool]]:
     return {
-        "occupied": [nms.port_occupied_outside(o, p) for o, p in PORTS],
+        "occupied": [nms.slot_occupied_outside(o, p, t) for o, p, t in SLOTS],
         "faulty": [nms.port_faulty(o, p) for o, p in PORTS],
-        "vlan": [nms.vlan_taken_outside(o, v) for o in OLTS for v in range(100, 116)],
+        "vlan": [nms.vlan_taken_outside(o, p, v) for o, p in PORTS for v in VLANS],
         "legacy": [nms.olt_is_legacy(o) for o in OLTS],
-        "degraded": [nms.line_degraded(o, p) for o, p in PORTS],
+        "degraded": [nms.line_degraded(o, p, t) for o, p, t in SLOTS],
     }
 
 
@@ -252,10 +302,95 @@ def test_the_same_seed_gives_the_same_faults(make: Make) -> None:
     assert not any(flag for flags in calm.values() for flag in flags)
 
 
-async def test_a_port_occupied_outside_is_refused(make: Make) -> None:
+def test_slot_faults_differ_between_the_slots_of_a_port(make: Make) -> None:
+    """Occupied slots and degraded lines belong to a slot, not to its whole port."""
+    nms = make(FAULTY)
+    for fault in (nms.slot_occupied_outside, nms.line_degraded):
+        assert any(len({fault(o, p, t) for t in range(1, 9)}) == 2 for o, p in PORTS), (
+            fault.__name__
+        )
+
+
+def test_vlan_faults_differ_between_the_ports_of_an_olt(make: Make) -> None:
+    nms = make(FAULTY)
+    assert any(
+        len({nms.vlan_taken_outside(o, p, v) for p in range(1, 17)}) == 2
+        for o in OLTS
+        for v in VLANS
+    )
+
+
+async def test_a_slot_occupied_outside_is_refused(make: Make) -> None:
     nms = make(replace(CALM, port_conflict_rate=0.3))
-    olt, port = next((o, p) for o, p in PORTS if nms.port_occupied_outside(o, p))
-    assert refused(await nms.activate(activation(olt=olt, port=port)), "PORT_IN_USE")
+    olt, port, ont = next(s for s in SLOTS if nms.slot_occupied_outside(*s))
+    assert refused(await nms.activate(activation(olt=olt, port=port, ont=ont)), "ONT_ID_IN_USE")
+    # The port's free slots are still usable.
+    free = next(t for t in range(1, 65) if not nms.slot_occupied_outside(olt, port, t))
+    assert completed(await nms.activate(activation(attempt=2, olt=olt, port=port, ont=free)))
+
+
+async def test_a_faulty_port_refuses_every_slot(make: Make) -> None:
+    nms = make(replace(CALM, faulty_port_rate=0.3))
+    olt, port = next(p for p in PORTS if nms.port_faulty(*p))
+    for ont in (1, 2, 64):
+        request = activation(attempt=ont, olt=olt, port=port, ont=ont)
+        assert refused(await nms.activate(request), "PORT_FAULTY")
+    sound = next(p for p in range(1, 17) if not nms.port_faulty(olt, p))
+    assert completed(await nms.activate(activation(attempt=99, olt=olt, port=sound)))
+    assert nms.activation_count("order-1") == 1
+
+
+async def test_a_vlan_taken_outside_is_refused_on_that_port_only(make: Make) -> None:
+    nms = make(replace(CALM, vlan_conflict_rate=0.3))
+    olt, port, vlan = next(
+        (o, p, v) for o, p in PORTS for v in VLANS if nms.vlan_taken_outside(o, p, v)
+    )
+    taken = await nms.activate(activation(olt=olt, port=port, vlan=vlan))
+    assert refused(taken, "VLAN_TAKEN")
+    other = next(p for p in range(1, 17) if not nms.vlan_taken_outside(olt, p, vlan))
+    assert completed(await nms.activate(activation(attempt=2, olt=olt, port=other, vlan=vlan)))
+
+
+@pytest.mark.parametrize(
+    ("config", "code"),
+    [
+        (replace(CALM, faulty_port_rate=1.0, port_conflict_rate=1.0), "PORT_FAULTY"),
+        (replace(CALM, port_conflict_rate=1.0, vlan_conflict_rate=1.0), "ONT_ID_IN_USE"),
+        (replace(CALM, legacy_olt_rate=1.0, faulty_port_rate=1.0), "UNKNOWN_PROFILE"),
+    ],
+)
+async def test_the_first_fault_checked_is_the_one_reported(
+    make: Make, config: SimulatorConfig, code: str
+) -> None:
+    """Profile name, then the port, then the slot, then the VLAN."""
+    assert refused(await make(config).activate(activation()), code)
+
+
+async def test_a_faulty_port_is_reported_before_a_slot_held_by_another_order(
+    make: Make, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.db"
+    calm = make(state_path=state)
+    assert completed(await calm.activate(activation("order-1")))
+    calm.close()
+    faulty = make(replace(CALM, faulty_port_rate=1.0), state_path=state)
+    assert refused(await faulty.activate(activation("order-2", vlan=101)), "PORT_FAULTY")
+
+
+async def test_a_degraded_line_is_that_of_one_slot(make: Make) -> None:
+    nms = make(replace(CALM, degraded_line_rate=0.5))
+    olt, port = next(p for p in PORTS if len({nms.line_degraded(*p, t) for t in range(1, 9)}) == 2)
+    bad = next(t for t in range(1, 9) if nms.line_degraded(olt, port, t))
+    good = next(t for t in range(1, 9) if not nms.line_degraded(olt, port, t))
+    for order_id, ont, vlan in (("order-bad", bad, 100), ("order-good", good, 101)):
+        request = activation(order_id, olt=olt, port=port, ont=ont, vlan=vlan)
+        assert completed(await nms.activate(request))
+    low = await nms.run_service_test(service_test("order-bad", olt=olt, port=port, ont=bad))
+    high = await nms.run_service_test(service_test("order-good", olt=olt, port=port, ont=good))
+    assert low.download_mbps is not None
+    assert high.download_mbps is not None
+    assert low.download_mbps <= 300 * 0.995 * 0.5 + 0.05
+    assert high.download_mbps >= 300 * 0.93 - 0.05
 
 
 async def test_state_survives_a_restart(make: Make, tmp_path: Path) -> None:
@@ -267,6 +402,7 @@ async def test_state_survives_a_restart(make: Make, tmp_path: Path) -> None:
     after = make(state_path=state)
     assert await after.activate(activation()) == first
     assert after.activation_count("order-1") == 1
-    assert [s[3] for s in after.active_services()] == ["order-1"]
-    assert refused(await after.activate(activation("order-2", vlan=101)), "PORT_IN_USE")
+    assert [s[4] for s in after.active_services()] == ["order-1"]
+    assert refused(await after.activate(activation("order-2", vlan=101)), "ONT_ID_IN_USE")
+    assert completed(await after.activate(activation("order-2", attempt=2, ont=2, vlan=101)))
     assert (await after.run_service_test(service_test())).state == "completed"

@@ -41,7 +41,8 @@ QualityScript = Callable[[QualityCheckInput], QualityCheckResult]
 def activation_ok(input: ActivationInput) -> ActivationResult:
     data = ActivationData(
         olt_id="olt-1",
-        pon_port=input.attempt,
+        pon_port=1,
+        ont_id=input.attempt,
         vlan=100,
         profile="FTTH_300_100",
         nms_profile_name="FTTH-300M-G2",

@@ -53,7 +53,7 @@ SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Callable[[Handle], Awai
     "activation_revised_twice": (
         lambda: FakeActivities(
             activation=by_attempt(
-                activation_fails("PORT_IN_USE", revisable=True),
+                activation_fails("ONT_ID_IN_USE", revisable=True),
                 activation_fails("VLAN_TAKEN", revisable=True),
                 activation_ok,
             ),

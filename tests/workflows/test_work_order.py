@@ -103,7 +103,7 @@ async def test_failed_activation_is_retried_with_revised_data(
 ) -> None:
     fakes = FakeActivities(
         activation=by_attempt(
-            activation_fails("PORT_IN_USE", revisable=True),
+            activation_fails("ONT_ID_IN_USE", revisable=True),
             activation_fails("UNKNOWN_PROFILE", revisable=True),
             activation_ok,
         )
@@ -162,7 +162,7 @@ async def test_activity_that_gives_up_fails_only_its_sub_task(
 async def test_activation_gives_up_after_the_last_revision(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    fakes = FakeActivities(activation=activation_fails("PORT_IN_USE", revisable=True))
+    fakes = FakeActivities(activation=activation_fails("ONT_ID_IN_USE", revisable=True))
     result = await run_order(time_skipping_env, fakes)
     (activation,) = [o for o in result.outcomes if o.kind is SubTaskKind.ACTIVATION]
     assert activation.status is SubTaskStatus.FAILED

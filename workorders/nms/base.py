@@ -27,7 +27,7 @@ class ErrorClass(StrEnum):
 
 ERROR_CLASSES: dict[str, ErrorClass] = {
     # activation
-    "PORT_IN_USE": ErrorClass.REVISABLE,
+    "ONT_ID_IN_USE": ErrorClass.REVISABLE,
     "PORT_FAULTY": ErrorClass.REVISABLE,
     "VLAN_TAKEN": ErrorClass.REVISABLE,
     "UNKNOWN_PROFILE": ErrorClass.REVISABLE,
@@ -62,12 +62,13 @@ class NmsError(Exception):
 
 
 class ActivationRequest(BaseModel):
-    """Activate one customer's service on a PON port."""
+    """Activate one customer's service: their terminal's slot on a PON port."""
 
     idempotency_key: str
     order_id: str
     olt_id: str
     pon_port: int
+    ont_id: int
     vlan: int
     profile_name: str
 
@@ -87,6 +88,7 @@ class ServiceTestRequest(BaseModel):
     order_id: str
     olt_id: str
     pon_port: int
+    ont_id: int
     test_server: str
 
 

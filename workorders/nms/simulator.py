@@ -1,14 +1,15 @@
 """An NMS simulator: a stand-in for the operator's network management system.
 
 It behaves like a real one as far as the work-order system can tell: every call
-takes time; it is sometimes unreachable; it refuses ports that are already in use
-or faulty, VLANs that are taken and profile names that an OLT's firmware does not
-know; it measures a line only once it is activated, and its measurements follow the
-activated profile, lower when the test server is congested or the line degraded.
-All chance is drawn from a seeded generator, and the faults that belong to the
-network (occupied ports, old firmware, degraded lines) are fixed by the seed, so a
-run can be repeated. Its state lives in SQLite (a file, or memory for tests), so it
-survives a restart of the process that hosts it, as a real NMS would.
+takes time; it is sometimes unreachable; it refuses terminal slots (ONT ids on a PON
+port) that are already in use, ports that are faulty, VLANs that are taken on the
+port and profile names that an OLT's firmware does not know; it measures a line only
+once it is activated, and its measurements follow the activated profile, lower when
+the test server is congested or the line degraded. All chance is drawn from a seeded
+generator, and the faults that belong to the network (occupied slots, faulty ports,
+old firmware, degraded lines) are fixed by the seed, so a run can be repeated. Its
+state lives in SQLite (a file, or memory for tests), so it survives a restart of the
+process that hosts it, as a real NMS would.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class SimulatorConfig:
     outage_rate: float = 0.0
     """Chance that a call fails as if the NMS were down (HTTP 5xx, timeout)."""
     port_conflict_rate: float = 0.0
-    """Share of PON ports already used by customers the work-order system does not know."""
+    """Share of terminal slots already used by customers the work-order system does not
+    know."""
     faulty_port_rate: float = 0.0
     vlan_conflict_rate: float = 0.0
     legacy_olt_rate: float = 0.0
@@ -56,9 +58,10 @@ class SimulatorConfig:
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS service (
-    olt_id TEXT NOT NULL, pon_port INTEGER NOT NULL, vlan INTEGER NOT NULL,
-    order_id TEXT NOT NULL, profile_name TEXT NOT NULL, service_id TEXT NOT NULL,
-    PRIMARY KEY (olt_id, pon_port)
+    olt_id TEXT NOT NULL, pon_port INTEGER NOT NULL, ont_id INTEGER NOT NULL,
+    vlan INTEGER NOT NULL, order_id TEXT NOT NULL, profile_name TEXT NOT NULL,
+    service_id TEXT NOT NULL,
+    PRIMARY KEY (olt_id, pon_port, ont_id)
 );
 CREATE TABLE IF NOT EXISTS reply (
     idempotency_key TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL
@@ -94,20 +97,20 @@ class NmsSimulator:
         digest = hashlib.sha256(repr((self.config.seed, *parts)).encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64
 
-    def port_occupied_outside(self, olt_id: str, pon_port: int) -> bool:
-        return self._chance("port", olt_id, pon_port) < self.config.port_conflict_rate
+    def slot_occupied_outside(self, olt_id: str, pon_port: int, ont_id: int) -> bool:
+        return self._chance("slot", olt_id, pon_port, ont_id) < self.config.port_conflict_rate
 
     def port_faulty(self, olt_id: str, pon_port: int) -> bool:
         return self._chance("faulty", olt_id, pon_port) < self.config.faulty_port_rate
 
-    def vlan_taken_outside(self, olt_id: str, vlan: int) -> bool:
-        return self._chance("vlan", olt_id, vlan) < self.config.vlan_conflict_rate
+    def vlan_taken_outside(self, olt_id: str, pon_port: int, vlan: int) -> bool:
+        return self._chance("vlan", olt_id, pon_port, vlan) < self.config.vlan_conflict_rate
 
     def olt_is_legacy(self, olt_id: str) -> bool:
         return self._chance("legacy", olt_id) < self.config.legacy_olt_rate
 
-    def line_degraded(self, olt_id: str, pon_port: int) -> bool:
-        return self._chance("degraded", olt_id, pon_port) < self.config.degraded_line_rate
+    def line_degraded(self, olt_id: str, pon_port: int, ont_id: int) -> bool:
+        return self._chance("degraded", olt_id, pon_port, ont_id) < self.config.degraded_line_rate
 
     # Proof of effects
 
@@ -165,10 +168,11 @@ class NmsSimulator:
             if response.state == "completed":
                 self._db.execute("DELETE FROM service WHERE order_id = ?", (req.order_id,))
                 self._db.execute(
-                    "INSERT INTO service VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO service VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         req.olt_id,
                         req.pon_port,
+                        req.ont_id,
                         req.vlan,
                         req.order_id,
                         req.profile_name,
@@ -190,23 +194,25 @@ class NmsSimulator:
         known = self.config.legacy_names if self.olt_is_legacy(req.olt_id) else self.config.profiles
         if req.profile_name not in known:
             return refuse("UNKNOWN_PROFILE", f"{req.olt_id} has no profile {req.profile_name!r}")
-        holder = self._db.execute(
-            "SELECT order_id FROM service WHERE olt_id = ? AND pon_port = ?",
-            (req.olt_id, req.pon_port),
-        ).fetchone()
-        if (holder is not None and holder[0] != req.order_id) or self.port_occupied_outside(
-            req.olt_id, req.pon_port
-        ):
-            return refuse("PORT_IN_USE", f"{req.olt_id} port {req.pon_port} is in use")
+        port = f"{req.olt_id} port {req.pon_port}"
         if self.port_faulty(req.olt_id, req.pon_port):
-            return refuse("PORT_FAULTY", f"{req.olt_id} port {req.pon_port} reports LOS")
+            return refuse("PORT_FAULTY", f"{port} reports loss of signal")
+        holder = self._db.execute(
+            "SELECT order_id FROM service WHERE olt_id = ? AND pon_port = ? AND ont_id = ?",
+            (req.olt_id, req.pon_port, req.ont_id),
+        ).fetchone()
+        if (holder is not None and holder[0] != req.order_id) or self.slot_occupied_outside(
+            req.olt_id, req.pon_port, req.ont_id
+        ):
+            return refuse("ONT_ID_IN_USE", f"ONT id {req.ont_id} on {port} is in use")
         vlan_holder = self._db.execute(
-            "SELECT order_id FROM service WHERE olt_id = ? AND vlan = ?", (req.olt_id, req.vlan)
+            "SELECT order_id FROM service WHERE olt_id = ? AND pon_port = ? AND vlan = ?",
+            (req.olt_id, req.pon_port, req.vlan),
         ).fetchone()
         if (vlan_holder is not None and vlan_holder[0] != req.order_id) or (
-            self.vlan_taken_outside(req.olt_id, req.vlan)
+            self.vlan_taken_outside(req.olt_id, req.pon_port, req.vlan)
         ):
-            return refuse("VLAN_TAKEN", f"VLAN {req.vlan} is taken on {req.olt_id}")
+            return refuse("VLAN_TAKEN", f"VLAN {req.vlan} is taken on {port}")
         service_id = "svc-" + hashlib.sha256(req.idempotency_key.encode()).hexdigest()[:12]
         return ActivationResponse(state="completed", service_id=service_id)
 
@@ -216,15 +222,17 @@ class NmsSimulator:
             if replay is not None:
                 return ServiceTestResponse.model_validate_json(replay)
             row = self._db.execute(
-                "SELECT order_id, profile_name FROM service WHERE olt_id = ? AND pon_port = ?",
-                (req.olt_id, req.pon_port),
+                "SELECT order_id, profile_name FROM service"
+                " WHERE olt_id = ? AND pon_port = ? AND ont_id = ?",
+                (req.olt_id, req.pon_port, req.ont_id),
             ).fetchone()
             if row is None or row[0] != req.order_id:
                 # Not stored: the line may become ready, and the same key be asked again.
                 return ServiceTestResponse(
                     state="failed",
                     error_code="LINE_NOT_READY",
-                    message=f"no active service for {req.order_id} on {req.olt_id}/{req.pon_port}",
+                    message=f"no active service for {req.order_id} on"
+                    f" {req.olt_id}/{req.pon_port}/{req.ont_id}",
                 )
             response = self._measure(req, str(row[1]))
             self._remember(req.idempotency_key, "test", response.model_dump_json())
@@ -245,7 +253,7 @@ class NmsSimulator:
         if rng.random() < self.config.congested_server_rate:
             factor *= rng.uniform(0.4, 0.7)
             latency += rng.uniform(10, 40)
-        if self.line_degraded(req.olt_id, req.pon_port):
+        if self.line_degraded(req.olt_id, req.pon_port, req.ont_id):
             factor *= 0.5
             loss += rng.uniform(1, 3)
         return ServiceTestResponse(
@@ -257,10 +265,10 @@ class NmsSimulator:
             loss_pct=round(loss, 3),
         )
 
-    def active_services(self) -> list[tuple[str, int, int, str, str]]:
-        """Every activated service: OLT, port, VLAN, order and profile name."""
+    def active_services(self) -> list[tuple[str, int, int, int, str, str]]:
+        """Every activated service: OLT, port, ONT id, VLAN, order and profile name."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT olt_id, pon_port, vlan, order_id, profile_name FROM service"
+                "SELECT olt_id, pon_port, ont_id, vlan, order_id, profile_name FROM service"
             ).fetchall()
-        return [(str(a), int(b), int(c), str(d), str(e)) for a, b, c, d, e in rows]
+        return [(str(a), int(b), int(c), int(d), str(e), str(f)) for a, b, c, d, e, f in rows]
