@@ -10,6 +10,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import (
@@ -18,6 +19,7 @@ from activities import (
     OrderActivities,
     QualityCheckActivities,
 )
+from activities.construction import Wake
 from workflows import WorkOrderWorkflow
 from workorders.config import Settings, get_settings
 from workorders.db import Database
@@ -29,18 +31,27 @@ log = logging.getLogger("workorders.worker")
 
 
 def activities_for(
-    store: WorkOrderStore, nms: NetworkManagementSystem, regions: Regions, catalog: Catalog
+    store: WorkOrderStore,
+    nms: NetworkManagementSystem,
+    regions: Regions,
+    catalog: Catalog,
+    wake: Wake | None = None,
 ) -> Sequence[Callable[..., Any]]:
     """Every activity of the work-order workflow, bound to its dependencies."""
-    orders = OrderActivities(store)
-    construction = ConstructionActivities(store, catalog)
+    orders = OrderActivities(store, regions)
+    construction = ConstructionActivities(store, catalog, wake)
     activation = ActivationActivities(store, nms, regions, catalog)
     quality = QualityCheckActivities(store, nms, regions, catalog)
     return [
         orders.start_order,
+        orders.hand_to_operations,
         orders.record_order_status,
         construction.dispatch_construction,
+        construction.assign_technician_by_hand,
+        construction.release_construction,
+        construction.reschedule_construction,
         construction.record_construction_report,
+        construction.mark_construction_sla,
         activation.activate_resources,
         quality.schedule_quality_check,
         quality.run_quality_check,
@@ -60,8 +71,23 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[WorkOrderWorkflow],
-        activities=activities_for(store, nms, regions or load_regions(), catalog or load_catalog()),
+        activities=activities_for(
+            store, nms, regions or load_regions(), catalog or load_catalog(), waker(client)
+        ),
     )
+
+
+def waker(client: Client) -> Wake:
+    """Wakes a work order whose construction job waits in the technicians' queue."""
+
+    async def wake(workflow_id: str) -> None:
+        handle = client.get_workflow_handle_for(WorkOrderWorkflow.run, workflow_id)
+        try:
+            await handle.signal(WorkOrderWorkflow.technician_available)
+        except RPCError as e:  # it ended meanwhile: nobody to wake
+            log.info("could not wake %s: %s", workflow_id, e)
+
+    return wake
 
 
 def simulator_config(settings: Settings, catalog: Catalog) -> SimulatorConfig:

@@ -1,48 +1,141 @@
-"""Construction: find the region's technician and record what they report."""
+"""Construction: the region's technicians, their job queue, their reports, the job's
+time limit and what follows when a technician cannot complete."""
 
 from __future__ import annotations
 
-from temporalio import activity
+import logging
+from collections.abc import Awaitable, Callable
 
-from activities.errors import not_found
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import TECHNICIAN_UNAVAILABLE, not_found
 from models.enums import SubTaskKind
-from models.payloads import ConstructionAssignment, ConstructionInput, RecordConstructionReportInput
+from models.payloads import (
+    AssignTechnicianInput,
+    ConstructionAssignment,
+    ConstructionInput,
+    RecordConstructionReportInput,
+    ReleaseConstructionInput,
+    RescheduleConstructionInput,
+    SlaInput,
+)
+from models.tables import SubTask
 from workorders.reference import Catalog
-from workorders.store import OrderNotFound, WorkOrderStore
+from workorders.store import OrderNotFound, TechnicianUnavailable, WorkOrderStore
+
+log = logging.getLogger("workorders.activities")
+
+Wake = Callable[[str], Awaitable[None]]
+"""Tells the workflow with this id that a technician has room for its job."""
 
 
 class ConstructionActivities:
-    def __init__(self, store: WorkOrderStore, catalog: Catalog) -> None:
+    def __init__(self, store: WorkOrderStore, catalog: Catalog, wake: Wake | None = None) -> None:
         self._store = store
         self._catalog = catalog
+        self._wake = wake
 
     @activity.defn
     async def dispatch_construction(self, input: ConstructionInput) -> ConstructionAssignment:
-        """Assign the installation to a technician of the customer's region."""
+        """Assign the installation to a technician of the customer's region, or queue it."""
         try:
             order = await self._store.get_order(input.order_id)
             skill = self._catalog.skill_for(order.service_type)
-            technician_id = await self._store.assign_technician(order.id, order.region, skill)
+            types = self._catalog.service_types_by_skill()[skill]
+            technician_id = await self._store.assign_technician(
+                order.id, order.region, skill, types, excluded=input.excluded
+            )
             if technician_id is not None:
                 return ConstructionAssignment(
                     order_id=order.id, region=order.region, technician_id=technician_id
                 )
-            can_wait = await self._store.has_technicians(order.region, skill)
-            if can_wait:
-                reason = f"waiting for a free {skill} technician in region {order.region}"
-            else:
-                reason = f"region {order.region} has no active {skill} technician"
-            await self._store.set_sub_task_detail(order.id, SubTaskKind.CONSTRUCTION, reason)
+            exists = await self._store.has_technicians(order.region, skill, input.excluded)
         except OrderNotFound as e:
             raise not_found(e) from e
+        if not exists:
+            reason = f"region {order.region} has no other active {skill} technician"
+        elif input.escalated:
+            reason = f"time limit passed and no other {skill} technician of {order.region} is free"
+        else:
+            reason = f"waiting for a free {skill} technician in region {order.region}"
         return ConstructionAssignment(
-            order_id=order.id, region=order.region, reason=reason, can_wait=can_wait
+            order_id=order.id,
+            region=order.region,
+            reason=reason,
+            can_wait=exists and not input.escalated,
         )
+
+    @activity.defn
+    async def assign_technician_by_hand(self, input: AssignTechnicianInput) -> None:
+        """Operations give the job to a technician of their choice.
+
+        Raises:
+            ApplicationError: ``TECHNICIAN_UNAVAILABLE`` (not retryable) with the reason.
+        """
+        try:
+            order = await self._store.get_order(input.order_id)
+            previous = (await self._construction(order.id)).technician_id
+            await self._store.assign_technician_by_hand(
+                order.id,
+                input.technician_id,
+                order.region,
+                self._catalog.skill_for(order.service_type),
+                operator="operations",
+            )
+        except OrderNotFound as e:
+            raise not_found(e) from e
+        except TechnicianUnavailable as e:
+            raise ApplicationError(str(e), type=TECHNICIAN_UNAVAILABLE, non_retryable=True) from e
+        if previous is not None and previous != input.technician_id:
+            await self._wake_next(previous)
+
+    @activity.defn
+    async def release_construction(self, input: ReleaseConstructionInput) -> None:
+        """Take the job back from its technician; the next job in the queue may go to them."""
+        try:
+            released = await self._store.release_technician(input.order_id, input.reason)
+        except OrderNotFound as e:
+            raise not_found(e) from e
+        if released is not None:
+            await self._wake_next(released)
+
+    @activity.defn
+    async def reschedule_construction(self, input: RescheduleConstructionInput) -> None:
+        """The same technician visits the customer again."""
+        try:
+            await self._store.reschedule_visit(input.order_id, input.visit)
+        except OrderNotFound as e:
+            raise not_found(e) from e
 
     @activity.defn
     async def record_construction_report(self, input: RecordConstructionReportInput) -> None:
         """Store a technician's report with the order."""
         try:
-            await self._store.record_construction_report(input.order_id, input.report)
+            freed = await self._store.record_construction_report(input.order_id, input.report)
         except OrderNotFound as e:
             raise not_found(e) from e
+        if freed:
+            await self._wake_next(input.report.technician_id)
+
+    @activity.defn
+    async def mark_construction_sla(self, input: SlaInput) -> None:
+        """Mark the installation in jeopardy, or past its time limit."""
+        try:
+            await self._store.set_sla_state(input.order_id, input.state)
+        except OrderNotFound as e:
+            raise not_found(e) from e
+
+    async def _construction(self, order_id: str) -> SubTask:
+        tasks = await self._store.get_sub_tasks(order_id)
+        return next(t for t in tasks if t.kind is SubTaskKind.CONSTRUCTION)
+
+    async def _wake_next(self, technician_id: str) -> None:
+        """Tell the order that has waited longest for this technician's kind of job."""
+        if self._wake is None:
+            return
+        workflow_id = await self._store.next_in_queue(
+            technician_id, self._catalog.service_types_by_skill()
+        )
+        if workflow_id is not None:
+            await self._wake(workflow_id)

@@ -10,8 +10,9 @@ NOT_FOUND = "OrderNotFound"
 NMS_UNAVAILABLE = "NmsUnavailable"
 LINE_NOT_READY = "LineNotReady"
 NOT_ACTIVATED = "NotActivated"
+TECHNICIAN_UNAVAILABLE = "TECHNICIAN_UNAVAILABLE"
 
-NON_RETRYABLE = [NOT_FOUND, NOT_ACTIVATED]
+NON_RETRYABLE = [NOT_FOUND, NOT_ACTIVATED, TECHNICIAN_UNAVAILABLE]
 """Error types that retrying cannot fix; the workflows' retry policies name them."""
 
 

@@ -1,23 +1,28 @@
-"""Order generation's and dispatch's activities: open the order, record its status."""
+"""Order generation's and dispatch's activities: open the order, hand sub-tasks to
+operations and back, record the order's status."""
 
 from __future__ import annotations
 
 from temporalio import activity
 
 from activities.errors import not_found
-from models.payloads import OrderPlan, RecordOrderStatusInput, WorkOrderInput
+from models.payloads import HandOffInput, OrderPlan, RecordOrderStatusInput, WorkOrderInput
+from workorders.reference import Regions
 from workorders.store import OrderNotFound, WorkOrderStore
 
 
 class OrderActivities:
-    def __init__(self, store: WorkOrderStore) -> None:
+    def __init__(self, store: WorkOrderStore, regions: Regions) -> None:
         self._store = store
+        self._regions = regions
 
     @activity.defn
     async def start_order(self, input: WorkOrderInput) -> OrderPlan:
         """Mark the order in progress, open its three sub-tasks and return the plan."""
         try:
-            order = await self._store.start_order(input.order_id)
+            order = await self._store.get_order(input.order_id)
+            region = self._regions.get(order.region)
+            order = await self._store.start_order(order.id, region.installation_limit)
         except OrderNotFound as e:
             raise not_found(e) from e
         return OrderPlan(
@@ -25,7 +30,17 @@ class OrderActivities:
             region=order.region,
             service_type=order.service_type,
             profile=order.profile,
+            installation_limit=region.installation_limit,
+            jeopardy_after=region.jeopardy_after,
         )
+
+    @activity.defn
+    async def hand_to_operations(self, input: HandOffInput) -> None:
+        """Say that a sub-task waits for operations (or, without a reason, resumed)."""
+        try:
+            await self._store.hand_to_operations(input.order_id, input.kind, input.reason)
+        except OrderNotFound as e:
+            raise not_found(e) from e
 
     @activity.defn
     async def record_order_status(self, input: RecordOrderStatusInput) -> None:

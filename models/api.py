@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -14,6 +14,7 @@ from models.enums import (
     JobState,
     OrderStatus,
     ServiceType,
+    SlaState,
     SubTaskKind,
     SubTaskStatus,
 )
@@ -79,6 +80,14 @@ class SubTaskResponse(BaseModel):
     attempts: int
     technician_id: str | None = None
     job_state: JobState | None = None
+    visit: int = Field(default=0, description="Construction: the technician's visit number.")
+    queued_at: datetime | None = Field(
+        default=None, description="Construction: waiting for a technician since."
+    )
+    due_at: datetime | None = Field(
+        default=None, description="Construction: the region's installation time limit."
+    )
+    sla_state: SlaState | None = None
     detail: str | None = None
     data: dict[str, Any] | None = Field(default=None, description="The latest attempt's data.")
     result: dict[str, Any] | None = Field(default=None, description="The latest result.")
@@ -179,13 +188,71 @@ class ConstructionJobResponse(BaseModel):
     reason_code: CannotCompleteReason | None = None
 
 
-class TechnicianResponse(BaseModel):
+Skill = Literal["fibre", "copper"]
+
+
+class TechnicianBase(_Strict):
+    name: str = Field(min_length=1, max_length=200, examples=["Li Wei"])
+    regions: list[str] = Field(min_length=1, examples=[["north"]])
+    skills: list[Skill] = Field(min_length=1, examples=[["fibre", "copper"]])
+    active: bool = True
+    max_open_jobs: int = Field(default=4, ge=1, le=50)
+
+
+class TechnicianCreateRequest(TechnicianBase):
+    id: str = Field(
+        min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9-]*$", examples=["tech-north-4"]
+    )
+
+
+class TechnicianUpdateRequest(_Strict):
+    """The fields to change; ``active: false`` deactivates the technician (their open
+    jobs stay theirs until done or reassigned)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    regions: list[str] | None = Field(default=None, min_length=1)
+    skills: list[Skill] | None = Field(default=None, min_length=1)
+    active: bool | None = None
+    max_open_jobs: int | None = Field(default=None, ge=1, le=50)
+
+
+class TechnicianResponse(TechnicianBase):
     id: str
-    name: str
-    region: str
-    skills: list[str]
-    active: bool
-    max_open_jobs: int
+    open_jobs: int
+
+
+class ConstructionOperationRequest(_Strict):
+    """An operator's decision on an order's construction job."""
+
+    action: Literal["assign", "fail"] = Field(
+        description="assign: give the job to technician_id (also to reassign it); "
+        "fail: give the installation up, with a reason."
+    )
+    technician_id: str | None = Field(default=None, min_length=1, max_length=50)
+    reason: str | None = Field(default=None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.action == "assign" and not self.technician_id:
+            raise ValueError("assign needs a technician_id")
+        if self.action == "fail" and not self.reason:
+            raise ValueError("fail needs a reason")
+        return self
+
+
+class ConstructionStateResponse(BaseModel):
+    """The construction job as the order's workflow holds it now."""
+
+    order_id: str
+    technician_id: str | None = None
+    job_state: JobState | None = None
+    visit: int = 0
+    queued: bool = False
+    waiting_for_operations: str | None = None
+    sla: SlaState
+    excluded: list[str] = Field(
+        default_factory=list, description="Technicians who gave the job back."
+    )
 
 
 class TechnicianJobResponse(BaseModel):
@@ -194,6 +261,8 @@ class TechnicianJobResponse(BaseModel):
     order_id: str
     job_state: JobState | None
     status: SubTaskStatus
+    visit: int
+    due_at: datetime | None = None
     customer_name: str
     customer_phone: str
     address: Address

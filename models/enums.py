@@ -23,6 +23,8 @@ class OrderStatus(StrEnum):
 
     RECEIVED = "received"
     IN_PROGRESS = "in_progress"
+    WAITING_FOR_OPERATIONS = "waiting_for_operations"
+    """A sub-task needs an operator's decision; the order says which and why."""
     COMPLETED = "completed"
     FAILED = "failed"
 
@@ -47,6 +49,7 @@ class SubTaskStatus(StrEnum):
     SKIPPED = "skipped"
     """Not run because a sub-task it needs failed (the quality check needs an
     installed and activated line)."""
+    WAITING_FOR_OPERATIONS = "waiting_for_operations"
 
     @property
     def is_final(self) -> bool:
@@ -67,12 +70,34 @@ class JobState(StrEnum):
 class CannotCompleteReason(StrEnum):
     """Why a technician could not finish an installation."""
 
+    TECHNICIAN_DECLINED = "technician_declined"
     CUSTOMER_ABSENT = "customer_absent"
     NO_FREE_PORT = "no_free_port"
     ACCESS_DENIED = "access_denied"
     CUSTOMER_DECLINED = "customer_declined"
     NETWORK_FAULT = "network_fault"
     OTHER = "other"
+
+
+class FollowUp(StrEnum):
+    """What happens to a construction job that a technician could not complete."""
+
+    REASSIGN = "reassign"
+    """Another technician of the region takes it."""
+    RESCHEDULE = "reschedule"
+    """The same technician visits again."""
+    OPERATIONS = "operations"
+    """Operations decide: assign it by hand, or give up."""
+    FAIL = "fail"
+    """The installation cannot happen; construction fails."""
+
+
+class SlaState(StrEnum):
+    """The construction job against its region's installation time limit."""
+
+    ON_TIME = "on_time"
+    JEOPARDY = "jeopardy"
+    BREACHED = "breached"
 
 
 class AttemptOutcome(StrEnum):

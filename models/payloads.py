@@ -7,13 +7,17 @@ order's history, from the work-order database when it runs.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
 
 from models.enums import (
     CannotCompleteReason,
     JobState,
     OrderStatus,
     ServiceType,
+    SlaState,
     SubTaskKind,
     SubTaskStatus,
 )
@@ -32,6 +36,10 @@ class OrderPlan(BaseModel):
     region: str
     service_type: ServiceType
     profile: str
+    installation_limit: timedelta
+    """The region's time limit for the installation, from dispatch."""
+    jeopardy_after: timedelta
+    """When an unfinished installation is marked in jeopardy."""
 
 
 class SubTaskOutcome(BaseModel):
@@ -48,6 +56,12 @@ class SubTaskOutcome(BaseModel):
 
 class ConstructionInput(BaseModel):
     order_id: str
+    excluded: list[str] = Field(
+        default_factory=list, description="Technicians not to assign (they gave the job back)."
+    )
+    escalated: bool = Field(
+        default=False, description="The time limit has passed: assign now or not at all."
+    )
 
 
 class ConstructionAssignment(BaseModel):
@@ -58,6 +72,57 @@ class ConstructionAssignment(BaseModel):
     can_wait: bool = Field(
         default=False, description="Nobody is free now, but the region has such technicians."
     )
+
+
+class AssignTechnicianInput(BaseModel):
+    """Operations assign the job to this technician by hand."""
+
+    order_id: str
+    technician_id: str
+
+
+class ReleaseConstructionInput(BaseModel):
+    """Take the job back from its technician (who then has room for another)."""
+
+    order_id: str
+    reason: str
+
+
+class RescheduleConstructionInput(BaseModel):
+    """The same technician visits again."""
+
+    order_id: str
+    visit: int
+
+
+class SlaInput(BaseModel):
+    order_id: str
+    state: SlaState
+
+
+class HandOffInput(BaseModel):
+    """A sub-task waits for operations (``reason`` says why), or resumes (no reason)."""
+
+    order_id: str
+    kind: SubTaskKind
+    reason: str | None = None
+
+
+class ConstructionOperation(BaseModel):
+    """An operator's decision on a construction job."""
+
+    action: Literal["assign", "fail"]
+    technician_id: str | None = None
+    reason: str | None = None
+    operator: str = "operations"
+
+    @model_validator(mode="after")
+    def _complete(self) -> ConstructionOperation:
+        if self.action == "assign" and not self.technician_id:
+            raise ValueError("assign needs a technician_id")
+        if self.action == "fail" and not self.reason:
+            raise ValueError("fail needs a reason")
+        return self
 
 
 class ConstructionReport(BaseModel):
@@ -79,6 +144,7 @@ class ConstructionJob(BaseModel):
     state: JobState = JobState.ASSIGNED
     ont_serial: str | None = None
     reason_code: CannotCompleteReason | None = None
+    visit: int = 1
 
 
 class RecordConstructionReportInput(BaseModel):
@@ -193,10 +259,21 @@ class WorkOrderResult(BaseModel):
     outcomes: list[SubTaskOutcome]
 
 
+class ConstructionView(BaseModel):
+    """The construction sub-task as the workflow holds it."""
+
+    job: ConstructionJob | None = None
+    queued: bool = False
+    """Waiting for a technician of the region to have room."""
+    waiting_for_operations: str | None = None
+    sla: SlaState = SlaState.ON_TIME
+    excluded: list[str] = Field(default_factory=list)
+
+
 class WorkOrderState(BaseModel):
     """What the workflow knows now; answered by its ``state`` query."""
 
     order_id: str
     status: OrderStatus
-    construction: ConstructionJob | None = None
+    construction: ConstructionView = Field(default_factory=ConstructionView)
     outcomes: list[SubTaskOutcome] = Field(default_factory=list)

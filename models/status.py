@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from models.enums import JobState, OrderStatus, SubTaskKind, SubTaskStatus
+from models.enums import (
+    CannotCompleteReason,
+    FollowUp,
+    JobState,
+    OrderStatus,
+    SubTaskKind,
+    SubTaskStatus,
+)
 from models.payloads import ConstructionJob, ConstructionReport, OrderDecision, SubTaskOutcome
 
 
@@ -16,7 +23,8 @@ def decide_order_status(outcomes: Iterable[SubTaskOutcome]) -> OrderDecision:
 
     The rule: the order is ``completed`` only when construction, activation and the
     quality check all succeeded; ``failed`` as soon as any of them failed or was
-    skipped, with a reason naming each such sub-task; otherwise ``in_progress``.
+    skipped, with a reason naming each such sub-task; ``waiting_for_operations`` while
+    one of them waits for an operator; otherwise ``in_progress``.
 
     Raises:
         ValueError: a sub-task is missing or given twice.
@@ -40,6 +48,12 @@ def decide_order_status(outcomes: Iterable[SubTaskOutcome]) -> OrderDecision:
         return OrderDecision(status=OrderStatus.FAILED, reason=reason)
     if all(o.status is SubTaskStatus.SUCCEEDED for o in ordered):
         return OrderDecision(status=OrderStatus.COMPLETED)
+    stuck = [o for o in ordered if o.status is SubTaskStatus.WAITING_FOR_OPERATIONS]
+    if stuck:
+        reason = "; ".join(
+            f"{o.kind.value}: {o.reason}" if o.reason else o.kind.value for o in stuck
+        )
+        return OrderDecision(status=OrderStatus.WAITING_FOR_OPERATIONS, reason=reason)
     waiting = ", ".join(o.kind.value for o in ordered if o.status is not SubTaskStatus.SUCCEEDED)
     return OrderDecision(status=OrderStatus.IN_PROGRESS, reason=f"waiting for {waiting}")
 
@@ -101,3 +115,26 @@ def apply_report(job: ConstructionJob, report: ConstructionReport) -> Constructi
             "reason_code": report.reason_code,
         }
     )
+
+
+MAX_VISITS = 3
+"""Visits to one customer before a job that keeps being rescheduled goes to operations."""
+
+FOLLOW_UPS: dict[CannotCompleteReason, FollowUp] = {
+    CannotCompleteReason.TECHNICIAN_DECLINED: FollowUp.REASSIGN,
+    CannotCompleteReason.CUSTOMER_ABSENT: FollowUp.RESCHEDULE,
+    CannotCompleteReason.ACCESS_DENIED: FollowUp.RESCHEDULE,
+    CannotCompleteReason.NO_FREE_PORT: FollowUp.OPERATIONS,
+    CannotCompleteReason.NETWORK_FAULT: FollowUp.OPERATIONS,
+    CannotCompleteReason.CUSTOMER_DECLINED: FollowUp.FAIL,
+    CannotCompleteReason.OTHER: FollowUp.OPERATIONS,
+}
+"""What each reason a technician gives for not completing leads to."""
+
+
+def follow_up(reason: CannotCompleteReason | None, visit: int) -> FollowUp:
+    """What to do with a job its technician could not complete on visit ``visit``."""
+    action = FOLLOW_UPS.get(reason, FollowUp.OPERATIONS) if reason else FollowUp.OPERATIONS
+    if action is FollowUp.RESCHEDULE and visit >= MAX_VISITS:
+        return FollowUp.OPERATIONS
+    return action

@@ -16,6 +16,7 @@ from models.enums import (
     JobState,
     OrderStatus,
     ServiceType,
+    SlaState,
     SubTaskKind,
     SubTaskStatus,
 )
@@ -100,6 +101,13 @@ class SubTask(SQLModel, table=True):
     attempts: int = 0
     technician_id: str | None = Field(default=None, index=True, max_length=50)
     job_state: JobState | None = None
+    visit: int = 0
+    """Construction: the technician's visit to the customer (1 for the first)."""
+    queued_at: datetime | None = _ts(default=None, nullable=True, index=True)
+    """Construction: since when the job waits for a technician with room."""
+    due_at: datetime | None = _ts(default=None, nullable=True)
+    """Construction: the region's installation time limit."""
+    sla_state: SlaState | None = None
     detail: str | None = Field(default=None, max_length=1000)
     data: dict[str, Any] | None = _json()
     result: dict[str, Any] | None = _json()
@@ -143,13 +151,23 @@ class OrderEvent(SQLModel, table=True):
 
 
 class Technician(SQLModel, table=True):
-    """A field technician of one region."""
+    """A field technician, who works in one or more regions."""
 
     __tablename__ = "technician"
 
     id: str = Field(primary_key=True, max_length=50)
     name: str = Field(max_length=200)
-    region: str = Field(index=True, max_length=50)
+    regions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     skills: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     active: bool = True
     max_open_jobs: int = 4
+    open_jobs: int = 0
+    """Jobs assigned and not yet completed or taken back; never above max_open_jobs."""
+
+    def can_take(self, region: str, skill: str) -> bool:
+        return (
+            self.active
+            and region in self.regions
+            and skill in self.skills
+            and self.open_jobs < self.max_open_jobs
+        )

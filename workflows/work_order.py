@@ -3,15 +3,19 @@
 Dispatch: the order is opened, then its three sub-tasks start at the same time and
 each owns its failures, so one failing never loses another's result. Activation and
 the quality check are retried with data revised from the order's history (the
-activities plan each attempt's data from the database); construction waits for the
-technician's reports, which arrive as validated updates. The order's status follows
+activities plan each attempt's data from the database). Construction goes to a
+technician of the region (or waits its turn in the region's queue), follows their
+reports, which arrive as validated updates, reassigns or reschedules the job when
+they cannot complete it, keeps the region's time limit (jeopardy, then escalation)
+and hands the job to operations when nothing else can help. The order's status follows
 from the three outcomes by :func:`models.status.decide_order_status`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypedDict
 
@@ -25,30 +29,42 @@ with workflow.unsafe.imports_passed_through():
     from activities.errors import NON_RETRYABLE
     from activities.orders import OrderActivities
     from activities.quality import QualityCheckActivities
-    from models.enums import JobState, OrderStatus, SubTaskKind, SubTaskStatus
+    from models.enums import FollowUp, JobState, OrderStatus, SlaState, SubTaskKind, SubTaskStatus
     from models.payloads import (
         ActivationInput,
-        ConstructionAssignment,
+        AssignTechnicianInput,
         ConstructionInput,
         ConstructionJob,
+        ConstructionOperation,
         ConstructionReport,
+        ConstructionView,
+        HandOffInput,
         OrderPlan,
         QualityCheckInput,
         RecordConstructionReportInput,
         RecordOrderStatusInput,
+        ReleaseConstructionInput,
+        RescheduleConstructionInput,
+        SlaInput,
         SubTaskOutcome,
         SubTaskStarted,
         WorkOrderInput,
         WorkOrderResult,
         WorkOrderState,
     )
-    from models.status import ReportRejected, apply_report, check_report, decide_order_status
+    from models.status import (
+        ReportRejected,
+        apply_report,
+        check_report,
+        decide_order_status,
+        follow_up,
+    )
 
 MAX_ACTIVATION_ATTEMPTS = 6
 """Activation attempts, each with data revised from the history, before giving up."""
 MAX_QUALITY_CHECK_ATTEMPTS = 6
-TECHNICIAN_WAIT = timedelta(seconds=15)
-"""How often a job that no technician has room for asks again."""
+QUEUE_POLL = timedelta(minutes=5)
+"""A queued job asks again this often, besides being woken when a technician frees up."""
 
 
 class _Options(TypedDict, total=False):
@@ -79,7 +95,7 @@ NMS: _Options = {
 """NMS calls: the same data is retried while the NMS is unreachable or the line not
 ready, for up to an hour; then the sub-task fails."""
 
-FINAL_JOB_STATES = (JobState.COMPLETED, JobState.CANNOT_COMPLETE)
+NOT_STARTED_ON_SITE = (JobState.ASSIGNED, JobState.ACCEPTED, JobState.EN_ROUTE)
 
 
 def workflow_id_for(order_id: str) -> str:
@@ -98,9 +114,14 @@ class WorkOrderWorkflow:
     def __init__(self, input: WorkOrderInput) -> None:
         self._order_id = input.order_id
         self._status = OrderStatus.RECEIVED
-        self._job: ConstructionJob | None = None
         self._outcomes: dict[SubTaskKind, SubTaskOutcome] = {}
-        self._report_lock = asyncio.Lock()
+        self._construction = ConstructionView()
+        self._construction_lock = asyncio.Lock()
+        """Held while the construction job changes: by the workflow, its time limit,
+        a technician's report or an operator's decision."""
+        self._construction_changes = 0
+        self._woken = False
+        self._failed_by_operations: str | None = None
 
     @workflow.run
     async def run(self, input: WorkOrderInput) -> WorkOrderResult:
@@ -109,7 +130,7 @@ class WorkOrderWorkflow:
         )
         self._status = OrderStatus.IN_PROGRESS
         outcomes = await asyncio.gather(
-            self._branch(SubTaskKind.CONSTRUCTION, self._construction(plan)),
+            self._branch(SubTaskKind.CONSTRUCTION, self._run_construction(plan)),
             self._branch(SubTaskKind.ACTIVATION, self._activation(plan)),
             self._branch(SubTaskKind.QUALITY_CHECK, self._quality_check(plan)),
         )
@@ -137,59 +158,169 @@ class WorkOrderWorkflow:
         self._outcomes[kind] = outcome
         return outcome
 
+    async def _to_operations(self, kind: SubTaskKind, reason: str | None) -> None:
+        """Say that a sub-task waits for operations, or (no reason) that it resumed."""
+        await workflow.execute_activity_method(
+            OrderActivities.hand_to_operations,
+            HandOffInput(order_id=self._order_id, kind=kind, reason=reason),
+            **DATABASE,
+        )
+        self._status = OrderStatus.WAITING_FOR_OPERATIONS if reason else OrderStatus.IN_PROGRESS
+
     # Construction ----------------------------------------------------------------
 
-    async def _construction(self, plan: OrderPlan) -> SubTaskOutcome:
-        assignment = await self._assign(plan.order_id)
-        if assignment.technician_id is None:
-            return SubTaskOutcome(
-                kind=SubTaskKind.CONSTRUCTION,
-                status=SubTaskStatus.FAILED,
-                reason=assignment.reason,
-            )
-        self._job = ConstructionJob(technician_id=assignment.technician_id)
-        await workflow.wait_condition(
-            lambda: self._job is not None and self._job.state in FINAL_JOB_STATES
-        )
-        assert self._job is not None
-        if self._job.state is JobState.COMPLETED:
-            return SubTaskOutcome(
-                kind=SubTaskKind.CONSTRUCTION, status=SubTaskStatus.SUCCEEDED, attempts=1
-            )
-        reason = self._job.reason_code.value if self._job.reason_code else "unknown"
+    async def _run_construction(self, plan: OrderPlan) -> SubTaskOutcome:
+        sla = asyncio.create_task(self._keep_time_limit(plan))
+        try:
+            while True:
+                async with self._construction_lock:
+                    outcome = await self._next_construction_step()
+                    seen = self._construction_changes
+                if outcome is not None:
+                    return outcome
+                if self._construction.queued:
+                    with contextlib.suppress(TimeoutError):  # then ask again
+                        await workflow.wait_condition(
+                            self._woken_or_changed(seen), timeout=QUEUE_POLL
+                        )
+                else:
+                    await workflow.wait_condition(self._woken_or_changed(seen))
+        finally:
+            sla.cancel()
+
+    def _woken_or_changed(self, seen: int) -> Callable[[], bool]:
+        return lambda: self._woken or self._construction_changes != seen
+
+    def _changed(self) -> None:
+        self._construction_changes += 1
+
+    def _construction_outcome(
+        self, status: SubTaskStatus, reason: str | None = None
+    ) -> SubTaskOutcome:
+        job = self._construction.job
         return SubTaskOutcome(
             kind=SubTaskKind.CONSTRUCTION,
-            status=SubTaskStatus.FAILED,
-            reason=f"technician cannot complete: {reason}",
-            attempts=1,
+            status=status,
+            reason=reason,
+            attempts=job.visit if job else 0,
         )
 
-    async def _assign(self, order_id: str) -> ConstructionAssignment:
-        """Dispatch the job; while every technician who could do it is fully booked,
-        the job waits its turn and asks again."""
-        while True:
-            assignment = await workflow.execute_activity_method(
-                ConstructionActivities.dispatch_construction,
-                ConstructionInput(order_id=order_id),
-                **DATABASE,
+    async def _next_construction_step(self) -> SubTaskOutcome | None:
+        """Take the construction job one step on; its outcome once it has one."""
+        view = self._construction
+        if self._failed_by_operations is not None:
+            return self._construction_outcome(
+                SubTaskStatus.FAILED, f"failed by operations: {self._failed_by_operations}"
             )
-            if assignment.technician_id is not None or not assignment.can_wait:
-                return assignment
-            await workflow.sleep(TECHNICIAN_WAIT)
+        job = view.job
+        if job is not None and job.state is JobState.COMPLETED:
+            return self._construction_outcome(SubTaskStatus.SUCCEEDED)
+        if job is not None and job.state is JobState.CANNOT_COMPLETE:
+            reason = job.reason_code.value if job.reason_code else "unknown"
+            action = follow_up(job.reason_code, job.visit)
+            if action is FollowUp.RESCHEDULE:
+                await workflow.execute_activity_method(
+                    ConstructionActivities.reschedule_construction,
+                    RescheduleConstructionInput(order_id=self._order_id, visit=job.visit + 1),
+                    **DATABASE,
+                )
+                view.job = ConstructionJob(technician_id=job.technician_id, visit=job.visit + 1)
+                return None
+            await self._release(f"technician could not complete: {reason}")
+            if action is FollowUp.FAIL:
+                outcome = self._construction_outcome(
+                    SubTaskStatus.FAILED, f"technician cannot complete: {reason}"
+                )
+                view.job = None
+                return outcome
+            view.job = None
+            if action is FollowUp.REASSIGN:
+                view.excluded.append(job.technician_id)
+            else:
+                await self._construction_to_operations(
+                    f"technician could not complete: {reason} (visit {job.visit})"
+                )
+                return None
+        if view.job is None and view.waiting_for_operations is None:
+            await self._assign()
+        return None
+
+    async def _assign(self) -> None:
+        view = self._construction
+        self._woken = False
+        assignment = await workflow.execute_activity_method(
+            ConstructionActivities.dispatch_construction,
+            ConstructionInput(
+                order_id=self._order_id,
+                excluded=view.excluded,
+                escalated=view.sla is SlaState.BREACHED,
+            ),
+            **DATABASE,
+        )
+        if assignment.technician_id is not None:
+            view.job = ConstructionJob(technician_id=assignment.technician_id)
+            view.queued = False
+        elif assignment.can_wait:
+            view.queued = True
+        else:
+            await self._construction_to_operations(assignment.reason or "no technician")
+
+    async def _release(self, reason: str) -> None:
+        await workflow.execute_activity_method(
+            ConstructionActivities.release_construction,
+            ReleaseConstructionInput(order_id=self._order_id, reason=reason),
+            **DATABASE,
+        )
+
+    async def _construction_to_operations(self, reason: str) -> None:
+        self._construction.queued = False
+        self._construction.waiting_for_operations = reason
+        await self._to_operations(SubTaskKind.CONSTRUCTION, reason)
+
+    async def _keep_time_limit(self, plan: OrderPlan) -> None:
+        """Mark the job in jeopardy, then escalate it at the region's time limit: a
+        technician not yet on site loses it to another, or to operations."""
+        await workflow.sleep(plan.jeopardy_after)
+        async with self._construction_lock:
+            await self._mark_sla(SlaState.JEOPARDY)
+        await workflow.sleep(plan.installation_limit - plan.jeopardy_after)
+        async with self._construction_lock:
+            await self._mark_sla(SlaState.BREACHED)
+            job = self._construction.job
+            if job is not None and job.state in NOT_STARTED_ON_SITE:
+                self._construction.excluded.append(job.technician_id)
+                await self._release("time limit passed before the technician was on site")
+                self._construction.job = None
+            self._changed()
+
+    async def _mark_sla(self, state: SlaState) -> None:
+        self._construction.sla = state
+        await workflow.execute_activity_method(
+            ConstructionActivities.mark_construction_sla,
+            SlaInput(order_id=self._order_id, state=state),
+            **DATABASE,
+        )
+
+    @workflow.signal
+    def technician_available(self) -> None:
+        """A technician who could take this order's job has room again."""
+        self._woken = True
 
     @workflow.update
     async def report_construction(self, report: ConstructionReport) -> ConstructionJob:
         """A technician reports progress, completion, or why the job cannot be done."""
-        async with self._report_lock:
+        async with self._construction_lock:
             self._check(report)  # again: another report may have landed meanwhile
             await workflow.execute_activity_method(
                 ConstructionActivities.record_construction_report,
                 RecordConstructionReportInput(order_id=self._order_id, report=report),
                 **DATABASE,
             )
-            assert self._job is not None
-            self._job = apply_report(self._job, report)
-            return self._job
+            job = self._construction.job
+            assert job is not None
+            self._construction.job = apply_report(job, report)
+            self._changed()
+            return self._construction.job
 
     @report_construction.validator
     def _validate_report(self, report: ConstructionReport) -> None:
@@ -197,9 +328,66 @@ class WorkOrderWorkflow:
 
     def _check(self, report: ConstructionReport) -> None:
         try:
-            check_report(self._job, report)
+            check_report(self._construction.job, report)
         except ReportRejected as e:
             raise ApplicationError(str(e), type=e.code, non_retryable=True) from None
+
+    @workflow.update
+    async def operate_construction(self, operation: ConstructionOperation) -> ConstructionView:
+        """Operations assign the job to a technician of their choice, or give it up."""
+        async with self._construction_lock:
+            self._check_operation(operation)
+            view = self._construction
+            if operation.action == "assign":
+                assert operation.technician_id is not None
+                try:
+                    await workflow.execute_activity_method(
+                        ConstructionActivities.assign_technician_by_hand,
+                        AssignTechnicianInput(
+                            order_id=self._order_id, technician_id=operation.technician_id
+                        ),
+                        **DATABASE,
+                    )
+                except ActivityError as e:
+                    cause = e.cause
+                    if isinstance(cause, ApplicationError):
+                        raise ApplicationError(cause.message, type=cause.type) from None
+                    raise
+                view.job = ConstructionJob(technician_id=operation.technician_id)
+                view.queued = False
+                if view.waiting_for_operations is not None:
+                    view.waiting_for_operations = None
+                    await self._to_operations(SubTaskKind.CONSTRUCTION, None)
+            else:
+                await self._release(f"failed by operations: {operation.reason}")
+                view.job = None
+                view.queued = False
+                self._failed_by_operations = operation.reason
+            self._changed()
+            return view
+
+    @operate_construction.validator
+    def _validate_operation(self, operation: ConstructionOperation) -> None:
+        self._check_operation(operation)
+
+    def _check_operation(self, operation: ConstructionOperation) -> None:
+        if SubTaskKind.CONSTRUCTION in self._outcomes or self._failed_by_operations:
+            raise ApplicationError(
+                "construction has ended; it takes no more decisions",
+                type="CONSTRUCTION_CLOSED",
+                non_retryable=True,
+            )
+        job = self._construction.job
+        if (
+            operation.action == "assign"
+            and job is not None
+            and (job.technician_id == operation.technician_id)
+        ):
+            raise ApplicationError(
+                f"the job is assigned to {operation.technician_id} already",
+                type="ALREADY_ASSIGNED",
+                non_retryable=True,
+            )
 
     # Activation ------------------------------------------------------------------
 
@@ -286,6 +474,6 @@ class WorkOrderWorkflow:
         return WorkOrderState(
             order_id=self._order_id,
             status=self._status,
-            construction=self._job,
+            construction=self._construction,
             outcomes=list(self._outcomes.values()),
         )

@@ -56,7 +56,10 @@ def worker() -> None:
 def demo(
     orders: Annotated[int, typer.Option(min=1, max=10_000, help="How many orders.")] = 20,
     cannot_complete: Annotated[
-        int, typer.Option(min=0, help="How many technicians report they cannot complete.")
+        int, typer.Option(min=0, help="How many customers decline on site (orders fail).")
+    ] = 0,
+    absent: Annotated[
+        int, typer.Option(min=0, help="How many customers are absent at the first visit.")
     ] = 0,
     api_url: Annotated[str | None, typer.Option(help="Defaults to the configured API.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every order.")] = 600,
@@ -70,6 +73,7 @@ def demo(
         api_url=api_url or get_settings().api_url,
         orders=orders,
         cannot_complete=min(cannot_complete, orders),
+        absent=min(absent, orders - min(cannot_complete, orders)),
         timeout_s=timeout,
         seed=seed,
     )

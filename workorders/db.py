@@ -70,7 +70,10 @@ class Database:
                     if tech.id not in known:
                         session.add(
                             Technician(
-                                id=tech.id, name=tech.name, region=region.code, skills=tech.skills
+                                id=tech.id,
+                                name=tech.name,
+                                regions=[region.code],
+                                skills=tech.skills,
                             )
                         )
             try:

@@ -1,8 +1,9 @@
 """``workorders demo``: orders driven through the HTTP API as real parties would.
 
 A client (the front desk) creates the orders; every technician works their own
-queue (``GET /technicians/{id}/jobs``), one step at a time from accepted to completed,
-or reports that they cannot complete when the demo was asked for such cases. The demo
+queue (``GET /technicians/{id}/jobs``), one step at a time from accepted to completed.
+Asked for such cases, some customers are absent at the first visit (the technician
+comes back, the order completes) or decline on site (the order fails). The demo
 waits until every order has ended, prints one summary line and exits non-zero when
 any order did not end as expected.
 """
@@ -59,6 +60,9 @@ class DemoConfig:
     api_url: str
     orders: int
     cannot_complete: int = 0
+    """Customers who decline on site: their orders are expected to fail."""
+    absent: int = 0
+    """Customers absent at the first visit: visited again, their orders complete."""
     timeout_s: float = 600
     seed: int = 7
     poll_s: float = 0.25
@@ -70,6 +74,7 @@ class Run:
     rng: random.Random
     order_ids: list[str] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    absent: set[str] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -108,11 +113,17 @@ async def _technician(client: httpx.AsyncClient, run: Run, technician_id: str) -
             if job["order_id"] not in run.order_ids:
                 continue  # not this demo's order
             state = job["job_state"]
-            if job["order_id"] in run.refuse and state == "on_site":
+            if job["order_id"] in run.absent and state == "on_site" and job["visit"] == 1:
                 report = {
                     "state": "cannot_complete",
                     "reason_code": "customer_absent",
-                    "note": "nobody home (demo)",
+                    "note": "nobody home, will come back (demo)",
+                }
+            elif job["order_id"] in run.refuse and state == "on_site":
+                report = {
+                    "state": "cannot_complete",
+                    "reason_code": "customer_declined",
+                    "note": "the customer changed their mind (demo)",
                 }
             elif state in NEXT_STEP:
                 report = {"state": NEXT_STEP[state]}
@@ -145,7 +156,9 @@ async def run_demo(config: DemoConfig) -> int:
         technicians = (await client.get("/technicians")).raise_for_status().json()
         creating = [_create(client, run, prefix, i) for i in range(config.orders)]
         run.order_ids = list(await asyncio.gather(*creating))
-        run.refuse = set(run.rng.sample(run.order_ids, config.cannot_complete))
+        chosen = run.rng.sample(run.order_ids, config.cannot_complete + config.absent)
+        run.refuse = set(chosen[: config.cannot_complete])
+        run.absent = set(chosen[config.cannot_complete :])
         console.print(f"created {len(run.order_ids)} orders ({prefix}-*); technicians at work")
         workers = [asyncio.create_task(_technician(client, run, t["id"])) for t in technicians]
         orders: dict[str, dict[str, Any]] = {}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterator
+from datetime import timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from models.enums import ServiceType
 
@@ -33,9 +34,27 @@ class Region(BaseModel):
     name: str
     postcode_prefixes: list[str]
     vlan_range: tuple[int, int]
+    installation_hours: float = Field(default=72, gt=0)
+    """The time limit for an installation, from dispatch."""
+    jeopardy_hours: float = Field(default=48, gt=0)
+    """When an installation still open is marked in jeopardy."""
     test_servers: list[str]
     olts: list[Olt]
     technicians: list[TechnicianSeed] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _sla(self) -> Region:
+        if self.jeopardy_hours >= self.installation_hours:
+            raise ValueError(f"{self.code}: jeopardy_hours must come before installation_hours")
+        return self
+
+    @property
+    def installation_limit(self) -> timedelta:
+        return timedelta(hours=self.installation_hours)
+
+    @property
+    def jeopardy_after(self) -> timedelta:
+        return timedelta(hours=self.jeopardy_hours)
 
 
 class Service(BaseModel):
@@ -100,6 +119,13 @@ class Catalog:
 
     def skill_for(self, service_type: ServiceType) -> str:
         return self.services[service_type].skill
+
+    def service_types_by_skill(self) -> dict[str, list[ServiceType]]:
+        """Which services each installation skill is needed for."""
+        by_skill: dict[str, list[ServiceType]] = {}
+        for service in self.services.values():
+            by_skill.setdefault(service.skill, []).append(service.type)
+        return by_skill
 
     def profile_for(
         self, service_type: ServiceType, download_mbps: int, upload_mbps: int

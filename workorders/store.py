@@ -7,16 +7,19 @@ activity makes is idempotent, since Temporal may run an activity more than once.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, func, select
+from sqlmodel import col, func, select, update
 
 from models.enums import (
     AttemptOutcome,
     JobState,
     OrderStatus,
+    ServiceType,
+    SlaState,
     SubTaskKind,
     SubTaskStatus,
 )
@@ -127,8 +130,11 @@ class WorkOrderStore:
             rows = await session.exec(select(WorkOrder.id).where(WorkOrder.status == status))
             return list(rows.all())
 
-    async def start_order(self, order_id: str) -> WorkOrder:
-        """Move a received order to in progress and open its three sub-tasks."""
+    async def start_order(
+        self, order_id: str, installation_limit: timedelta | None = None
+    ) -> WorkOrder:
+        """Move a received order to in progress and open its three sub-tasks; the
+        construction sub-task is due ``installation_limit`` from now."""
         async with self.db.session() as session:
             order = await session.get(WorkOrder, order_id)
             if order is None:
@@ -138,7 +144,11 @@ class WorkOrderStore:
             )
             for kind in SubTaskKind:
                 if kind not in existing:
-                    session.add(SubTask(order_id=order_id, kind=kind))
+                    task = SubTask(order_id=order_id, kind=kind)
+                    if kind is SubTaskKind.CONSTRUCTION and installation_limit is not None:
+                        task.due_at = utcnow() + installation_limit
+                        task.sla_state = SlaState.ON_TIME
+                    session.add(task)
             if order.status is OrderStatus.RECEIVED:
                 order.status = OrderStatus.IN_PROGRESS
                 order.updated_at = utcnow()
@@ -169,6 +179,10 @@ class WorkOrderStore:
                     await session.exec(select(SubTask).where(SubTask.order_id == order_id))
                 ).all()
             }
+            construction = tasks.get(SubTaskKind.CONSTRUCTION)
+            if construction is not None and construction.queued_at is not None:
+                construction.queued_at = None  # an ended order waits for nobody
+                session.add(construction)
             for outcome in outcomes:
                 task = tasks.get(outcome.kind)
                 if task is not None and task.status != outcome.status:
@@ -359,54 +373,61 @@ class WorkOrderStore:
 
     # Construction --------------------------------------------------------------
 
-    async def assign_technician(self, order_id: str, region: str, skill: str) -> str | None:
-        """Assign the order's construction job to the least-loaded technician of the
-        region who has the skill and room for another job; keep an earlier assignment.
+    async def assign_technician(
+        self,
+        order_id: str,
+        region: str,
+        skill: str,
+        service_types: Sequence[ServiceType],
+        *,
+        excluded: Sequence[str] = (),
+    ) -> str | None:
+        """Assign the order's construction job to the least-loaded active technician of
+        the region who has the skill and room for another job; keep an earlier
+        assignment.
+
+        Jobs wait their turn: while an order of the same region and skill has waited
+        longer, this one is not assigned. Two assignments at the same moment never
+        overbook a technician: a technician's job count only grows by an update that
+        checks it against the maximum in the database.
+
+        Args:
+            service_types: the services needing ``skill``, to find who waits before.
+            excluded: technicians who gave this job back.
 
         Returns:
-            The technician's id, or ``None`` when nobody can take the job.
+            The technician's id, or ``None``: the job is queued (since ``queued_at``).
         """
         async with self.db.session() as session:
             task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
             if task.technician_id is not None:
                 return task.technician_id
-            load = dict(
-                (
-                    await session.exec(
-                        select(SubTask.technician_id, func.count())
-                        .where(
-                            SubTask.kind == SubTaskKind.CONSTRUCTION,
-                            SubTask.status == SubTaskStatus.IN_PROGRESS,
-                            col(SubTask.technician_id).is_not(None),
-                        )
-                        .group_by(col(SubTask.technician_id))
-                    )
+            now = utcnow()
+            ahead = await self._queued_before(session, order_id, region, service_types, task)
+            chosen: Technician | None = None
+            if not ahead:
+                technicians = (
+                    await session.exec(select(Technician).where(col(Technician.active)))
                 ).all()
-            )
-            technicians = (
-                await session.exec(
-                    select(Technician).where(
-                        Technician.region == region, col(Technician.active).is_(True)
-                    )
+                candidates = sorted(
+                    (t for t in technicians if t.can_take(region, skill) and t.id not in excluded),
+                    key=lambda t: (t.open_jobs, t.id),
                 )
-            ).all()
-            candidates = sorted(
-                (
-                    t
-                    for t in technicians
-                    if skill in t.skills and load.get(t.id, 0) < t.max_open_jobs
-                ),
-                key=lambda t: (load.get(t.id, 0), t.id),
-            )
-            if not candidates:
+                for candidate in candidates:
+                    if await self._book(session, candidate.id):
+                        chosen = candidate
+                        break
+            if chosen is None:
+                if task.queued_at is None:
+                    task.queued_at = now
+                    task.status = SubTaskStatus.IN_PROGRESS
+                    task.detail = f"queued for a free {skill} technician in region {region}"
+                    task.updated_at = now
+                    session.add(task)
+                    session.add(_event(order_id, SYSTEM, "construction.queued", region=region))
+                    await session.commit()
                 return None
-            chosen = candidates[0]
-            task.technician_id = chosen.id
-            task.job_state = JobState.ASSIGNED
-            task.status = SubTaskStatus.IN_PROGRESS
-            task.detail = f"assigned to {chosen.name} ({chosen.id})"
-            task.updated_at = utcnow()
-            session.add(task)
+            self._assign(session, task, chosen.id, chosen.name, visit=task.visit + 1)
             session.add(
                 _event(
                     order_id,
@@ -419,32 +440,181 @@ class WorkOrderStore:
             await session.commit()
             return chosen.id
 
-    async def has_technicians(self, region: str, skill: str) -> bool:
-        """Whether the region has any active technician with the skill."""
+    async def assign_technician_by_hand(
+        self, order_id: str, technician_id: str, region: str, skill: str, operator: str
+    ) -> None:
+        """Operations give the job to a technician, taking it back from anyone else.
+
+        Raises:
+            TechnicianUnavailable: the technician is unknown, inactive, not of the
+                region, without the skill, or has no room for another job.
+        """
         async with self.db.session() as session:
-            technicians = (
+            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+            if task.technician_id == technician_id:
+                return
+            technician = await session.get(Technician, technician_id)
+            if technician is None or not technician.can_take(region, skill):
+                raise TechnicianUnavailable(_why_not(technician, technician_id, region, skill))
+            if not await self._book(session, technician_id):
+                raise TechnicianUnavailable(f"technician {technician_id} has no room for a job")
+            previous = task.technician_id
+            if previous is not None:
+                await self._unbook(session, previous)
+            self._assign(session, task, technician_id, technician.name, visit=task.visit + 1)
+            session.add(
+                _event(
+                    order_id,
+                    operator,
+                    "construction.assigned_by_hand",
+                    technician_id=technician_id,
+                    previous=previous,
+                )
+            )
+            await session.commit()
+
+    async def release_technician(self, order_id: str, reason: str) -> str | None:
+        """Take the job back from its technician, who then has room for another.
+
+        Returns:
+            The technician who was released, or ``None`` if the job had none.
+        """
+        async with self.db.session() as session:
+            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+            technician_id = task.technician_id
+            if technician_id is None:
+                if task.queued_at is not None:  # leaves the queue too
+                    task.queued_at = None
+                    session.add(task)
+                    await session.commit()
+                return None
+            if task.job_state is not JobState.COMPLETED:
+                await self._unbook(session, technician_id)
+            task.technician_id = None
+            task.job_state = None
+            task.detail = reason
+            task.updated_at = utcnow()
+            session.add(task)
+            session.add(
+                _event(
+                    order_id,
+                    SYSTEM,
+                    "construction.released",
+                    technician_id=technician_id,
+                    reason=reason,
+                )
+            )
+            await session.commit()
+            return technician_id
+
+    async def reschedule_visit(self, order_id: str, visit: int) -> None:
+        """The same technician visits again: the job is theirs, assigned anew."""
+        async with self.db.session() as session:
+            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+            if task.visit >= visit:
+                return
+            task.visit = visit
+            task.job_state = JobState.ASSIGNED
+            task.detail = f"visit {visit} to be arranged by {task.technician_id}"
+            task.updated_at = utcnow()
+            session.add(task)
+            session.add(
+                _event(
+                    order_id,
+                    SYSTEM,
+                    "construction.rescheduled",
+                    technician_id=task.technician_id,
+                    visit=visit,
+                )
+            )
+            await session.commit()
+
+    async def set_sla_state(self, order_id: str, state: SlaState) -> None:
+        """Mark the installation in jeopardy or breached."""
+        async with self.db.session() as session:
+            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+            if task.sla_state == state:
+                return
+            task.sla_state = state
+            task.updated_at = utcnow()
+            session.add(task)
+            session.add(
+                _event(
+                    order_id,
+                    SYSTEM,
+                    f"construction.sla_{state.value}",
+                    due_at=task.due_at.isoformat() if task.due_at else None,
+                )
+            )
+            await session.commit()
+
+    async def hand_to_operations(
+        self, order_id: str, kind: SubTaskKind, reason: str | None
+    ) -> None:
+        """A sub-task waits for operations (with ``reason``), or resumes (``None``); the
+        order's status says so."""
+        async with self.db.session() as session:
+            order = await session.get(WorkOrder, order_id)
+            if order is None:
+                raise OrderNotFound(order_id)
+            task = await self._sub_task(session, order_id, kind)
+            waiting = SubTaskStatus.WAITING_FOR_OPERATIONS
+            if (reason is not None) == (task.status is waiting):
+                return  # already so
+            task.status = waiting if reason else SubTaskStatus.IN_PROGRESS
+            task.detail = reason or "resumed by operations"
+            if reason:
+                task.queued_at = None  # out of the technicians' queue while operations decide
+            task.updated_at = utcnow()
+            session.add(task)
+            others = (
                 await session.exec(
-                    select(Technician).where(
-                        Technician.region == region, col(Technician.active).is_(True)
+                    select(SubTask).where(
+                        SubTask.order_id == order_id,
+                        SubTask.kind != kind,
+                        SubTask.status == waiting,
                     )
                 )
             ).all()
-        return any(skill in t.skills for t in technicians)
+            if not order.status.is_final:
+                order.status = (
+                    OrderStatus.WAITING_FOR_OPERATIONS
+                    if reason or others
+                    else OrderStatus.IN_PROGRESS
+                )
+                order.status_reason = f"{kind.value}: {reason}" if reason else None
+                order.updated_at = utcnow()
+                session.add(order)
+            session.add(
+                _event(
+                    order_id,
+                    SYSTEM,
+                    f"{kind.value}.{'waiting_for_operations' if reason else 'resumed'}",
+                    reason=reason,
+                )
+            )
+            await session.commit()
 
-    async def record_construction_report(self, order_id: str, report: ConstructionReport) -> None:
-        """Store a technician's report as the construction sub-task's latest state."""
+    async def record_construction_report(self, order_id: str, report: ConstructionReport) -> bool:
+        """Store a technician's report as the construction sub-task's latest state.
+
+        Returns:
+            Whether the technician has room again (the job was completed now).
+        """
         async with self.db.session() as session:
             task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
             if task.job_state == report.state:
-                return  # already recorded (the activity ran again)
+                return False  # already recorded (the activity ran again)
             task.job_state = report.state
             report_data = report.model_dump(mode="json", exclude_none=True)
+            freed = False
             if report.state is JobState.COMPLETED:
                 task.status = SubTaskStatus.SUCCEEDED
                 task.result = report_data
                 task.detail = f"installed terminal {report.ont_serial}"
+                await self._unbook(session, report.technician_id)
+                freed = True
             elif report.state is JobState.CANNOT_COMPLETE:
-                task.status = SubTaskStatus.FAILED
                 task.result = report_data
                 reason = report.reason_code.value if report.reason_code else "unknown"
                 task.detail = f"cannot complete: {reason}"
@@ -461,17 +631,148 @@ class WorkOrderStore:
                 )
             )
             await session.commit()
+            return freed
 
-    async def list_technicians(self, region: str | None = None) -> list[Technician]:
-        query = select(Technician).order_by(col(Technician.id))
-        if region is not None:
-            query = query.where(Technician.region == region)
+    async def next_in_queue(
+        self, technician_id: str, service_types_by_skill: dict[str, list[ServiceType]]
+    ) -> str | None:
+        """The workflow id of the order that has waited longest for a job this
+        technician could take, if any."""
         async with self.db.session() as session:
-            return list((await session.exec(query)).all())
+            technician = await session.get(Technician, technician_id)
+            if technician is None:
+                return None
+            types = [t for s in technician.skills for t in service_types_by_skill.get(s, [])]
+            return (
+                await session.exec(
+                    select(WorkOrder.workflow_id)
+                    .join(SubTask, col(SubTask.order_id) == col(WorkOrder.id))
+                    .where(
+                        SubTask.kind == SubTaskKind.CONSTRUCTION,
+                        col(SubTask.queued_at).is_not(None),
+                        col(WorkOrder.region).in_(technician.regions),
+                        col(WorkOrder.service_type).in_(types),
+                    )
+                    .order_by(col(SubTask.queued_at))
+                    .limit(1)
+                )
+            ).first()
+
+    async def has_technicians(self, region: str, skill: str, excluded: Sequence[str] = ()) -> bool:
+        """Whether the region has any active technician with the skill (but those
+        excluded), busy or not."""
+        async with self.db.session() as session:
+            technicians = (
+                await session.exec(select(Technician).where(col(Technician.active)))
+            ).all()
+        return any(
+            region in t.regions and skill in t.skills and t.id not in excluded for t in technicians
+        )
+
+    @staticmethod
+    async def _queued_before(
+        session: Any,
+        order_id: str,
+        region: str,
+        service_types: Sequence[ServiceType],
+        task: SubTask,
+    ) -> bool:
+        query = (
+            select(SubTask.id)
+            .join(WorkOrder, col(SubTask.order_id) == col(WorkOrder.id))
+            .where(
+                SubTask.kind == SubTaskKind.CONSTRUCTION,
+                col(SubTask.queued_at).is_not(None),
+                SubTask.order_id != order_id,
+                WorkOrder.region == region,
+                col(WorkOrder.service_type).in_(list(service_types)),
+            )
+            .limit(1)
+        )
+        if task.queued_at is not None:
+            query = query.where(col(SubTask.queued_at) < task.queued_at)
+        return (await session.exec(query)).first() is not None
+
+    @staticmethod
+    async def _book(session: Any, technician_id: str) -> bool:
+        """Count one more job for the technician, if they have room: atomic."""
+        result = await session.exec(
+            update(Technician)
+            .where(
+                col(Technician.id) == technician_id,
+                col(Technician.active),
+                col(Technician.open_jobs) < col(Technician.max_open_jobs),
+            )
+            .values(open_jobs=col(Technician.open_jobs) + 1)
+        )
+        return bool(result.rowcount == 1)
+
+    @staticmethod
+    async def _unbook(session: Any, technician_id: str) -> None:
+        await session.exec(
+            update(Technician)
+            .where(col(Technician.id) == technician_id, col(Technician.open_jobs) > 0)
+            .values(open_jobs=col(Technician.open_jobs) - 1)
+        )
+
+    @staticmethod
+    def _assign(session: Any, task: SubTask, technician_id: str, name: str, *, visit: int) -> None:
+        task.technician_id = technician_id
+        task.job_state = JobState.ASSIGNED
+        task.status = SubTaskStatus.IN_PROGRESS
+        task.queued_at = None
+        task.visit = visit
+        task.detail = f"assigned to {name} ({technician_id})"
+        task.updated_at = utcnow()
+        session.add(task)
+
+    # Technicians ---------------------------------------------------------------
+
+    async def list_technicians(
+        self, region: str | None = None, *, active: bool | None = None
+    ) -> list[Technician]:
+        query = select(Technician).order_by(col(Technician.id))
+        if active is not None:
+            query = query.where(Technician.active == active)
+        async with self.db.session() as session:
+            technicians = list((await session.exec(query)).all())
+        return [t for t in technicians if region is None or region in t.regions]
 
     async def get_technician(self, technician_id: str) -> Technician | None:
         async with self.db.session() as session:
             return await session.get(Technician, technician_id)
+
+    async def add_technician(self, technician: Technician) -> Technician:
+        """Store a new technician.
+
+        Raises:
+            TechnicianExists: the id is taken.
+        """
+        async with self.db.session() as session:
+            session.add(technician)
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise TechnicianExists(technician.id) from None
+            await session.refresh(technician)
+            return technician
+
+    async def change_technician(self, technician_id: str, **changes: Any) -> Technician:
+        """Change a technician's name, regions, skills, availability or job limit.
+
+        Raises:
+            LookupError: no such technician.
+        """
+        async with self.db.session() as session:
+            technician = await session.get(Technician, technician_id)
+            if technician is None:
+                raise LookupError(technician_id)
+            for name, value in changes.items():
+                setattr(technician, name, value)
+            session.add(technician)
+            await session.commit()
+            await session.refresh(technician)
+            return technician
 
     async def technician_jobs(
         self, technician_id: str, *, open_only: bool = True
@@ -484,6 +785,26 @@ class WorkOrderStore:
             .order_by(col(WorkOrder.created_at))
         )
         if open_only:
-            query = query.where(SubTask.status == SubTaskStatus.IN_PROGRESS)
+            query = query.where(col(SubTask.job_state) != JobState.COMPLETED)
         async with self.db.session() as session:
             return [(o, t) for o, t in (await session.exec(query)).all()]
+
+
+class TechnicianUnavailable(Exception):
+    """The technician cannot take the job; the message says why."""
+
+
+class TechnicianExists(Exception):
+    """A technician with that id exists already."""
+
+
+def _why_not(technician: Technician | None, technician_id: str, region: str, skill: str) -> str:
+    if technician is None:
+        return f"no technician {technician_id}"
+    if not technician.active:
+        return f"technician {technician_id} is not active"
+    if region not in technician.regions:
+        return f"technician {technician_id} does not work in region {region}"
+    if skill not in technician.skills:
+        return f"technician {technician_id} lacks the {skill} skill"
+    return f"technician {technician_id} has no room for another job"

@@ -6,10 +6,11 @@ import hashlib
 import json
 import logging
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from temporalio.client import WorkflowUpdateFailedError
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -21,7 +22,9 @@ from models.api import (
     AttemptResponse,
     BroadbandDemand,
     ConstructionJobResponse,
+    ConstructionOperationRequest,
     ConstructionReportRequest,
+    ConstructionStateResponse,
     Customer,
     EventResponse,
     InstallationWindow,
@@ -33,7 +36,7 @@ from models.api import (
     SubTaskResponse,
 )
 from models.enums import OrderStatus
-from models.payloads import ConstructionReport
+from models.payloads import ConstructionOperation, ConstructionReport, ConstructionView
 from models.tables import SubTask, WorkOrder
 from workflows import WorkOrderWorkflow, workflow_id_for
 from workorders.reference import NoProfile, UnknownRegion
@@ -216,35 +219,20 @@ UPDATE_ERRORS = {
     "NOT_ASSIGNED": (409, "Not this technician's job"),
     "INVALID_TRANSITION": (409, "Report does not fit the job's state"),
     "MISSING_EVIDENCE": (422, "Report lacks what it needs"),
+    "TECHNICIAN_UNAVAILABLE": (409, "Technician cannot take the job"),
+    "ALREADY_ASSIGNED": (409, "Technician has the job already"),
+    "CONSTRUCTION_CLOSED": (409, "Construction has ended"),
 }
+"""Why the workflow refused an update, as HTTP status and title."""
 
 
-@router.post(
-    "/{order_id}/construction/reports",
-    response_model=ConstructionJobResponse,
-    responses={
-        404: {"description": "No such order."},
-        409: {
-            "description": "Not the assigned technician, a state the job cannot take, "
-            "or the order is closed."
-        },
-        422: {
-            "description": "Completion without the terminal's serial, or a refusal "
-            "without a reason code."
-        },
-    },
-)
-async def report_construction(
-    order_id: str, report: ConstructionReportRequest, store: StoreDep, temporal: TemporalDep
-) -> ConstructionJobResponse:
-    """A technician reports progress on, completion of, or failure of their job."""
-    order = await _order_or_404(store, order_id)
+async def _update_workflow(
+    temporal: Client, order: WorkOrder, update: Any, argument: BaseModel
+) -> Any:
+    """Send an update to the order's workflow; its refusals become problem responses."""
     handle = temporal.get_workflow_handle_for(WorkOrderWorkflow.run, order.workflow_id)
     try:
-        job = await handle.execute_update(
-            WorkOrderWorkflow.report_construction,
-            ConstructionReport.model_validate(report.model_dump()),
-        )
+        return await handle.execute_update(update, argument)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError) and cause.type in UPDATE_ERRORS:
@@ -255,9 +243,81 @@ async def report_construction(
         if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise ProblemError(
                 409,
-                "Order takes no more reports",
+                "Order has ended",
                 f"order {order.id} is {order.status.value}; its workflow is not running",
                 code="ORDER_CLOSED",
             ) from None
         raise
-    return ConstructionJobResponse(order_id=order.id, **job.model_dump())
+
+
+@router.post(
+    "/{order_id}/construction/reports",
+    response_model=ConstructionJobResponse,
+    responses={
+        404: {"description": "No such order."},
+        409: {
+            "description": "Not the assigned technician, a state the job cannot take, "
+            "or the order has ended."
+        },
+        422: {
+            "description": "Completion without the terminal's serial, or a refusal "
+            "without a reason code."
+        },
+    },
+)
+async def report_construction(
+    order_id: str, report: ConstructionReportRequest, store: StoreDep, temporal: TemporalDep
+) -> ConstructionJobResponse:
+    """A technician reports progress on, completion of, or failure of their job.
+
+    A job that cannot be completed is reassigned (the technician declined), the
+    customer visited again (absent, no access; at most three visits), handed to
+    operations (no free port, network fault, other) or given up (the customer declined).
+    """
+    order = await _order_or_404(store, order_id)
+    job = await _update_workflow(
+        temporal,
+        order,
+        WorkOrderWorkflow.report_construction,
+        ConstructionReport.model_validate(report.model_dump()),
+    )
+    return ConstructionJobResponse(order_id=order.id, **job.model_dump(exclude={"visit"}))
+
+
+@router.post(
+    "/{order_id}/construction/operations",
+    response_model=ConstructionStateResponse,
+    tags=["operations"],
+    responses={
+        404: {"description": "No such order or technician."},
+        409: {
+            "description": "The technician cannot take the job (inactive, another region, "
+            "no skill, fully booked, has it already), or construction has ended."
+        },
+    },
+)
+async def operate_construction(
+    order_id: str, request: ConstructionOperationRequest, store: StoreDep, temporal: TemporalDep
+) -> ConstructionStateResponse:
+    """Operations assign (or reassign) the construction job to a technician by hand,
+    or give the installation up."""
+    order = await _order_or_404(store, order_id)
+    if request.technician_id and await store.get_technician(request.technician_id) is None:
+        raise ProblemError(404, "Technician not found", f"no technician {request.technician_id}")
+    view: ConstructionView = await _update_workflow(
+        temporal,
+        order,
+        WorkOrderWorkflow.operate_construction,
+        ConstructionOperation(**request.model_dump()),
+    )
+    job = view.job
+    return ConstructionStateResponse(
+        order_id=order.id,
+        technician_id=job.technician_id if job else None,
+        job_state=job.state if job else None,
+        visit=job.visit if job else 0,
+        queued=view.queued,
+        waiting_for_operations=view.waiting_for_operations,
+        sla=view.sla,
+        excluded=view.excluded,
+    )

@@ -1,23 +1,82 @@
-"""Technicians and their work queues."""
+"""Technicians: operations manage them; each technician reads their work queue."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 
-from api.deps import StoreDep
+from api.deps import RegionsDep, StoreDep
 from api.errors import ProblemError
 from api.routes.orders import address_of
-from models.api import InstallationWindow, TechnicianJobResponse, TechnicianResponse
+from models.api import (
+    InstallationWindow,
+    TechnicianCreateRequest,
+    TechnicianJobResponse,
+    TechnicianResponse,
+    TechnicianUpdateRequest,
+)
+from models.tables import Technician
+from workorders.reference import Regions
+from workorders.store import TechnicianExists
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
 
 
+def _known_regions(regions: Regions, codes: list[str] | None) -> None:
+    unknown = sorted(set(codes or []) - {r.code for r in regions})
+    if unknown:
+        raise ProblemError(422, "Unknown region", f"no region {', '.join(unknown)}")
+
+
+def to_response(technician: Technician) -> TechnicianResponse:
+    return TechnicianResponse.model_validate(technician, from_attributes=True)
+
+
 @router.get("", response_model=list[TechnicianResponse])
-async def list_technicians(store: StoreDep, region: str | None = None) -> list[TechnicianResponse]:
-    return [
-        TechnicianResponse.model_validate(t, from_attributes=True)
-        for t in await store.list_technicians(region)
-    ]
+async def list_technicians(
+    store: StoreDep, region: str | None = None, active: bool | None = None
+) -> list[TechnicianResponse]:
+    """Technicians, optionally of one region, active or not."""
+    return [to_response(t) for t in await store.list_technicians(region, active=active)]
+
+
+@router.post(
+    "",
+    response_model=TechnicianResponse,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "The id is taken."}, 422: {"description": "Unknown region."}},
+)
+async def add_technician(
+    request: TechnicianCreateRequest, store: StoreDep, regions: RegionsDep
+) -> TechnicianResponse:
+    """Add a technician (operations)."""
+    _known_regions(regions, request.regions)
+    try:
+        technician = await store.add_technician(Technician(**request.model_dump()))
+    except TechnicianExists:
+        raise ProblemError(
+            409, "Technician exists", f"technician {request.id} exists already"
+        ) from None
+    return to_response(technician)
+
+
+@router.patch(
+    "/{technician_id}",
+    response_model=TechnicianResponse,
+    responses={404: {"description": "No such technician."}},
+)
+async def change_technician(
+    technician_id: str, request: TechnicianUpdateRequest, store: StoreDep, regions: RegionsDep
+) -> TechnicianResponse:
+    """Change a technician (operations): regions, skills, job limit; ``active: false``
+    deactivates them, so they get no new jobs."""
+    _known_regions(regions, request.regions)
+    try:
+        technician = await store.change_technician(
+            technician_id, **request.model_dump(exclude_unset=True)
+        )
+    except LookupError:
+        raise ProblemError(404, "Technician not found", f"no technician {technician_id}") from None
+    return to_response(technician)
 
 
 @router.get("/{technician_id}/jobs", response_model=list[TechnicianJobResponse])
@@ -33,6 +92,8 @@ async def list_jobs(
             order_id=order.id,
             job_state=task.job_state,
             status=task.status,
+            visit=task.visit,
+            due_at=task.due_at,
             customer_name=order.customer_name,
             customer_phone=order.customer_phone,
             address=address_of(order),

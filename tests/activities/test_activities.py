@@ -3,6 +3,7 @@ simulator, run in Temporal's ActivityEnvironment."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,19 +20,21 @@ from activities import (
 from models.enums import AttemptOutcome, JobState, OrderStatus, SubTaskKind, SubTaskStatus
 from models.payloads import (
     ActivationInput,
+    AssignTechnicianInput,
     ConstructionInput,
     ConstructionReport,
     QualityCheckInput,
     RecordConstructionReportInput,
+    ReleaseConstructionInput,
     SubTaskStarted,
     WorkOrderInput,
 )
-from models.tables import WorkOrder
+from models.tables import Technician, WorkOrder
 from tests.factories import new_order
 from workorders.config import Settings
 from workorders.nms import ActivationRequest, NmsSimulator, SimulatorConfig
 from workorders.planning import plan_activation
-from workorders.reference import load_catalog, load_regions
+from workorders.reference import Regions, load_catalog, load_regions
 from workorders.store import WorkOrderStore
 
 REGIONS, CATALOG = load_regions(), load_catalog()
@@ -57,7 +60,7 @@ def simulator(state: Path | None = None, **overrides: float) -> NmsSimulator:
 async def started_order(store: WorkOrderStore) -> WorkOrder:
     order, _ = await store.create_order(new_order())
     await ActivityEnvironment().run(
-        OrderActivities(store).start_order, WorkOrderInput(order_id=order.id)
+        OrderActivities(store, REGIONS).start_order, WorkOrderInput(order_id=order.id)
     )
     return order
 
@@ -65,7 +68,7 @@ async def started_order(store: WorkOrderStore) -> WorkOrder:
 async def test_start_order_returns_the_plan(store: WorkOrderStore) -> None:
     order, _ = await store.create_order(new_order())
     plan = await ActivityEnvironment().run(
-        OrderActivities(store).start_order, WorkOrderInput(order_id=order.id)
+        OrderActivities(store, REGIONS).start_order, WorkOrderInput(order_id=order.id)
     )
     assert (plan.region, plan.profile) == ("north", "FTTH_300_100")
     assert (await store.get_order(order.id)).status is OrderStatus.IN_PROGRESS
@@ -74,7 +77,7 @@ async def test_start_order_returns_the_plan(store: WorkOrderStore) -> None:
 async def test_unknown_order_is_not_retryable(store: WorkOrderStore) -> None:
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(
-            OrderActivities(store).start_order, WorkOrderInput(order_id="missing")
+            OrderActivities(store, REGIONS).start_order, WorkOrderInput(order_id="missing")
         )
     assert raised.value.type == "OrderNotFound"
     assert raised.value.non_retryable
@@ -243,3 +246,72 @@ async def test_construction_is_dispatched_in_the_region_and_reports_recorded(
     )
     task = {t.kind: t for t in await store.get_sub_tasks(order.id)}[SubTaskKind.CONSTRUCTION]
     assert task.job_state is JobState.ACCEPTED
+    assert task.due_at is not None  # the region's time limit, from start_order
+
+
+async def test_a_region_without_such_technicians_cannot_wait(store: WorkOrderStore) -> None:
+    order = await started_order(store)
+    everyone = [t.id for t in await store.list_technicians("north")]
+    activities = ConstructionActivities(store, CATALOG)
+    assignment = await ActivityEnvironment().run(
+        activities.dispatch_construction, ConstructionInput(order_id=order.id, excluded=everyone)
+    )
+    assert assignment.technician_id is None
+    assert not assignment.can_wait
+    assert assignment.reason == "region north has no other active fibre technician"
+
+
+async def test_freeing_a_technician_wakes_the_longest_waiting_order(
+    store: WorkOrderStore,
+) -> None:
+    woken: list[str] = []
+
+    async def wake(workflow_id: str) -> None:
+        woken.append(workflow_id)
+
+    region = f"r-{uuid.uuid4().hex[:8]}"
+    regions = Regions([*REGIONS, REGIONS.get("north").model_copy(update={"code": region})])
+    await store.add_technician(
+        Technician(id=f"{region}-a", name="A", regions=[region], skills=["fibre"], max_open_jobs=1)
+    )
+    orders = []
+    for _ in range(2):
+        order, _ = await store.create_order(new_order(region=region))
+        await ActivityEnvironment().run(
+            OrderActivities(store, regions).start_order, WorkOrderInput(order_id=order.id)
+        )
+        orders.append(order)
+    activities = ConstructionActivities(store, CATALOG, wake)
+    first = await ActivityEnvironment().run(
+        activities.dispatch_construction, ConstructionInput(order_id=orders[0].id)
+    )
+    queued = await ActivityEnvironment().run(
+        activities.dispatch_construction, ConstructionInput(order_id=orders[1].id)
+    )
+    assert first.technician_id == f"{region}-a"
+    assert queued.can_wait
+    assert queued.reason == f"waiting for a free fibre technician in region {region}"
+
+    escalated = await ActivityEnvironment().run(
+        activities.dispatch_construction, ConstructionInput(order_id=orders[1].id, escalated=True)
+    )
+    assert not escalated.can_wait
+
+    await ActivityEnvironment().run(
+        activities.release_construction,
+        ReleaseConstructionInput(order_id=orders[0].id, reason="declined"),
+    )
+    assert woken == [orders[1].workflow_id]
+
+
+async def test_assignment_by_hand_refuses_with_a_reason(store: WorkOrderStore) -> None:
+    order = await started_order(store)
+    activities = ConstructionActivities(store, CATALOG)
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            activities.assign_technician_by_hand,
+            AssignTechnicianInput(order_id=order.id, technician_id="tech-east-1"),
+        )
+    assert raised.value.type == "TECHNICIAN_UNAVAILABLE"
+    assert raised.value.non_retryable
+    assert "does not work in region north" in raised.value.message

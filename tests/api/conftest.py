@@ -55,6 +55,9 @@ async def system(
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
     ):
+        # Many test orders stay open: give the seeded technicians room for all of them.
+        for technician in await store.list_technicians():
+            await store.change_technician(technician.id, max_open_jobs=50)
         yield System(http, dev_server_env.client, store, nms, settings)
     nms.close()
     await db.dispose()

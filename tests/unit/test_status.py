@@ -6,14 +6,24 @@ import itertools
 
 import pytest
 
-from models.enums import CannotCompleteReason, JobState, OrderStatus, SubTaskKind, SubTaskStatus
+from models.enums import (
+    CannotCompleteReason,
+    FollowUp,
+    JobState,
+    OrderStatus,
+    SubTaskKind,
+    SubTaskStatus,
+)
 from models.payloads import ConstructionJob, ConstructionReport, SubTaskOutcome
 from models.status import (
+    FOLLOW_UPS,
     JOB_TRANSITIONS,
+    MAX_VISITS,
     ReportRejected,
     apply_report,
     check_report,
     decide_order_status,
+    follow_up,
 )
 
 S = SubTaskStatus
@@ -38,6 +48,8 @@ def test_every_combination_follows_the_rule(combo: tuple[S, S, S]) -> None:
     decision = decide_order_status(outcomes(*combo))
     if any(s in (S.FAILED, S.SKIPPED) for s in combo):
         assert decision.status is OrderStatus.FAILED
+    elif S.WAITING_FOR_OPERATIONS in combo:
+        assert decision.status is OrderStatus.WAITING_FOR_OPERATIONS
     elif all(s is S.SUCCEEDED for s in combo):
         assert decision.status is OrderStatus.COMPLETED
     else:
@@ -52,6 +64,11 @@ def test_failure_reason_names_each_unsuccessful_sub_task() -> None:
 def test_in_progress_says_what_it_waits_for() -> None:
     decision = decide_order_status(outcomes(S.SUCCEEDED, S.IN_PROGRESS, S.PENDING))
     assert decision.reason == "waiting for activation, quality_check"
+
+
+def test_waiting_for_operations_says_which_and_why() -> None:
+    decision = decide_order_status(outcomes(S.WAITING_FOR_OPERATIONS, S.SUCCEEDED, S.PENDING))
+    assert decision.reason == "construction: c"
 
 
 def test_order_of_outcomes_does_not_matter() -> None:
@@ -144,3 +161,28 @@ def test_apply_keeps_the_serial_and_reason() -> None:
     done = apply_report(job, _report(JobState.COMPLETED))
     assert done.ont_serial == "HWTC0001"
     assert job.state is JobState.ON_SITE  # the original is unchanged
+
+
+@pytest.mark.parametrize(
+    ("reason", "visit", "expected"),
+    [
+        (CannotCompleteReason.TECHNICIAN_DECLINED, 1, FollowUp.REASSIGN),
+        (CannotCompleteReason.CUSTOMER_ABSENT, 1, FollowUp.RESCHEDULE),
+        (CannotCompleteReason.CUSTOMER_ABSENT, MAX_VISITS - 1, FollowUp.RESCHEDULE),
+        (CannotCompleteReason.CUSTOMER_ABSENT, MAX_VISITS, FollowUp.OPERATIONS),
+        (CannotCompleteReason.ACCESS_DENIED, 1, FollowUp.RESCHEDULE),
+        (CannotCompleteReason.NO_FREE_PORT, 1, FollowUp.OPERATIONS),
+        (CannotCompleteReason.NETWORK_FAULT, 1, FollowUp.OPERATIONS),
+        (CannotCompleteReason.CUSTOMER_DECLINED, 1, FollowUp.FAIL),
+        (CannotCompleteReason.OTHER, 1, FollowUp.OPERATIONS),
+        (None, 1, FollowUp.OPERATIONS),
+    ],
+)
+def test_follow_up_by_reason(
+    reason: CannotCompleteReason | None, visit: int, expected: FollowUp
+) -> None:
+    assert follow_up(reason, visit) is expected
+
+
+def test_every_reason_has_a_follow_up() -> None:
+    assert set(FOLLOW_UPS) == set(CannotCompleteReason)

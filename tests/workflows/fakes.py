@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
@@ -17,14 +18,19 @@ from models.payloads import (
     ActivationData,
     ActivationInput,
     ActivationResult,
+    AssignTechnicianInput,
     ConstructionAssignment,
     ConstructionInput,
     ConstructionJob,
+    HandOffInput,
     OrderPlan,
     QualityCheckInput,
     QualityCheckResult,
     RecordConstructionReportInput,
     RecordOrderStatusInput,
+    ReleaseConstructionInput,
+    RescheduleConstructionInput,
+    SlaInput,
     SubTaskStarted,
     WorkOrderInput,
     WorkOrderResult,
@@ -104,9 +110,14 @@ def qc_by_attempt(*scripts: QualityScript) -> QualityScript:
 class FakeActivities:
     """Scripted activities that record what the workflow asked of them."""
 
-    technician_id: str | None = "tech-north-1"
+    technicians: list[str] = field(default_factory=lambda: ["tech-north-1", "tech-north-2"])
+    """The region's technicians, assigned in this order (but those excluded)."""
     fully_booked: int = 0
     """How many dispatches find every technician of the region fully booked."""
+    unavailable: set[str] = field(default_factory=set)
+    """Technicians that operations cannot assign by hand."""
+    installation_limit: timedelta = timedelta(hours=48)
+    jeopardy_after: timedelta = timedelta(hours=36)
     activation: ActivationScript = activation_ok
     quality: QualityScript = quality_ok
     activation_errors: list[Exception] = field(default_factory=list)
@@ -144,12 +155,19 @@ class FakeActivities:
                 region="north",
                 service_type=ServiceType.FTTH,
                 profile="FTTH_300_100",
+                installation_limit=self.installation_limit,
+                jeopardy_after=self.jeopardy_after,
             )
 
         @activity.defn(name="record_order_status")
         async def record_order_status(input: RecordOrderStatusInput) -> None:
             await self._enter("record_order_status", input)
             self._leave("record_order_status")
+
+        @activity.defn(name="hand_to_operations")
+        async def hand_to_operations(input: HandOffInput) -> None:
+            await self._enter("hand_to_operations", input)
+            self._leave("hand_to_operations")
 
         @activity.defn(name="dispatch_construction")
         async def dispatch_construction(input: ConstructionInput) -> ConstructionAssignment:
@@ -158,14 +176,44 @@ class FakeActivities:
             if self.fully_booked > 0:
                 self.fully_booked -= 1
                 return ConstructionAssignment(
-                    order_id=input.order_id, region="north", reason="fully booked", can_wait=True
+                    order_id=input.order_id,
+                    region="north",
+                    reason="fully booked",
+                    can_wait=not input.escalated,
                 )
+            free = [t for t in self.technicians if t not in input.excluded]
             return ConstructionAssignment(
                 order_id=input.order_id,
                 region="north",
-                technician_id=self.technician_id,
-                reason=None if self.technician_id else "no technician (scripted)",
+                technician_id=free[0] if free else None,
+                reason=None if free else "no technician (scripted)",
             )
+
+        @activity.defn(name="assign_technician_by_hand")
+        async def assign_technician_by_hand(input: AssignTechnicianInput) -> None:
+            await self._enter("assign_technician_by_hand", input)
+            self._leave("assign_technician_by_hand")
+            if input.technician_id in self.unavailable:
+                raise ApplicationError(
+                    f"{input.technician_id} is fully booked (scripted)",
+                    type="TECHNICIAN_UNAVAILABLE",
+                    non_retryable=True,
+                )
+
+        @activity.defn(name="release_construction")
+        async def release_construction(input: ReleaseConstructionInput) -> None:
+            await self._enter("release_construction", input)
+            self._leave("release_construction")
+
+        @activity.defn(name="reschedule_construction")
+        async def reschedule_construction(input: RescheduleConstructionInput) -> None:
+            await self._enter("reschedule_construction", input)
+            self._leave("reschedule_construction")
+
+        @activity.defn(name="mark_construction_sla")
+        async def mark_construction_sla(input: SlaInput) -> None:
+            await self._enter("mark_construction_sla", input)
+            self._leave("mark_construction_sla")
 
         @activity.defn(name="record_construction_report")
         async def record_construction_report(input: RecordConstructionReportInput) -> None:
@@ -196,7 +244,12 @@ class FakeActivities:
         return [
             start_order,
             record_order_status,
+            hand_to_operations,
             dispatch_construction,
+            assign_technician_by_hand,
+            release_construction,
+            reschedule_construction,
+            mark_construction_sla,
             record_construction_report,
             activate_resources,
             schedule_quality_check,
@@ -228,12 +281,13 @@ async def start(
 
 
 async def wait_for_job(
-    handle: WorkflowHandle[WorkOrderWorkflow, WorkOrderResult],
+    handle: WorkflowHandle[WorkOrderWorkflow, WorkOrderResult], technician: str | None = None
 ) -> ConstructionJob:
-    """Wait until the workflow has assigned the construction job."""
+    """Wait until the workflow has assigned the construction job (to ``technician``)."""
     for _ in range(200):
         state: WorkOrderState = await handle.query(WorkOrderWorkflow.state)
-        if state.construction is not None:
-            return state.construction
+        job = state.construction.job
+        if job is not None and technician in (None, job.technician_id):
+            return job
         await asyncio.sleep(0.05)
     raise AssertionError("the construction job was never assigned")

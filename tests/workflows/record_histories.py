@@ -11,13 +11,14 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from models.enums import CannotCompleteReason, JobState
-from models.payloads import ConstructionReport
+from models.payloads import ConstructionOperation, ConstructionReport
 from tests.workflows.fakes import (
     FakeActivities,
     activation_fails,
@@ -36,20 +37,57 @@ from workflows import WorkOrderWorkflow
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 
-async def cannot_complete(handle: Handle) -> None:
+async def customer_declines(env: WorkflowEnvironment, handle: Handle) -> None:
     await wait_for_job(handle)
     await handle.execute_update(
         WorkOrderWorkflow.report_construction,
         ConstructionReport(
             technician_id="tech-north-1",
             state=JobState.CANNOT_COMPLETE,
-            reason_code=CannotCompleteReason.ACCESS_DENIED,
+            reason_code=CannotCompleteReason.CUSTOMER_DECLINED,
         ),
     )
 
 
-SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Callable[[Handle], Awaitable[None]]]] = {
-    "completed": (FakeActivities, install),
+async def installed(env: WorkflowEnvironment, handle: Handle) -> None:
+    await install(handle)
+
+
+async def declined_then_reassigned(env: WorkflowEnvironment, handle: Handle) -> None:
+    await wait_for_job(handle)
+    await handle.execute_update(
+        WorkOrderWorkflow.report_construction,
+        ConstructionReport(
+            technician_id="tech-north-1",
+            state=JobState.CANNOT_COMPLETE,
+            reason_code=CannotCompleteReason.TECHNICIAN_DECLINED,
+        ),
+    )
+    await install(handle, technician="tech-north-2")
+
+
+async def time_limit_passed(env: WorkflowEnvironment, handle: Handle) -> None:
+    await wait_for_job(handle)
+    await env.sleep(timedelta(hours=49))  # jeopardy, then escalation to tech-north-2
+    await install(handle, technician="tech-north-2")
+
+
+async def operations_assign(env: WorkflowEnvironment, handle: Handle) -> None:
+    for _ in range(100):
+        if (await handle.query(WorkOrderWorkflow.state)).construction.waiting_for_operations:
+            break
+        await asyncio.sleep(0.05)
+    await handle.execute_update(
+        WorkOrderWorkflow.operate_construction,
+        ConstructionOperation(action="assign", technician_id="tech-west-2"),
+    )
+    await install(handle, technician="tech-west-2")
+
+
+Drive = Callable[[WorkflowEnvironment, Handle], Awaitable[None]]
+
+SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Drive]] = {
+    "completed": (FakeActivities, installed),
     "activation_revised_twice": (
         lambda: FakeActivities(
             activation=by_attempt(
@@ -61,13 +99,19 @@ SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Callable[[Handle], Awai
                 quality_fails("SPEED_BELOW_THRESHOLD", revisable=True), quality_ok
             ),
         ),
-        install,
+        installed,
     ),
     "nms_unreachable_then_back": (
         lambda: FakeActivities(activation_errors=[transient(), transient()]),
-        install,
+        installed,
     ),
-    "technician_cannot_complete": (FakeActivities, cannot_complete),
+    "customer_declines": (FakeActivities, customer_declines),
+    "declined_then_reassigned": (FakeActivities, declined_then_reassigned),
+    "time_limit_passed": (FakeActivities, time_limit_passed),
+    "no_technician_operations_assign": (
+        lambda: FakeActivities(technicians=[]),
+        operations_assign,
+    ),
 }
 
 
@@ -84,7 +128,7 @@ async def record(directory: Path = HISTORIES) -> list[Path]:
             task_queue = f"record-{uuid.uuid4()}"
             async with fakes.worker(env.client, task_queue):
                 handle = await start(env.client, task_queue, f"{name}-{uuid.uuid4().hex[:8]}")
-                await drive(handle)
+                await drive(env, handle)
                 await handle.result()
                 history = await handle.fetch_history()
             path = directory / f"{name}.json"

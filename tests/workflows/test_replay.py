@@ -16,7 +16,7 @@ HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("
 
 
 def test_histories_are_stored() -> None:
-    assert len(HISTORIES) >= 4
+    assert len(HISTORIES) >= 7
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

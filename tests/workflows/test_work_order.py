@@ -30,14 +30,14 @@ from tests.workflows.fakes import (
     wait_for_job,
 )
 from workflows import WorkOrderWorkflow
-from workflows.work_order import MAX_ACTIVATION_ATTEMPTS, TECHNICIAN_WAIT
+from workflows.work_order import MAX_ACTIVATION_ATTEMPTS, QUEUE_POLL
 
 Handle = WorkflowHandle[WorkOrderWorkflow, WorkOrderResult]
 
 
 async def install(handle: Handle, technician: str = "tech-north-1") -> None:
     """The technician accepts, arrives and completes the installation."""
-    await wait_for_job(handle)
+    await wait_for_job(handle, technician)
     for state in (JobState.ACCEPTED, JobState.EN_ROUTE, JobState.ON_SITE):
         await handle.execute_update(
             WorkOrderWorkflow.report_construction,
@@ -198,7 +198,7 @@ async def test_quality_check_failure_fails_the_order(
     assert statuses(result)[SubTaskKind.QUALITY_CHECK] is SubTaskStatus.FAILED
 
 
-async def test_technician_who_cannot_complete_fails_construction(
+async def test_customer_who_declines_fails_construction(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     fakes = FakeActivities()
@@ -211,7 +211,7 @@ async def test_technician_who_cannot_complete_fails_construction(
             ConstructionReport(
                 technician_id="tech-north-1",
                 state=JobState.CANNOT_COMPLETE,
-                reason_code=CannotCompleteReason.CUSTOMER_ABSENT,
+                reason_code=CannotCompleteReason.CUSTOMER_DECLINED,
             ),
         )
         assert job.state is JobState.CANNOT_COMPLETE
@@ -222,15 +222,8 @@ async def test_technician_who_cannot_complete_fails_construction(
         SubTaskKind.ACTIVATION: SubTaskStatus.SUCCEEDED,
         SubTaskKind.QUALITY_CHECK: SubTaskStatus.SKIPPED,
     }
-    assert result.reason is not None and "customer_absent" in result.reason
-
-
-async def test_no_technician_fails_construction(time_skipping_env: WorkflowEnvironment) -> None:
-    fakes = FakeActivities(technician_id=None)
-    result = await run_order(time_skipping_env, fakes, install_line=False)
-    (construction,) = [o for o in result.outcomes if o.kind is SubTaskKind.CONSTRUCTION]
-    assert construction.status is SubTaskStatus.FAILED
-    assert construction.reason == "no technician (scripted)"
+    assert result.reason is not None and "customer_declined" in result.reason
+    assert len(fakes.called("release_construction")) == 1
 
 
 @pytest.mark.parametrize(
@@ -274,7 +267,7 @@ async def test_job_waits_while_every_technician_is_fully_booked(
     task_queue = f"tq-{uuid.uuid4()}"
     async with fakes.worker(time_skipping_env.client, task_queue):
         handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
-        await time_skipping_env.sleep(TECHNICIAN_WAIT * 4)
+        await time_skipping_env.sleep(QUEUE_POLL * 4)
         await install(handle)
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED

@@ -1,0 +1,138 @@
+"""Technicians and construction through the API, on a real Temporal dev server."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.api.conftest import System
+from tests.api.test_orders import assigned, construction, create, report, wait_for
+
+
+def new_technician(**overrides: Any) -> dict[str, Any]:
+    return {
+        "id": f"tech-t-{uuid.uuid4().hex[:8]}",
+        "name": "Test Technician",
+        "regions": ["north"],
+        "skills": ["fibre"],
+        "max_open_jobs": 2,
+        **overrides,
+    }
+
+
+async def operate(system: System, order_id: str, **body: Any) -> Any:
+    return await system.http.post(f"/orders/{order_id}/construction/operations", json=body)
+
+
+async def test_technicians_are_listed_with_their_load(system: System) -> None:
+    technicians = (await system.http.get("/technicians", params={"region": "north"})).json()
+    ids = {t["id"] for t in technicians}
+    assert {"tech-north-1", "tech-north-2", "tech-north-3"} <= ids
+    assert all("north" in t["regions"] and t["open_jobs"] >= 0 for t in technicians)
+
+
+async def test_operations_add_change_and_deactivate_technicians(system: System) -> None:
+    body = new_technician()
+    created = await system.http.post("/technicians", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["open_jobs"] == 0
+    again = await system.http.post("/technicians", json=body)
+    assert again.status_code == 409
+
+    changed = await system.http.patch(
+        f"/technicians/{body['id']}", json={"regions": ["north", "east"], "max_open_jobs": 3}
+    )
+    assert changed.status_code == 200
+    assert changed.json()["regions"] == ["north", "east"]
+    off = await system.http.patch(f"/technicians/{body['id']}", json={"active": False})
+    assert off.json()["active"] is False
+    inactive = (await system.http.get("/technicians", params={"active": "false"})).json()
+    assert body["id"] in [t["id"] for t in inactive]
+
+
+async def test_technician_input_is_checked(system: System) -> None:
+    bad = [
+        new_technician(regions=["atlantis"]),
+        new_technician(skills=["telepathy"]),
+        new_technician(regions=[]),
+        new_technician(max_open_jobs=0),
+        new_technician(id="Has Spaces"),
+    ]
+    for body in bad:
+        response = await system.http.post("/technicians", json=body)
+        assert response.status_code == 422, body
+    assert (
+        await system.http.patch("/technicians/nobody", json={"active": False})
+    ).status_code == 404
+    unknown_region = await system.http.patch("/technicians/tech-north-1", json={"regions": ["x"]})
+    assert unknown_region.status_code == 422
+
+
+async def test_declined_job_is_reassigned(system: System) -> None:
+    order = await create(system)
+    first = await assigned(system, order["id"])
+    response = await report(
+        system, order["id"], first, "cannot_complete", reason_code="technician_declined"
+    )
+    assert response.status_code == 200
+    moved = await wait_for(
+        system, order["id"], lambda o: construction(o).get("technician_id") not in (None, first)
+    )
+    second = construction(moved)["technician_id"]
+    jobs = (await system.http.get(f"/technicians/{second}/jobs")).json()
+    assert order["id"] in [j["order_id"] for j in jobs]
+    first_jobs = (await system.http.get(f"/technicians/{first}/jobs")).json()
+    assert order["id"] not in [j["order_id"] for j in first_jobs]
+    history = (await system.http.get(f"/orders/{order['id']}/history")).json()
+    kinds = [e["kind"] for e in history["events"]]
+    assert "construction.released" in kinds
+    assert kinds.count("construction.assigned") == 2
+
+
+async def test_absent_customer_gets_a_second_visit(system: System) -> None:
+    order = await create(system)
+    technician = await assigned(system, order["id"])
+    for state in ("accepted", "on_site"):
+        assert (await report(system, order["id"], technician, state)).status_code == 200
+    absent = await report(
+        system, order["id"], technician, "cannot_complete", reason_code="customer_absent"
+    )
+    assert absent.status_code == 200
+    again = await wait_for(system, order["id"], lambda o: construction(o).get("visit") == 2)
+    assert construction(again)["technician_id"] == technician
+    assert construction(again)["job_state"] == "assigned"
+    for state in ("accepted", "on_site"):
+        assert (await report(system, order["id"], technician, state)).status_code == 200
+    done = await report(system, order["id"], technician, "completed", ont_serial="HWTC9999")
+    assert done.status_code == 200
+    await wait_for(system, order["id"], lambda o: o["status"] == "completed")
+
+
+async def test_operations_assign_by_hand_and_give_up(system: System) -> None:
+    order = await create(system)
+    first = await assigned(system, order["id"])
+    other = "tech-north-2" if first != "tech-north-2" else "tech-north-1"
+
+    moved = await operate(system, order["id"], action="assign", technician_id=other)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["technician_id"] == other
+    same = await operate(system, order["id"], action="assign", technician_id=other)
+    assert same.status_code == 409
+    assert same.json()["code"] == "ALREADY_ASSIGNED"
+    wrong_region = await operate(system, order["id"], action="assign", technician_id="tech-east-1")
+    assert wrong_region.status_code == 409
+    assert wrong_region.json()["code"] == "TECHNICIAN_UNAVAILABLE"
+    assert "does not work in region north" in wrong_region.json()["detail"]
+    no_skill = await operate(system, order["id"], action="assign", technician_id="tech-north-3")
+    assert no_skill.json()["code"] == "TECHNICIAN_UNAVAILABLE"
+    unknown = await operate(system, order["id"], action="assign", technician_id="nobody")
+    assert unknown.status_code == 404
+    incomplete = await operate(system, order["id"], action="assign")
+    assert incomplete.status_code == 422
+
+    gave_up = await operate(system, order["id"], action="fail", reason="building demolished")
+    assert gave_up.status_code == 200
+    failed = await wait_for(system, order["id"], lambda o: o["status"] == "failed")
+    assert "building demolished" in failed["status_reason"]
+    after = await operate(system, order["id"], action="assign", technician_id=first)
+    assert after.status_code == 409

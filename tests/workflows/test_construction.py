@@ -1,0 +1,260 @@
+"""Construction in the work-order workflow: reassignment, visits, operations and the
+region's time limit, on the time-skipping server with scripted activities."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from models.enums import CannotCompleteReason, JobState, OrderStatus, SlaState, SubTaskKind
+from models.payloads import (
+    ConstructionInput,
+    ConstructionOperation,
+    ConstructionReport,
+    ConstructionView,
+    HandOffInput,
+    ReleaseConstructionInput,
+    RescheduleConstructionInput,
+    SlaInput,
+)
+from models.status import MAX_VISITS
+from tests.workflows.fakes import FakeActivities, start
+from tests.workflows.test_work_order import Handle, install
+from workflows import WorkOrderWorkflow
+
+LIMIT, JEOPARDY = timedelta(hours=48), timedelta(hours=36)
+
+
+@asynccontextmanager
+async def order(env: WorkflowEnvironment, fakes: FakeActivities) -> AsyncIterator[Handle]:
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with fakes.worker(env.client, task_queue):
+        yield await start(env.client, task_queue, str(uuid.uuid4()))
+
+
+async def construction(handle: Handle) -> ConstructionView:
+    return (await handle.query(WorkOrderWorkflow.state)).construction
+
+
+async def until(handle: Handle, check: Callable[[ConstructionView], bool]) -> ConstructionView:
+    for _ in range(200):
+        view = await construction(handle)
+        if check(view):
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"construction never got there: {await construction(handle)}")
+
+
+def cannot(technician: str, reason: CannotCompleteReason) -> ConstructionReport:
+    return ConstructionReport(
+        technician_id=technician, state=JobState.CANNOT_COMPLETE, reason_code=reason
+    )
+
+
+async def report(handle: Handle, *reports: ConstructionReport) -> None:
+    for r in reports:
+        await handle.execute_update(WorkOrderWorkflow.report_construction, r)
+
+
+def assigned_to(
+    technician: str, state: JobState = JobState.ASSIGNED
+) -> Callable[[ConstructionView], bool]:
+    return lambda v: (
+        v.job is not None and v.job.technician_id == technician and (v.job.state is state)
+    )
+
+
+async def test_declined_job_goes_to_another_technician(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities()
+    async with order(time_skipping_env, fakes) as handle:
+        await until(handle, assigned_to("tech-north-1"))
+        await report(handle, cannot("tech-north-1", CannotCompleteReason.TECHNICIAN_DECLINED))
+        view = await until(handle, assigned_to("tech-north-2"))
+        assert view.excluded == ["tech-north-1"]
+        await install(handle, technician="tech-north-2")
+        result = await handle.result()
+    assert result.status is OrderStatus.COMPLETED
+    (released,) = fakes.called("release_construction")
+    assert isinstance(released, ReleaseConstructionInput)
+    dispatches = fakes.called("dispatch_construction")
+    assert [d.excluded for d in dispatches if isinstance(d, ConstructionInput)] == [
+        [],
+        ["tech-north-1"],
+    ]
+
+
+async def test_absent_customer_is_visited_again_then_operations_decide(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities()
+    async with order(time_skipping_env, fakes) as handle:
+        for visit in range(1, MAX_VISITS + 1):
+            view = await until(handle, assigned_to("tech-north-1"))
+            assert view.job is not None and view.job.visit == visit
+            await report(
+                handle,
+                ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED),
+                ConstructionReport(technician_id="tech-north-1", state=JobState.ON_SITE),
+                cannot("tech-north-1", CannotCompleteReason.CUSTOMER_ABSENT),
+            )
+        view = await until(handle, lambda v: v.waiting_for_operations is not None)
+        assert view.job is None
+        assert "customer_absent" in (view.waiting_for_operations or "")
+        state = await handle.query(WorkOrderWorkflow.state)
+        assert state.status is OrderStatus.WAITING_FOR_OPERATIONS
+
+        decided = await handle.execute_update(
+            WorkOrderWorkflow.operate_construction,
+            ConstructionOperation(action="assign", technician_id="tech-north-2"),
+        )
+        assert decided.job is not None and decided.job.technician_id == "tech-north-2"
+        assert decided.waiting_for_operations is None
+        await install(handle, technician="tech-north-2")
+        result = await handle.result()
+    assert result.status is OrderStatus.COMPLETED
+    visits = fakes.called("reschedule_construction")
+    assert [v.visit for v in visits if isinstance(v, RescheduleConstructionInput)] == [2, 3]
+    handoffs = [h for h in fakes.called("hand_to_operations") if isinstance(h, HandOffInput)]
+    assert [(h.kind, h.reason is not None) for h in handoffs] == [
+        (SubTaskKind.CONSTRUCTION, True),
+        (SubTaskKind.CONSTRUCTION, False),
+    ]
+
+
+async def test_no_technician_goes_to_operations_who_may_give_up(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(technicians=[])
+    async with order(time_skipping_env, fakes) as handle:
+        view = await until(handle, lambda v: v.waiting_for_operations is not None)
+        assert view.waiting_for_operations == "no technician (scripted)"
+        await handle.execute_update(
+            WorkOrderWorkflow.operate_construction,
+            ConstructionOperation(action="fail", reason="new estate, no duct yet"),
+        )
+        result = await handle.result()
+        with pytest.raises(RPCError):  # the workflow has ended
+            await handle.execute_update(
+                WorkOrderWorkflow.operate_construction,
+                ConstructionOperation(action="assign", technician_id="tech-north-1"),
+            )
+    assert result.status is OrderStatus.FAILED
+    assert result.reason is not None
+    assert "failed by operations: new estate, no duct yet" in result.reason
+
+
+async def test_operations_cannot_assign_an_unavailable_technician(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(unavailable={"tech-east-1"})
+    async with order(time_skipping_env, fakes) as handle:
+        await until(handle, assigned_to("tech-north-1"))
+        for technician, code in (
+            ("tech-east-1", "TECHNICIAN_UNAVAILABLE"),
+            ("tech-north-1", "ALREADY_ASSIGNED"),
+        ):
+            with pytest.raises(WorkflowUpdateFailedError) as raised:
+                await handle.execute_update(
+                    WorkOrderWorkflow.operate_construction,
+                    ConstructionOperation(action="assign", technician_id=technician),
+                )
+            assert isinstance(raised.value.cause, ApplicationError)
+            assert raised.value.cause.type == code
+        assert (await construction(handle)).job is not None
+        await install(handle)
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+
+
+async def test_time_limit_marks_jeopardy_then_reassigns(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(installation_limit=LIMIT, jeopardy_after=JEOPARDY)
+    async with order(time_skipping_env, fakes) as handle:
+        await until(handle, assigned_to("tech-north-1"))
+        await report(
+            handle, ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED)
+        )
+        await time_skipping_env.sleep(JEOPARDY + timedelta(minutes=1))
+        view = await until(handle, lambda v: v.sla is SlaState.JEOPARDY)
+        assert view.job is not None and view.job.technician_id == "tech-north-1"
+        await time_skipping_env.sleep(LIMIT - JEOPARDY)
+        view = await until(handle, assigned_to("tech-north-2"))
+        assert view.sla is SlaState.BREACHED
+        assert view.excluded == ["tech-north-1"]
+        await install(handle, technician="tech-north-2")
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+    marks = [m.state for m in fakes.called("mark_construction_sla") if isinstance(m, SlaInput)]
+    assert marks == [SlaState.JEOPARDY, SlaState.BREACHED]
+
+
+async def test_technician_on_site_keeps_the_job_past_the_limit(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(installation_limit=LIMIT, jeopardy_after=JEOPARDY)
+    async with order(time_skipping_env, fakes) as handle:
+        await until(handle, assigned_to("tech-north-1"))
+        await report(
+            handle,
+            ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED),
+            ConstructionReport(technician_id="tech-north-1", state=JobState.ON_SITE),
+        )
+        await time_skipping_env.sleep(LIMIT + timedelta(minutes=1))
+        view = await until(handle, lambda v: v.sla is SlaState.BREACHED)
+        assert view.job is not None and view.job.technician_id == "tech-north-1"
+        await report(
+            handle,
+            ConstructionReport(
+                technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="HWTC0001"
+            ),
+        )
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+    assert fakes.called("release_construction") == []
+
+
+async def test_job_queued_past_the_limit_goes_to_operations(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(fully_booked=10_000, installation_limit=LIMIT, jeopardy_after=JEOPARDY)
+    async with order(time_skipping_env, fakes) as handle:
+        await until(handle, lambda v: v.queued)
+        await time_skipping_env.sleep(LIMIT + timedelta(minutes=1))
+        view = await until(handle, lambda v: v.waiting_for_operations is not None)
+        assert view.sla is SlaState.BREACHED
+        assert not view.queued
+        await handle.execute_update(
+            WorkOrderWorkflow.operate_construction,
+            ConstructionOperation(action="assign", technician_id="tech-north-2"),
+        )
+        await install(handle, technician="tech-north-2")
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+    escalated = [
+        d
+        for d in fakes.called("dispatch_construction")
+        if isinstance(d, ConstructionInput) and d.escalated
+    ]
+    assert len(escalated) == 1
+
+
+async def test_queued_job_is_woken_when_a_technician_frees_up(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(fully_booked=1)
+    async with order(time_skipping_env, fakes) as handle:
+        await until(handle, lambda v: v.queued)
+        await handle.signal(WorkOrderWorkflow.technician_available)
+        view = await until(handle, assigned_to("tech-north-1"))
+        assert not view.queued
+        await install(handle)
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+    assert len(fakes.called("dispatch_construction")) == 2
