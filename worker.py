@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -24,6 +25,7 @@ from workflows import WorkOrderWorkflow
 from workorders.config import Settings, get_settings
 from workorders.db import Database
 from workorders.nms import NetworkManagementSystem, NmsSimulator, SimulatorConfig
+from workorders.nms.http import HttpNms
 from workorders.reference import Catalog, Regions, load_catalog, load_regions
 from workorders.store import WorkOrderStore
 
@@ -127,19 +129,35 @@ async def run(settings: Settings) -> None:
     db = Database.from_url(settings.effective_database_url, echo=settings.database_echo)
     await db.create_schema()
     await db.seed_technicians(regions)
-    nms = NmsSimulator(
-        simulator_config(settings, catalog), state_path=settings.data_dir / "nms-simulator.db"
-    )
-    client = await connect(settings)
-    worker = build_worker(
-        client, settings.task_queue, WorkOrderStore(db), nms, regions=regions, catalog=catalog
-    )
-    log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(db.dispose)
+        nms: NetworkManagementSystem
+        if settings.nms_url:
+            http = httpx.AsyncClient(
+                base_url=settings.nms_url, transport=httpx.AsyncHTTPTransport(retries=0)
+            )
+            stack.push_async_callback(http.aclose)
+            nms = HttpNms(
+                http,
+                timeout_s=settings.nms_timeout_s,
+                poll_interval_s=settings.nms_poll_interval_s,
+            )
+            log.info("NMS at %s", settings.nms_url)
+        else:
+            simulator = NmsSimulator(
+                simulator_config(settings, catalog),
+                state_path=settings.data_dir / "nms-simulator.db",
+            )
+            stack.callback(simulator.close)
+            nms = simulator
+        client = await connect(settings)
+        worker = build_worker(
+            client, settings.task_queue, WorkOrderStore(db), nms, regions=regions, catalog=catalog
+        )
+        log.info(
+            "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
+        )
         await worker.run()
-    finally:
-        nms.close()
-        await db.dispose()
 
 
 def main() -> None:

@@ -44,6 +44,35 @@ def api(
     )
 
 
+@app.command("nms-sim")
+def nms_sim(
+    host: Annotated[str | None, typer.Option(help="Defaults to WORKORDERS_NMS_SIM_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Defaults to WORKORDERS_NMS_SIM_PORT.")] = None,
+) -> None:
+    """Serve the NMS simulator over HTTP (the protocol of docs/nms-protocol.md)."""
+    import uvicorn
+
+    from worker import simulator_config
+    from workorders.nms import NmsSimulator
+    from workorders.nms.server import create_nms_app
+    from workorders.reference import load_catalog
+
+    settings = get_settings()
+    simulator = NmsSimulator(
+        simulator_config(settings, load_catalog()),
+        state_path=settings.data_dir / "nms-simulator.db",
+    )
+    try:
+        uvicorn.run(
+            create_nms_app(simulator),
+            host=host or settings.nms_sim_host,
+            port=port or settings.nms_sim_port,
+            log_level="info",
+        )
+    finally:
+        simulator.close()
+
+
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for work-order workflows and activities."""

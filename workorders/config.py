@@ -41,6 +41,22 @@ class Settings(BaseSettings):
         default=30, gt=0, description="How often the API starts workflows of received orders."
     )
 
+    nms_url: str = Field(
+        default="",
+        description="Base URL of an NMS speaking docs/nms-protocol.md, e.g. the NMS simulator"
+        " service; empty means the simulator inside the worker.",
+    )
+    nms_timeout_s: float = Field(
+        default=60,
+        gt=0,
+        description="How long one NMS call may take, following its monitor included; keep it"
+        " below the NMS activities' start-to-close timeout (2 min).",
+    )
+    nms_poll_interval_s: float = Field(
+        default=0.5, gt=0, description="The pause between two looks at NMS work in progress."
+    )
+    nms_sim_host: str = "127.0.0.1"
+    nms_sim_port: int = 8700
     nms_seed: int = 2018
     nms_latency_min_s: float = Field(default=0.2, ge=0)
     nms_latency_max_s: float = Field(default=1.0, ge=0)
@@ -71,6 +87,11 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def nms_sim_url(self) -> str:
+        """Where ``workorders nms-sim`` serves the NMS simulator."""
+        return f"http://{self.nms_sim_host}:{self.nms_sim_port}"
 
 
 @lru_cache

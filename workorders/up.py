@@ -1,9 +1,11 @@
 """``workorders up``: the whole system on one machine, on its embedded defaults.
 
 Starts the Temporal dev server (its state in a SQLite file in the data folder, Web UI
-included), the worker and the API as child processes, says where each is, and stops
-them all, in reverse order, on Ctrl-C. Orders survive a restart: the work-order
-database, the Temporal state and the NMS simulator's state are files in the data folder.
+included), the NMS simulator service (unless ``WORKORDERS_NMS_URL`` names an NMS), the
+worker, which talks to the NMS over HTTP, and the API as child processes, says where
+each is, and stops them all, in reverse order, on Ctrl-C. Orders survive a restart: the
+work-order database, the Temporal state and the NMS simulator's state are files in the
+data folder.
 """
 
 from __future__ import annotations
@@ -114,9 +116,16 @@ def up(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        for busy in (temporal_port, settings.temporal_ui_port, settings.api_port):
-            if _port_open(host, busy):
-                raise SystemExit(f"port {busy} on {host} is in use: is the system up already?")
+        ports = [
+            (host, temporal_port),
+            (host, settings.temporal_ui_port),
+            (settings.api_host, settings.api_port),
+        ]
+        if not settings.nms_url:
+            ports.append((settings.nms_sim_host, settings.nms_sim_port))
+        for busy_host, busy in ports:
+            if _port_open(busy_host, busy):
+                raise SystemExit(f"port {busy} on {busy_host} is in use: is the system up already?")
         temporal = _start(
             "temporal",
             [
@@ -141,7 +150,16 @@ def up(settings: Settings) -> int:
         )
         children.append(temporal)
         _wait_for_port(host, temporal_port, temporal.proc, "the Temporal server")
-        children.append(_start("worker", [sys.executable, "-m", "worker"], logs, env))
+        nms_url = settings.nms_url
+        if not nms_url:
+            nms_url = settings.nms_sim_url
+            nms = _start("nms-sim", [sys.executable, "-m", "workorders.cli", "nms-sim"], logs, env)
+            children.append(nms)
+            _wait_for_port(
+                settings.nms_sim_host, settings.nms_sim_port, nms.proc, "the NMS simulator"
+            )
+        worker_env = {**env, "WORKORDERS_NMS_URL": nms_url}
+        children.append(_start("worker", [sys.executable, "-m", "worker"], logs, worker_env))
         api = _start("api", [sys.executable, "-m", "workorders.cli", "api"], logs, env)
         children.append(api)
         _wait_for_port(settings.api_host, settings.api_port, api.proc, "the API")
@@ -152,6 +170,8 @@ def up(settings: Settings) -> int:
         console.print(
             f"  Temporal     {settings.temporal_address}  namespace {settings.temporal_namespace}"
         )
+        simulated = "" if settings.nms_url else "  (simulator: /sim/faults, /sim/stats)"
+        console.print(f"  NMS          {nms_url}{simulated}")
         console.print(f"  data         {data}  (logs in {logs})")
         console.print("Try [bold]workorders demo --orders 20[/] in another shell; Ctrl-C stops.")
         while not stopping:

@@ -35,6 +35,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "WORKORDERS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "WORKORDERS_TEMPORAL_UI_PORT": str(free_port()),
         "WORKORDERS_API_PORT": str(free_port()),
+        "WORKORDERS_NMS_SIM_PORT": str(free_port()),
         "WORKORDERS_NMS_LATENCY_MIN_S": "0.01",
         "WORKORDERS_NMS_LATENCY_MAX_S": "0.1",
     }
@@ -100,10 +101,12 @@ def demo(env: dict[str, str], orders: int, *extra: str) -> subprocess.CompletedP
 
 
 def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_path: Path) -> None:
-    result = demo(env, 6, "--cannot-complete", "1")
+    result = demo(env, 6, "--cannot-complete", "1", "--absent", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = result.stdout.strip().splitlines()[-1]
     assert summary.startswith("orders=6 completed=5 failed=1 unfinished=0 expected_failed=1")
+    stats = httpx.get(f"http://127.0.0.1:{env['WORKORDERS_NMS_SIM_PORT']}/sim/stats").json()
+    assert stats["duplicate_activations"] == 0
 
     listed = subprocess.run(
         [

@@ -9,7 +9,9 @@ the test server is congested or the line degraded. All chance is drawn from a se
 generator, and the faults that belong to the network (occupied slots, faulty ports,
 old firmware, degraded lines) are fixed by the seed, so a run can be repeated. Its
 state lives in SQLite (a file, or memory for tests), so it survives a restart of the
-process that hosts it, as a real NMS would.
+process that hosts it, as a real NMS would. Calls can also be worked in the
+background as jobs, kept with that state: they are what the HTTP simulator's
+monitors and service tests are (:mod:`workorders.nms.server`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import random
 import sqlite3
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +72,26 @@ CREATE TABLE IF NOT EXISTS reply (
 CREATE TABLE IF NOT EXISTS effect (
     order_id TEXT NOT NULL, kind TEXT NOT NULL, idempotency_key TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS job (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL, request TEXT NOT NULL, result TEXT
+);
+CREATE INDEX IF NOT EXISTS job_by_key ON job (kind, idempotency_key);
 """
+
+
+@dataclass(frozen=True)
+class Job:
+    """A call worked on in the background (the HTTP simulator's monitors and tests)."""
+
+    id: str
+    kind: str
+    """``activation`` or ``service_test``."""
+    idempotency_key: str
+    request: str
+    """The request, as JSON."""
+    result: str | None
+    """The response, as JSON; ``None`` while the job is in progress."""
 
 
 class NmsSimulator:
@@ -127,6 +149,14 @@ class NmsSimulator:
             " WHERE kind = 'activate' GROUP BY order_id)"
         )
 
+    def activations_per_order(self) -> dict[str, int]:
+        """How many times each order's service was actually activated."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT order_id, COUNT(*) FROM effect WHERE kind = 'activate' GROUP BY order_id"
+            ).fetchall()
+        return {str(order_id): int(n) for order_id, n in rows}
+
     def _count(self, sql: str, *args: object) -> int:
         with self._lock:
             return int(self._db.execute(sql, args).fetchone()[0])
@@ -142,11 +172,75 @@ class NmsSimulator:
         return await asyncio.to_thread(self._service_test, request)
 
     async def _call(self) -> None:
+        await self.delay()
+        if self.outage():
+            raise NmsUnavailable("NMS simulator: 503 Service Unavailable (simulated outage)")
+
+    async def delay(self) -> None:
+        """Take as long as a call takes (the configured latency)."""
         low, high = self.config.latency_min_s, self.config.latency_max_s
         if high > 0:
             await asyncio.sleep(self._rng.uniform(low, high))
-        if self._rng.random() < self.config.outage_rate:
-            raise NmsUnavailable("NMS simulator: 503 Service Unavailable (simulated outage)")
+
+    def outage(self) -> bool:
+        """Whether this call finds the NMS down (the configured outage rate)."""
+        return self._rng.random() < self.config.outage_rate
+
+    async def perform_activation(self, request: ActivationRequest) -> ActivationResponse:
+        """The work of :meth:`activate`, without its latency and outage."""
+        return await asyncio.to_thread(self._activate, request)
+
+    async def perform_service_test(self, request: ServiceTestRequest) -> ServiceTestResponse:
+        """The work of :meth:`run_service_test`, without its latency and outage."""
+        return await asyncio.to_thread(self._service_test, request)
+
+    # Jobs: calls worked on in the background, kept with the rest of the state
+
+    def open_job(self, kind: str, idempotency_key: str, request: str) -> tuple[Job, bool]:
+        """The job of an idempotency key, and whether it is new.
+
+        A key's job is reused while it is in progress and once its answer is
+        remembered; an answer that is not (a line that was not ready) gets a new job.
+        """
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, kind, idempotency_key, request, result FROM job"
+                " WHERE kind = ? AND idempotency_key = ? ORDER BY seq DESC LIMIT 1",
+                (kind, idempotency_key),
+            ).fetchone()
+            if row is not None and (row[4] is None or self._replayed(idempotency_key) is not None):
+                return Job(*row), False
+            job = Job(uuid.uuid4().hex, kind, idempotency_key, request, None)
+            self._db.execute(
+                "INSERT INTO job (id, kind, idempotency_key, request) VALUES (?, ?, ?, ?)",
+                (job.id, kind, idempotency_key, request),
+            )
+            self._db.commit()
+            return job, True
+
+    def job(self, job_id: str) -> Job | None:
+        """A job by its id."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, kind, idempotency_key, request, result FROM job WHERE id = ?",
+                (job_id,),
+            ).fetchone()
+        return None if row is None else Job(*row)
+
+    def finish_job(self, job_id: str, result: str) -> None:
+        """Store a job's response."""
+        with self._lock:
+            self._db.execute("UPDATE job SET result = ? WHERE id = ?", (result, job_id))
+            self._db.commit()
+
+    def jobs_in_progress(self) -> list[Job]:
+        """Every job without a response yet, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, kind, idempotency_key, request, result FROM job"
+                " WHERE result IS NULL ORDER BY seq"
+            ).fetchall()
+        return [Job(*row) for row in rows]
 
     def _replayed(self, key: str) -> str | None:
         row = self._db.execute(
