@@ -47,6 +47,7 @@ def activities_for(
     return [
         orders.start_order,
         orders.hand_to_operations,
+        orders.prepare_attempt,
         orders.record_order_status,
         construction.dispatch_construction,
         construction.assign_technician_by_hand,

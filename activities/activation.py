@@ -46,11 +46,12 @@ class ActivationActivities:
             order = await self._store.get_order(input.order_id)
             region = self._regions.get(order.region)
             profile = self._catalog.profiles[order.profile]
+            working = await self._store.working_profile_names(profile.name)
             stored = await self._store.begin_attempt(
                 order.id,
                 kind,
                 input.attempt,
-                lambda history: plan_activation(order.id, region, profile, history),
+                lambda history: plan_activation(order.id, region, profile, history, working),
             )
             if stored is None:
                 message = "every port, VLAN and profile name the history allows has failed"

@@ -6,7 +6,16 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import not_found
-from models.payloads import HandOffInput, OrderPlan, RecordOrderStatusInput, WorkOrderInput
+from models.enums import SubTaskKind
+from models.payloads import (
+    ActivationData,
+    HandOffInput,
+    OrderPlan,
+    PrepareAttemptInput,
+    QualityCheckData,
+    RecordOrderStatusInput,
+    WorkOrderInput,
+)
 from workorders.reference import Regions
 from workorders.store import OrderNotFound, WorkOrderStore
 
@@ -39,6 +48,23 @@ class OrderActivities:
         """Say that a sub-task waits for operations (or, without a reason, resumed)."""
         try:
             await self._store.hand_to_operations(input.order_id, input.kind, input.reason)
+        except OrderNotFound as e:
+            raise not_found(e) from e
+
+    @activity.defn
+    async def prepare_attempt(self, input: PrepareAttemptInput) -> None:
+        """Store the data an operator gave for a sub-task's next attempt; the attempt
+        then runs with it instead of data planned from the history."""
+        model = ActivationData if input.kind is SubTaskKind.ACTIVATION else QualityCheckData
+        data = model.model_validate(input.data)
+        try:
+            await self._store.begin_attempt(
+                input.order_id,
+                input.kind,
+                input.attempt,
+                lambda _history: data,
+                actor=input.operator,
+            )
         except OrderNotFound as e:
             raise not_found(e) from e
 

@@ -240,6 +240,47 @@ class ConstructionOperationRequest(_Strict):
         return self
 
 
+class NetworkOperationRequest(_Strict):
+    """An operator's decision on an activation or quality check waiting for them."""
+
+    action: Literal["retry", "abort"] = Field(
+        description="retry: run the sub-task again, with `data` if given (else with data "
+        "planned anew from the history); abort: give it up, with a reason."
+    )
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description="The whole data of the next attempt, as shown in the sub-task's `data`.",
+        examples=[
+            {
+                "olt_id": "olt-north-02",
+                "pon_port": 3,
+                "ont_id": 7,
+                "vlan": 150,
+                "profile": "FTTH_300_100",
+                "nms_profile_name": "FTTH_300_100",
+            }
+        ],
+    )
+    reason: str | None = Field(default=None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.action == "abort" and not self.reason:
+            raise ValueError("abort needs a reason")
+        if self.action == "abort" and self.data is not None:
+            raise ValueError("abort takes no data")
+        return self
+
+
+class NetworkOperationResponse(BaseModel):
+    order_id: str
+    kind: SubTaskKind
+    action: Literal["retry", "abort"]
+    waiting_for_operations: dict[SubTaskKind, str] = Field(
+        description="What of the order still waits for operations, and why."
+    )
+
+
 class ConstructionStateResponse(BaseModel):
     """The construction job as the order's workflow holds it now."""
 

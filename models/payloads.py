@@ -8,7 +8,7 @@ order's history, from the work-order database when it runs.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -259,6 +259,38 @@ class WorkOrderResult(BaseModel):
     outcomes: list[SubTaskOutcome]
 
 
+NetworkKind = Literal[SubTaskKind.ACTIVATION, SubTaskKind.QUALITY_CHECK]
+
+
+class NetworkOperation(BaseModel):
+    """An operator's decision on an activation or quality check that waits for them:
+    retry (with data they edited, or with data planned from the history) or abort."""
+
+    kind: NetworkKind
+    action: Literal["retry", "abort"]
+    data: dict[str, Any] | None = None
+    reason: str | None = None
+    operator: str = "operations"
+
+    @model_validator(mode="after")
+    def _complete(self) -> NetworkOperation:
+        if self.action == "abort" and not self.reason:
+            raise ValueError("abort needs a reason")
+        if self.action == "abort" and self.data is not None:
+            raise ValueError("abort takes no data")
+        return self
+
+
+class PrepareAttemptInput(BaseModel):
+    """Store the data an operator gave for the next attempt of a sub-task."""
+
+    order_id: str
+    kind: NetworkKind
+    attempt: int
+    data: dict[str, Any]
+    operator: str
+
+
 class ConstructionView(BaseModel):
     """The construction sub-task as the workflow holds it."""
 
@@ -276,4 +308,7 @@ class WorkOrderState(BaseModel):
     order_id: str
     status: OrderStatus
     construction: ConstructionView = Field(default_factory=ConstructionView)
+    waiting_for_operations: dict[SubTaskKind, str] = Field(
+        default_factory=dict, description="Activation or quality check waiting, and why."
+    )
     outcomes: list[SubTaskOutcome] = Field(default_factory=list)

@@ -31,7 +31,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.quality import QualityCheckActivities
     from models.enums import FollowUp, JobState, OrderStatus, SlaState, SubTaskKind, SubTaskStatus
     from models.payloads import (
+        ActivationData,
         ActivationInput,
+        ActivationResult,
         AssignTechnicianInput,
         ConstructionInput,
         ConstructionJob,
@@ -39,8 +41,12 @@ with workflow.unsafe.imports_passed_through():
         ConstructionReport,
         ConstructionView,
         HandOffInput,
+        NetworkOperation,
         OrderPlan,
+        PrepareAttemptInput,
+        QualityCheckData,
         QualityCheckInput,
+        QualityCheckResult,
         RecordConstructionReportInput,
         RecordOrderStatusInput,
         ReleaseConstructionInput,
@@ -61,7 +67,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 MAX_ACTIVATION_ATTEMPTS = 6
-"""Activation attempts, each with data revised from the history, before giving up."""
+"""Activation attempts in a row, each with data revised from the history, before the
+activation is handed to operations."""
 MAX_QUALITY_CHECK_ATTEMPTS = 6
 QUEUE_POLL = timedelta(minutes=5)
 """A queued job asks again this often, besides being woken when a technician frees up."""
@@ -93,7 +100,7 @@ NMS: _Options = {
     ),
 }
 """NMS calls: the same data is retried while the NMS is unreachable or the line not
-ready, for up to an hour; then the sub-task fails."""
+ready, for up to an hour; then operations decide."""
 
 NOT_STARTED_ON_SITE = (JobState.ASSIGNED, JobState.ACCEPTED, JobState.EN_ROUTE)
 
@@ -122,6 +129,10 @@ class WorkOrderWorkflow:
         self._construction_changes = 0
         self._woken = False
         self._failed_by_operations: str | None = None
+        self._next_attempt: dict[SubTaskKind, int] = {}
+        self._waiting: dict[SubTaskKind, str] = {}
+        """Activation or quality check waiting for operations, and why."""
+        self._decisions: dict[SubTaskKind, NetworkOperation] = {}
 
     @workflow.run
     async def run(self, input: WorkOrderInput) -> WorkOrderResult:
@@ -324,6 +335,9 @@ class WorkOrderWorkflow:
 
     @report_construction.validator
     def _validate_report(self, report: ConstructionReport) -> None:
+        if self._construction.job is None and self._construction_lock.locked():
+            return  # being assigned right now (the technician may see it already): the
+            # handler checks the report once the assignment is done
         self._check(report)
 
     def _check(self, report: ConstructionReport) -> None:
@@ -392,31 +406,14 @@ class WorkOrderWorkflow:
     # Activation ------------------------------------------------------------------
 
     async def _activation(self, plan: OrderPlan) -> SubTaskOutcome:
-        reason = None
-        for attempt in range(1, MAX_ACTIVATION_ATTEMPTS + 1):
-            result = await workflow.execute_activity_method(
+        async def attempt(number: int) -> ActivationResult:
+            return await workflow.execute_activity_method(
                 ActivationActivities.activate_resources,
-                ActivationInput(order_id=plan.order_id, attempt=attempt),
+                ActivationInput(order_id=plan.order_id, attempt=number),
                 **NMS,
             )
-            if result.succeeded:
-                return SubTaskOutcome(
-                    kind=SubTaskKind.ACTIVATION, status=SubTaskStatus.SUCCEEDED, attempts=attempt
-                )
-            reason = f"{result.error_code}: {result.message}"
-            if not result.revisable:
-                return SubTaskOutcome(
-                    kind=SubTaskKind.ACTIVATION,
-                    status=SubTaskStatus.FAILED,
-                    reason=reason,
-                    attempts=attempt,
-                )
-        return SubTaskOutcome(
-            kind=SubTaskKind.ACTIVATION,
-            status=SubTaskStatus.FAILED,
-            reason=f"gave up after {MAX_ACTIVATION_ATTEMPTS} attempts; last: {reason}",
-            attempts=MAX_ACTIVATION_ATTEMPTS,
-        )
+
+        return await self._network_task(SubTaskKind.ACTIVATION, attempt, MAX_ACTIVATION_ATTEMPTS)
 
     # Quality check ---------------------------------------------------------------
 
@@ -441,33 +438,118 @@ class WorkOrderWorkflow:
                 status=SubTaskStatus.SKIPPED,
                 reason=f"the line was not ready: {' and '.join(blocked)} did not succeed",
             )
-        reason = None
-        for attempt in range(1, MAX_QUALITY_CHECK_ATTEMPTS + 1):
-            result = await workflow.execute_activity_method(
+
+        async def attempt(number: int) -> QualityCheckResult:
+            return await workflow.execute_activity_method(
                 QualityCheckActivities.run_quality_check,
-                QualityCheckInput(order_id=plan.order_id, attempt=attempt),
+                QualityCheckInput(order_id=plan.order_id, attempt=number),
                 **NMS,
             )
-            if result.succeeded:
-                return SubTaskOutcome(
-                    kind=SubTaskKind.QUALITY_CHECK,
-                    status=SubTaskStatus.SUCCEEDED,
-                    attempts=attempt,
-                )
-            reason = f"{result.error_code}: {result.message}"
-            if not result.revisable:
-                return SubTaskOutcome(
-                    kind=SubTaskKind.QUALITY_CHECK,
-                    status=SubTaskStatus.FAILED,
-                    reason=reason,
-                    attempts=attempt,
-                )
-        return SubTaskOutcome(
-            kind=SubTaskKind.QUALITY_CHECK,
-            status=SubTaskStatus.FAILED,
-            reason=f"gave up after {MAX_QUALITY_CHECK_ATTEMPTS} attempts; last: {reason}",
-            attempts=MAX_QUALITY_CHECK_ATTEMPTS,
+
+        return await self._network_task(
+            SubTaskKind.QUALITY_CHECK, attempt, MAX_QUALITY_CHECK_ATTEMPTS
         )
+
+    # Activation and quality check: attempts, revisions, operations ---------------
+
+    async def _network_task(
+        self,
+        kind: SubTaskKind,
+        attempt: Callable[[int], Awaitable[ActivationResult | QualityCheckResult]],
+        revisions: int,
+    ) -> SubTaskOutcome:
+        """Attempts of one NMS sub-task until it succeeds.
+
+        A revisable failure is tried again (the activity revises the data from the
+        history) up to ``revisions`` attempts in a row; a permanent failure, the last
+        revision failing, or the NMS unreachable for too long hands the sub-task to
+        operations, who retry it (with data they edited, or planned anew) or abort it.
+        """
+        number, last_revision = 0, revisions
+        while True:
+            number += 1
+            self._next_attempt[kind] = number
+            try:
+                result = await attempt(number)
+            except ActivityError as e:
+                reason, revisable = _reason(e), False
+            else:
+                if result.succeeded:
+                    return SubTaskOutcome(
+                        kind=kind, status=SubTaskStatus.SUCCEEDED, attempts=number
+                    )
+                reason, revisable = f"{result.error_code}: {result.message}", result.revisable
+            if revisable and number < last_revision:
+                continue
+            if revisable:
+                reason = f"revised {revisions} times in a row; last: {reason}"
+            self._next_attempt[kind] = number + 1
+            decision = await self._wait_for_operations(kind, reason)
+            if decision.action == "abort":
+                return SubTaskOutcome(
+                    kind=kind,
+                    status=SubTaskStatus.FAILED,
+                    reason=f"aborted by operations: {decision.reason}; last: {reason}",
+                    attempts=number,
+                )
+            last_revision = number + revisions
+
+    async def _wait_for_operations(self, kind: SubTaskKind, reason: str) -> NetworkOperation:
+        self._waiting[kind] = reason
+        await self._to_operations(kind, reason)
+        await workflow.wait_condition(lambda: kind in self._decisions)
+        decision = self._decisions.pop(kind)
+        await self._to_operations(kind, None)
+        return decision
+
+    @workflow.update
+    async def operate_network_task(self, operation: NetworkOperation) -> WorkOrderState:
+        """Operations decide on an activation or quality check waiting for them."""
+        self._check_network_operation(operation)
+        reason = self._waiting.pop(operation.kind)  # at once: one decision per hand-off
+        if operation.action == "retry" and operation.data is not None:
+            try:
+                await workflow.execute_activity_method(
+                    OrderActivities.prepare_attempt,
+                    PrepareAttemptInput(
+                        order_id=self._order_id,
+                        kind=operation.kind,
+                        attempt=self._next_attempt[operation.kind],
+                        data=operation.data,
+                        operator=operation.operator,
+                    ),
+                    **DATABASE,
+                )
+            except ActivityError:
+                self._waiting[operation.kind] = reason
+                raise
+        self._decisions[operation.kind] = operation
+        return self.state()
+
+    @operate_network_task.validator
+    def _validate_network_operation(self, operation: NetworkOperation) -> None:
+        self._check_network_operation(operation)
+
+    def _check_network_operation(self, operation: NetworkOperation) -> None:
+        if operation.kind not in self._waiting:
+            raise ApplicationError(
+                f"{operation.kind.value} is not waiting for operations",
+                type="NOT_WAITING",
+                non_retryable=True,
+            )
+        if operation.data is not None:
+            model = ActivationData if operation.kind is SubTaskKind.ACTIVATION else QualityCheckData
+            unknown = set(operation.data) - set(model.model_fields)
+            try:
+                if unknown:
+                    raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+                model.model_validate(operation.data)
+            except ValueError as e:
+                raise ApplicationError(
+                    f"invalid {operation.kind.value} data: {e}",
+                    type="INVALID_DATA",
+                    non_retryable=True,
+                ) from None
 
     @workflow.query
     def state(self) -> WorkOrderState:
@@ -475,5 +557,6 @@ class WorkOrderWorkflow:
             order_id=self._order_id,
             status=self._status,
             construction=self._construction,
+            waiting_for_operations=dict(self._waiting),
             outcomes=list(self._outcomes.values()),
         )

@@ -11,7 +11,7 @@ activated. Pure functions: the activities read the history and pass it in.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -43,7 +43,11 @@ def _rotated(items: Sequence[T], start: int) -> list[T]:
 
 
 def plan_activation(
-    order_id: str, region: Region, profile: Profile, history: Sequence[PastAttempt]
+    order_id: str,
+    region: Region,
+    profile: Profile,
+    history: Sequence[PastAttempt],
+    working_names: Mapping[str, str] | None = None,
 ) -> ActivationData | None:
     """The activation data for the next attempt, or ``None`` when none is left to try.
 
@@ -51,6 +55,10 @@ def plan_activation(
     again, nor any slot of a port it said was faulty; a VLAN it said was taken is not
     chosen again on that port; a profile name it did not know is not sent to that OLT
     again. When one OLT has refused every name, the next OLT's slots are tried.
+
+    Args:
+        working_names: per OLT, the NMS name of this profile that last worked there
+            (for any order); tried first.
     """
     failed = [a for a in history if a.outcome is AttemptOutcome.FAILED]
     used_slots = {
@@ -87,7 +95,11 @@ def plan_activation(
         if (olt_id, pon_port, ont_id) in used_slots or (olt_id, pon_port) in faulty_ports:
             continue
         vlan = next((v for v in vlans if (olt_id, pon_port, v) not in taken_vlans), None)
-        name = next((n for n in profile.nms_names if (olt_id, n) not in unknown_names), None)
+        names = profile.nms_names
+        known = (working_names or {}).get(olt_id)
+        if known in names:
+            names = [known, *(n for n in names if n != known)]
+        name = next((n for n in names if (olt_id, n) not in unknown_names), None)
         if vlan is not None and name is not None:
             return ActivationData(
                 olt_id=olt_id,

@@ -243,6 +243,8 @@ class WorkOrderStore:
         kind: SubTaskKind,
         attempt: int,
         plan: Callable[[list[PastAttempt]], BaseModel | None],
+        *,
+        actor: str = SYSTEM,
     ) -> dict[str, Any] | None:
         """The data of attempt ``attempt``, planned from the history and stored.
 
@@ -278,9 +280,7 @@ class WorkOrderStore:
             task.updated_at = utcnow()
             session.add(task)
             session.add(
-                _event(
-                    order_id, SYSTEM, f"{kind.value}.attempt_started", attempt=attempt, data=data
-                )
+                _event(order_id, actor, f"{kind.value}.attempt_started", attempt=attempt, data=data)
             )
             try:
                 await session.commit()
@@ -335,6 +335,27 @@ class WorkOrderStore:
                 )
             )
             await session.commit()
+
+    async def working_profile_names(self, profile: str, *, recent: int = 500) -> dict[str, str]:
+        """Per OLT, the NMS name of ``profile`` that the latest successful activation
+        there used (among the ``recent`` latest successful activations)."""
+        async with self.db.session() as session:
+            rows = (
+                await session.exec(
+                    select(SubTaskAttempt.data)
+                    .where(
+                        SubTaskAttempt.kind == SubTaskKind.ACTIVATION,
+                        SubTaskAttempt.outcome == AttemptOutcome.SUCCEEDED,
+                    )
+                    .order_by(col(SubTaskAttempt.id).desc())
+                    .limit(recent)
+                )
+            ).all()
+        names: dict[str, str] = {}
+        for data in rows:
+            if data and data.get("profile") == profile:
+                names.setdefault(data["olt_id"], data["nms_profile_name"])
+        return names
 
     async def set_sub_task_detail(self, order_id: str, kind: SubTaskKind, detail: str) -> None:
         """Say what a sub-task is doing (shown with the order)."""

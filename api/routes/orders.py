@@ -28,6 +28,8 @@ from models.api import (
     Customer,
     EventResponse,
     InstallationWindow,
+    NetworkOperationRequest,
+    NetworkOperationResponse,
     OrderCreateRequest,
     OrderHistoryResponse,
     OrderPage,
@@ -35,8 +37,14 @@ from models.api import (
     OrderSummary,
     SubTaskResponse,
 )
-from models.enums import OrderStatus
-from models.payloads import ConstructionOperation, ConstructionReport, ConstructionView
+from models.enums import OrderStatus, SubTaskKind
+from models.payloads import (
+    ConstructionOperation,
+    ConstructionReport,
+    ConstructionView,
+    NetworkOperation,
+    WorkOrderState,
+)
 from models.tables import SubTask, WorkOrder
 from workflows import WorkOrderWorkflow, workflow_id_for
 from workorders.reference import NoProfile, UnknownRegion
@@ -222,6 +230,8 @@ UPDATE_ERRORS = {
     "TECHNICIAN_UNAVAILABLE": (409, "Technician cannot take the job"),
     "ALREADY_ASSIGNED": (409, "Technician has the job already"),
     "CONSTRUCTION_CLOSED": (409, "Construction has ended"),
+    "NOT_WAITING": (409, "Not waiting for operations"),
+    "INVALID_DATA": (422, "Invalid data for the sub-task"),
 }
 """Why the workflow refused an update, as HTTP status and title."""
 
@@ -320,4 +330,62 @@ async def operate_construction(
         waiting_for_operations=view.waiting_for_operations,
         sla=view.sla,
         excluded=view.excluded,
+    )
+
+
+async def _operate_network_task(
+    order_id: str,
+    kind: SubTaskKind,
+    request: NetworkOperationRequest,
+    store: WorkOrderStore,
+    temporal: Client,
+) -> NetworkOperationResponse:
+    order = await _order_or_404(store, order_id)
+    state: WorkOrderState = await _update_workflow(
+        temporal,
+        order,
+        WorkOrderWorkflow.operate_network_task,
+        NetworkOperation(kind=kind, **request.model_dump()),
+    )
+    return NetworkOperationResponse(
+        order_id=order.id,
+        kind=kind,
+        action=request.action,
+        waiting_for_operations=state.waiting_for_operations,
+    )
+
+
+NETWORK_OPERATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such order."},
+    409: {"description": "The sub-task is not waiting for operations, or the order has ended."},
+    422: {"description": "Data that does not fit the sub-task, or an abort without a reason."},
+}
+
+
+@router.post(
+    "/{order_id}/activation/operations",
+    response_model=NetworkOperationResponse,
+    tags=["operations"],
+    responses=NETWORK_OPERATION_ERRORS,
+)
+async def operate_activation(
+    order_id: str, request: NetworkOperationRequest, store: StoreDep, temporal: TemporalDep
+) -> NetworkOperationResponse:
+    """Operations retry an activation that waits for them (with edited data, or with
+    data planned anew from the history), or abort it."""
+    return await _operate_network_task(order_id, SubTaskKind.ACTIVATION, request, store, temporal)
+
+
+@router.post(
+    "/{order_id}/quality_check/operations",
+    response_model=NetworkOperationResponse,
+    tags=["operations"],
+    responses=NETWORK_OPERATION_ERRORS,
+)
+async def operate_quality_check(
+    order_id: str, request: NetworkOperationRequest, store: StoreDep, temporal: TemporalDep
+) -> NetworkOperationResponse:
+    """Operations retry a quality check that waits for them, or abort it."""
+    return await _operate_network_task(
+        order_id, SubTaskKind.QUALITY_CHECK, request, store, temporal
     )

@@ -169,6 +169,36 @@ async def test_legacy_olt_gets_the_legacy_profile_name_next(store: WorkOrderStor
     assert activated.data.nms_profile_name == CATALOG.profiles[order.profile].nms_names[-1]
 
 
+async def test_a_legacy_olt_gets_the_name_that_worked_there_for_another_order(
+    store: WorkOrderStore,
+) -> None:
+    nms = simulator(legacy_olt_rate=1.0)
+    activities = ActivationActivities(store, nms, REGIONS, CATALOG)
+    first = await started_order(store)
+    done = await ActivityEnvironment().run(
+        activities.activate_resources, ActivationInput(order_id=first.id, attempt=1)
+    )
+    if not done.succeeded:  # the new name, unknown to the old firmware
+        assert done.error_code == "UNKNOWN_PROFILE"
+        done = await ActivityEnvironment().run(
+            activities.activate_resources, ActivationInput(order_id=first.id, attempt=2)
+        )
+    assert done.succeeded and done.data is not None
+    legacy = done.data.nms_profile_name
+    # Every later order of that profile on that OLT starts with the name that worked.
+    for _ in range(10):
+        order = await started_order(store)
+        result = await ActivityEnvironment().run(
+            activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
+        )
+        assert result.data is not None
+        if result.data.olt_id == done.data.olt_id:
+            assert result.succeeded
+            assert result.data.nms_profile_name == legacy
+            return
+    pytest.fail("no later order landed on the same OLT")
+
+
 async def test_quality_check_before_activation_is_not_retryable(store: WorkOrderStore) -> None:
     order = await started_order(store)
     activities = QualityCheckActivities(store, simulator(), REGIONS, CATALOG)

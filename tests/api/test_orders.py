@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -265,3 +266,52 @@ async def test_openapi_lists_every_route(system: System) -> None:
         "/technicians/{technician_id}/jobs",
         "/healthz",
     }
+
+
+async def test_operations_retry_an_activation_with_edited_data(system: System) -> None:
+    healthy = system.nms.config
+    system.nms.config = replace(healthy, faulty_port_rate=1.0)  # every port reports LOS
+    try:
+        order = await create(system)
+        technician = await assigned(system, order["id"])
+        for state in ("accepted", "on_site"):
+            assert (await report(system, order["id"], technician, state)).status_code == 200
+        assert (
+            await report(system, order["id"], technician, "completed", ont_serial="HWTC0042")
+        ).status_code == 200
+        waiting = await wait_for(
+            system, order["id"], lambda o: o["status"] == "waiting_for_operations", timeout_s=60
+        )
+        assert waiting["status_reason"].startswith("activation: revised 6 times in a row")
+        activation = next(t for t in waiting["sub_tasks"] if t["kind"] == "activation")
+        assert activation["status"] == "waiting_for_operations"
+
+        url = f"/orders/{order['id']}/activation/operations"
+        bad = await system.http.post(url, json={"action": "retry", "data": {"olt_id": "x"}})
+        assert bad.status_code == 422
+        assert bad.json()["code"] == "INVALID_DATA"
+        early = await system.http.post(
+            f"/orders/{order['id']}/quality_check/operations", json={"action": "retry"}
+        )
+        assert early.status_code == 409
+        assert early.json()["code"] == "NOT_WAITING"
+        no_reason = await system.http.post(url, json={"action": "abort"})
+        assert no_reason.status_code == 422
+
+        # The field crew repaired the port; nothing else in the network stands in the way.
+        system.nms.config = replace(
+            healthy, port_conflict_rate=0, vlan_conflict_rate=0, legacy_olt_rate=0
+        )
+        edited = {**activation["data"], "vlan": 177}
+        retried = await system.http.post(url, json={"action": "retry", "data": edited})
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["waiting_for_operations"] == {}
+        done = await wait_for(system, order["id"], lambda o: o["status"] == "completed")
+        activation = next(t for t in done["sub_tasks"] if t["kind"] == "activation")
+        assert activation["data"] == edited
+        history = (await system.http.get(f"/orders/{order['id']}/history")).json()
+        started = [e for e in history["events"] if e["kind"] == "activation.attempt_started"]
+        assert started[-1]["actor"] == "operations"
+        assert system.nms.activation_count(order["id"]) == 1
+    finally:
+        system.nms.config = healthy

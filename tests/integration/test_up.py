@@ -105,8 +105,30 @@ def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_
     assert result.returncode == 0, result.stdout + result.stderr
     summary = result.stdout.strip().splitlines()[-1]
     assert summary.startswith("orders=6 completed=5 failed=1 unfinished=0 expected_failed=1")
-    stats = httpx.get(f"http://127.0.0.1:{env['WORKORDERS_NMS_SIM_PORT']}/sim/stats").json()
+    nms = f"http://127.0.0.1:{env['WORKORDERS_NMS_SIM_PORT']}"
+    assert httpx.get(f"{nms}/sim/stats").json()["duplicate_activations"] == 0
+
+    # A rough day in the network: outages, taken slots and VLANs, old firmware,
+    # busy and congested test servers. Every order still ends as it should, and
+    # nothing is activated twice.
+    rough = {
+        "latency_min_s": 0.01,
+        "latency_max_s": 0.2,
+        "outage_rate": 0.25,
+        "port_conflict_rate": 0.3,
+        "faulty_port_rate": 0.05,
+        "vlan_conflict_rate": 0.2,
+        "legacy_olt_rate": 0.5,
+        "busy_server_rate": 0.1,
+        "congested_server_rate": 0.3,
+    }
+    assert httpx.put(f"{nms}/sim/faults", json=rough).status_code == 200
+    result = demo(env, 8)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("orders=8 completed=8 failed=0")
+    stats = httpx.get(f"{nms}/sim/stats").json()
     assert stats["duplicate_activations"] == 0
+    assert len(stats["activations"]) == 14
 
     listed = subprocess.run(
         [
@@ -123,10 +145,10 @@ def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_
         timeout=60,
         check=True,
     )
-    assert "Total: 6" in listed.stdout
+    assert "Total: 14" in listed.stdout
 
     before = httpx.get(f"{system.api}/orders", params={"limit": 100}).json()
-    assert before["total"] == 6
+    assert before["total"] == 14
     assert system.stop() == 0
     assert "stopped temporal" in system.output()
 
@@ -134,7 +156,7 @@ def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_
     try:
         again.wait_ready()
         after = httpx.get(f"{again.api}/orders", params={"limit": 100}).json()
-        assert after["total"] == 6
+        assert after["total"] == 14
         assert {(o["id"], o["status"]) for o in after["items"]} == {
             (o["id"], o["status"]) for o in before["items"]
         }

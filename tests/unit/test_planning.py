@@ -284,6 +284,24 @@ def test_a_name_unknown_on_the_only_olt_leaves_nothing_to_try() -> None:
     assert plan_activation("order-1", where, PROFILE, history) is None
 
 
+def test_the_name_that_last_worked_on_the_olt_comes_first() -> None:
+    where = region()
+    first = plan("order-1", where, [])
+    working = {first.olt_id: "FTTH_300_100"}
+    reused = plan_activation("order-1", where, PROFILE, [], working)
+    assert reused is not None
+    assert reused.nms_profile_name == "FTTH_300_100"
+    assert slot(reused) == slot(first)
+    # A name it knows for another OLT, or a name of another profile, changes nothing.
+    other = {"olt-elsewhere": "FTTH_300_100", first.olt_id: "FTTH-500M-G2"}
+    assert plan_activation("order-1", where, PROFILE, [], other) == first
+    # Refused for this order all the same: the next name.
+    refused_too = refused([], reused, "UNKNOWN_PROFILE")
+    again = plan_activation("order-1", where, PROFILE, refused_too, working)
+    assert again is not None
+    assert again.nms_profile_name == "FTTH-300M-G2"
+
+
 def test_activated_data_is_that_of_the_succeeded_attempt() -> None:
     where = region()
     first = plan("order-1", where, [])

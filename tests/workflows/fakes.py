@@ -24,6 +24,7 @@ from models.payloads import (
     ConstructionJob,
     HandOffInput,
     OrderPlan,
+    PrepareAttemptInput,
     QualityCheckInput,
     QualityCheckResult,
     RecordConstructionReportInput,
@@ -169,6 +170,11 @@ class FakeActivities:
             await self._enter("hand_to_operations", input)
             self._leave("hand_to_operations")
 
+        @activity.defn(name="prepare_attempt")
+        async def prepare_attempt(input: PrepareAttemptInput) -> None:
+            await self._enter("prepare_attempt", input)
+            self._leave("prepare_attempt")
+
         @activity.defn(name="dispatch_construction")
         async def dispatch_construction(input: ConstructionInput) -> ConstructionAssignment:
             await self._enter("dispatch_construction", input)
@@ -245,6 +251,7 @@ class FakeActivities:
             start_order,
             record_order_status,
             hand_to_operations,
+            prepare_attempt,
             dispatch_construction,
             assign_technician_by_hand,
             release_construction,

@@ -1,4 +1,5 @@
-"""Record the histories the replay test checks: ``python -m tests.workflows.record_histories``.
+"""Record the histories the replay test checks:
+``python -m tests.workflows.record_histories [SCENARIO ...]``.
 
 Re-record only when a change to the workflow is meant to be incompatible (and then
 version the workflow, since running orders would break); the point of the stored
@@ -17,8 +18,8 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from models.enums import CannotCompleteReason, JobState
-from models.payloads import ConstructionOperation, ConstructionReport
+from models.enums import CannotCompleteReason, JobState, SubTaskKind
+from models.payloads import ConstructionOperation, ConstructionReport, NetworkOperation
 from tests.workflows.fakes import (
     FakeActivities,
     activation_fails,
@@ -31,7 +32,7 @@ from tests.workflows.fakes import (
     transient,
     wait_for_job,
 )
-from tests.workflows.test_work_order import Handle, install
+from tests.workflows.test_work_order import Handle, decide, install
 from workflows import WorkOrderWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -84,6 +85,25 @@ async def operations_assign(env: WorkflowEnvironment, handle: Handle) -> None:
     await install(handle, technician="tech-west-2")
 
 
+async def operations_retry_activation(env: WorkflowEnvironment, handle: Handle) -> None:
+    await install(handle)
+    await decide(
+        handle,
+        NetworkOperation(
+            kind=SubTaskKind.ACTIVATION,
+            action="retry",
+            data={
+                "olt_id": "olt-north-02",
+                "pon_port": 3,
+                "ont_id": 7,
+                "vlan": 150,
+                "profile": "FTTH_300_100",
+                "nms_profile_name": "FTTH_300_100",
+            },
+        ),
+    )
+
+
 Drive = Callable[[WorkflowEnvironment, Handle], Awaitable[None]]
 
 SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Drive]] = {
@@ -108,6 +128,12 @@ SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Drive]] = {
     "customer_declines": (FakeActivities, customer_declines),
     "declined_then_reassigned": (FakeActivities, declined_then_reassigned),
     "time_limit_passed": (FakeActivities, time_limit_passed),
+    "activation_operations_retry": (
+        lambda: FakeActivities(
+            activation=by_attempt(activation_fails("UNKNOWN_OLT", revisable=False), activation_ok)
+        ),
+        operations_retry_activation,
+    ),
     "no_technician_operations_assign": (
         lambda: FakeActivities(technicians=[]),
         operations_assign,
@@ -115,7 +141,8 @@ SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Drive]] = {
 }
 
 
-async def record(directory: Path = HISTORIES) -> list[Path]:
+async def record(names: list[str], directory: Path = HISTORIES) -> list[Path]:
+    """Record the named scenarios (all when none is named)."""
     directory.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
@@ -124,6 +151,8 @@ async def record(directory: Path = HISTORIES) -> list[Path]:
     written = []
     try:
         for name, (make, drive) in SCENARIOS.items():
+            if names and name not in names:
+                continue
             fakes = make()
             task_queue = f"record-{uuid.uuid4()}"
             async with fakes.worker(env.client, task_queue):
@@ -140,5 +169,5 @@ async def record(directory: Path = HISTORIES) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in asyncio.run(record()):
+    for path in asyncio.run(record(sys.argv[1:])):
         print(path)

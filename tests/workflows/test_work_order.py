@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Sequence
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
@@ -13,9 +15,13 @@ from models.enums import CannotCompleteReason, JobState, OrderStatus, SubTaskKin
 from models.payloads import (
     ActivationInput,
     ConstructionReport,
+    HandOffInput,
+    NetworkOperation,
+    PrepareAttemptInput,
     QualityCheckInput,
     RecordOrderStatusInput,
     WorkOrderResult,
+    WorkOrderState,
 )
 from tests.workflows.fakes import (
     FakeActivities,
@@ -56,14 +62,36 @@ def statuses(result: WorkOrderResult) -> dict[SubTaskKind, SubTaskStatus]:
 
 
 async def run_order(
-    env: WorkflowEnvironment, fakes: FakeActivities, *, install_line: bool = True
+    env: WorkflowEnvironment,
+    fakes: FakeActivities,
+    *,
+    install_line: bool = True,
+    operations: Sequence[NetworkOperation] = (),
 ) -> WorkOrderResult:
+    """Run one order: the technician installs the line, operations decide in turn on
+    what waits for them."""
     task_queue = f"tq-{uuid.uuid4()}"
     async with fakes.worker(env.client, task_queue):
         handle = await start(env.client, task_queue, str(uuid.uuid4()))
         if install_line:
             await install(handle)
+        for operation in operations:
+            await decide(handle, operation)
         return await handle.result()
+
+
+async def decide(handle: Handle, operation: NetworkOperation) -> WorkOrderState:
+    """Wait until the sub-task waits for operations, then send their decision."""
+    for _ in range(200):
+        state = await handle.query(WorkOrderWorkflow.state)
+        if operation.kind in state.waiting_for_operations:
+            break
+        await asyncio.sleep(0.05)
+    return await handle.execute_update(WorkOrderWorkflow.operate_network_task, operation)
+
+
+def abort(kind: SubTaskKind) -> NetworkOperation:
+    return NetworkOperation(kind=kind, action="abort", reason="customer cancelled")
 
 
 async def test_order_completes_when_all_three_succeed(
@@ -127,47 +155,101 @@ async def test_unreachable_nms_retries_the_same_attempt(
     assert [c.attempt for c in calls if isinstance(c, ActivationInput)] == [1, 1, 1]
 
 
-async def test_permanent_activation_failure_keeps_the_other_results(
+async def test_permanent_activation_failure_goes_to_operations(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     fakes = FakeActivities(activation=activation_fails("UNKNOWN_OLT", revisable=False))
-    result = await run_order(time_skipping_env, fakes)
+    result = await run_order(time_skipping_env, fakes, operations=[abort(SubTaskKind.ACTIVATION)])
     assert result.status is OrderStatus.FAILED
     assert statuses(result) == {
         SubTaskKind.CONSTRUCTION: SubTaskStatus.SUCCEEDED,
         SubTaskKind.ACTIVATION: SubTaskStatus.FAILED,
         SubTaskKind.QUALITY_CHECK: SubTaskStatus.SKIPPED,
     }
-    assert result.reason is not None and "UNKNOWN_OLT" in result.reason
+    assert result.reason is not None
+    assert "aborted by operations: customer cancelled; last: UNKNOWN_OLT" in result.reason
     assert len(fakes.called("activate_resources")) == 1
     assert fakes.called("run_quality_check") == []
+    handoffs = [h for h in fakes.called("hand_to_operations") if isinstance(h, HandOffInput)]
+    assert [(h.kind, h.reason is None) for h in handoffs] == [
+        (SubTaskKind.ACTIVATION, False),
+        (SubTaskKind.ACTIVATION, True),
+    ]
 
 
-async def test_activity_that_gives_up_fails_only_its_sub_task(
+async def test_operations_retry_with_edited_data(time_skipping_env: WorkflowEnvironment) -> None:
+    fakes = FakeActivities(
+        activation=by_attempt(activation_fails("UNKNOWN_OLT", revisable=False), activation_ok)
+    )
+    edited = {
+        "olt_id": "olt-north-02",
+        "pon_port": 3,
+        "ont_id": 7,
+        "vlan": 150,
+        "profile": "FTTH_300_100",
+        "nms_profile_name": "FTTH_300_100",
+    }
+    retry = NetworkOperation(kind=SubTaskKind.ACTIVATION, action="retry", data=edited)
+    result = await run_order(time_skipping_env, fakes, operations=[retry])
+    assert result.status is OrderStatus.COMPLETED
+    (prepared,) = fakes.called("prepare_attempt")
+    assert isinstance(prepared, PrepareAttemptInput)
+    assert (prepared.attempt, prepared.data) == (2, edited)
+    calls = fakes.called("activate_resources")
+    assert [c.attempt for c in calls if isinstance(c, ActivationInput)] == [1, 2]
+
+
+async def test_operations_input_is_validated(time_skipping_env: WorkflowEnvironment) -> None:
+    fakes = FakeActivities(activation=activation_fails("UNKNOWN_OLT", revisable=False))
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with fakes.worker(time_skipping_env.client, task_queue):
+        handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
+        early = NetworkOperation(kind=SubTaskKind.QUALITY_CHECK, action="retry")
+        with pytest.raises(WorkflowUpdateFailedError) as raised:
+            await handle.execute_update(WorkOrderWorkflow.operate_network_task, early)
+        assert isinstance(raised.value.cause, ApplicationError)
+        assert raised.value.cause.type == "NOT_WAITING"
+        for data in ({"olt_id": "x"}, {"surprise": 1}):
+            bad = NetworkOperation(kind=SubTaskKind.ACTIVATION, action="retry", data=data)
+            with pytest.raises(WorkflowUpdateFailedError) as raised:
+                await decide(handle, bad)
+            assert isinstance(raised.value.cause, ApplicationError)
+            assert raised.value.cause.type == "INVALID_DATA"
+        assert fakes.called("prepare_attempt") == []
+        await install(handle)
+        await decide(handle, abort(SubTaskKind.ACTIVATION))
+        assert (await handle.result()).status is OrderStatus.FAILED
+
+
+async def test_activity_that_gives_up_goes_to_operations(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     broken = ApplicationError("order vanished", type="OrderNotFound", non_retryable=True)
     fakes = FakeActivities(activation_errors=[broken])
-    result = await run_order(time_skipping_env, fakes)
-    assert result.status is OrderStatus.FAILED
-    assert statuses(result)[SubTaskKind.CONSTRUCTION] is SubTaskStatus.SUCCEEDED
-    (activation,) = [o for o in result.outcomes if o.kind is SubTaskKind.ACTIVATION]
-    assert activation.status is SubTaskStatus.FAILED
-    assert activation.reason == "OrderNotFound: order vanished"
+    retry = NetworkOperation(kind=SubTaskKind.ACTIVATION, action="retry")
+    result = await run_order(time_skipping_env, fakes, operations=[retry])
+    assert result.status is OrderStatus.COMPLETED
+    calls = fakes.called("activate_resources")
+    assert [c.attempt for c in calls if isinstance(c, ActivationInput)] == [1, 2]
     (recorded,) = fakes.called("record_order_status")
     assert isinstance(recorded, RecordOrderStatusInput)
     assert recorded.outcomes == result.outcomes
 
 
-async def test_activation_gives_up_after_the_last_revision(
+async def test_activation_goes_to_operations_after_the_last_revision(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     fakes = FakeActivities(activation=activation_fails("ONT_ID_IN_USE", revisable=True))
-    result = await run_order(time_skipping_env, fakes)
+    retry = NetworkOperation(kind=SubTaskKind.ACTIVATION, action="retry")
+    result = await run_order(
+        time_skipping_env, fakes, operations=[retry, abort(SubTaskKind.ACTIVATION)]
+    )
     (activation,) = [o for o in result.outcomes if o.kind is SubTaskKind.ACTIVATION]
     assert activation.status is SubTaskStatus.FAILED
-    assert activation.attempts == MAX_ACTIVATION_ATTEMPTS
-    assert activation.reason is not None and activation.reason.startswith("gave up after")
+    # A full round of revisions, then another one after operations said retry.
+    assert activation.attempts == 2 * MAX_ACTIVATION_ATTEMPTS
+    assert activation.reason is not None
+    assert f"revised {MAX_ACTIVATION_ATTEMPTS} times in a row" in activation.reason
 
 
 async def test_quality_check_waits_for_the_line_and_retries_revised(
@@ -192,7 +274,9 @@ async def test_quality_check_failure_fails_the_order(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     fakes = FakeActivities(quality=quality_fails("NOT_ACTIVATED", revisable=False))
-    result = await run_order(time_skipping_env, fakes)
+    result = await run_order(
+        time_skipping_env, fakes, operations=[abort(SubTaskKind.QUALITY_CHECK)]
+    )
     assert result.status is OrderStatus.FAILED
     assert statuses(result)[SubTaskKind.ACTIVATION] is SubTaskStatus.SUCCEEDED
     assert statuses(result)[SubTaskKind.QUALITY_CHECK] is SubTaskStatus.FAILED
