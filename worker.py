@@ -24,6 +24,7 @@ from activities.construction import Wake
 from workflows import WorkOrderWorkflow
 from workorders.config import Settings, get_settings
 from workorders.db import Database
+from workorders.inventory import Inventory
 from workorders.nms import NetworkManagementSystem, NmsSimulator, SimulatorConfig
 from workorders.nms.http import HttpNms
 from workorders.reference import Catalog, Regions, load_catalog, load_regions
@@ -40,9 +41,10 @@ def activities_for(
     wake: Wake | None = None,
 ) -> Sequence[Callable[..., Any]]:
     """Every activity of the work-order workflow, bound to its dependencies."""
-    orders = OrderActivities(store, regions)
+    inventory = Inventory(store.db)
+    orders = OrderActivities(store, regions, inventory)
     construction = ConstructionActivities(store, catalog, wake)
-    activation = ActivationActivities(store, nms, regions, catalog)
+    activation = ActivationActivities(store, nms, regions, catalog, inventory)
     quality = QualityCheckActivities(store, nms, regions, catalog)
     return [
         orders.start_order,
@@ -129,7 +131,7 @@ async def run(settings: Settings) -> None:
     regions, catalog = load_regions(), load_catalog()
     db = Database.from_url(settings.effective_database_url, echo=settings.database_echo)
     await db.create_schema()
-    await db.seed_technicians(regions)
+    await db.seed(regions)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)
         nms: NetworkManagementSystem

@@ -4,6 +4,7 @@ operations and back, record the order's status."""
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import not_found
 from models.enums import SubTaskKind
@@ -16,14 +17,16 @@ from models.payloads import (
     RecordOrderStatusInput,
     WorkOrderInput,
 )
+from workorders.inventory import Inventory
 from workorders.reference import Regions
-from workorders.store import OrderNotFound, WorkOrderStore
+from workorders.store import OrderNotFound, ResourceTaken, WorkOrderStore
 
 
 class OrderActivities:
-    def __init__(self, store: WorkOrderStore, regions: Regions) -> None:
+    def __init__(self, store: WorkOrderStore, regions: Regions, inventory: Inventory) -> None:
         self._store = store
         self._regions = regions
+        self._inventory = inventory
 
     @activity.defn
     async def start_order(self, input: WorkOrderInput) -> OrderPlan:
@@ -55,7 +58,8 @@ class OrderActivities:
     async def prepare_attempt(self, input: PrepareAttemptInput) -> None:
         """Store the data an operator gave for a sub-task's next attempt; the attempt
         then runs with it instead of data planned from the history."""
-        model = ActivationData if input.kind is SubTaskKind.ACTIVATION else QualityCheckData
+        activation = input.kind is SubTaskKind.ACTIVATION
+        model = ActivationData if activation else QualityCheckData
         data = model.model_validate(input.data)
         try:
             await self._store.begin_attempt(
@@ -64,9 +68,16 @@ class OrderActivities:
                 input.attempt,
                 lambda _history: data,
                 actor=input.operator,
+                reserve=self._inventory.reserver(input.order_id) if activation else None,
             )
         except OrderNotFound as e:
             raise not_found(e) from e
+        except ResourceTaken as e:
+            raise ApplicationError(
+                f"another order holds that slot or VLAN: {e}",
+                type="INVALID_DATA",
+                non_retryable=True,
+            ) from e
 
     @activity.defn
     async def record_order_status(self, input: RecordOrderStatusInput) -> None:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import health, orders, technicians
+from api.routes import health, inventory, orders, technicians
 from api.workflows import keep_resuming
 from worker import connect
 from workorders.config import Settings, get_settings
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database.from_url(settings.effective_database_url, echo=settings.database_echo)
         await db.create_schema()
         regions = load_regions()
-        await db.seed_technicians(regions)
+        await db.seed(regions)
         store = WorkOrderStore(db)
         client = await connect(settings)
         app.state.settings = settings
@@ -60,5 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(orders.router)
     app.include_router(technicians.router)
+    app.include_router(inventory.router)
     app.include_router(health.router)
     return app

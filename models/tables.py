@@ -171,3 +171,57 @@ class Technician(SQLModel, table=True):
             and skill in self.skills
             and self.open_jobs < self.max_open_jobs
         )
+
+
+class OltRecord(SQLModel, table=True):
+    """An OLT of the access network, its PON ports and its customer VLAN pool."""
+
+    __tablename__ = "olt"
+
+    id: str = Field(primary_key=True, max_length=50)
+    region: str = Field(index=True, max_length=50)
+    pon_ports: int
+    onts_per_port: int
+    vlan_low: int
+    vlan_high: int
+
+
+class ResourceAllocation(SQLModel, table=True):
+    """The access resources an order holds: a terminal slot and a VLAN on its port.
+
+    ``allocated`` while the activation is tried, ``active`` once the NMS activated
+    it; released resources are deleted. The unique constraints make two orders
+    holding one slot, or one VLAN on one port, impossible.
+    """
+
+    __tablename__ = "resource_allocation"
+    __table_args__ = (
+        UniqueConstraint("olt_id", "pon_port", "ont_id"),
+        UniqueConstraint("olt_id", "pon_port", "vlan"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="work_order.id", index=True, max_length=36)
+    olt_id: str = Field(index=True, max_length=50)
+    pon_port: int
+    ont_id: int
+    vlan: int
+    state: str = Field(default="allocated", max_length=16)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class BlockedResource(SQLModel, table=True):
+    """A resource the NMS refused: a slot in use by someone the inventory did not know
+    (``ont_id``), a faulty port (``ont_id`` 0), or a VLAN taken on a port (``vlan``)."""
+
+    __tablename__ = "blocked_resource"
+    __table_args__ = (UniqueConstraint("olt_id", "pon_port", "ont_id", "vlan"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    olt_id: str = Field(index=True, max_length=50)
+    pon_port: int
+    ont_id: int = 0
+    vlan: int = 0
+    reason: str = Field(max_length=64)
+    order_id: str | None = Field(default=None, max_length=36)
+    at: datetime = _ts(default_factory=utcnow)

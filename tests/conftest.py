@@ -65,7 +65,7 @@ async def database(
         url = request.getfixturevalue("postgres_url")
     db = Database.from_url(url)
     await db.create_schema()
-    await db.seed_technicians(load_regions())
+    await db.seed(load_regions())
     yield db
     await db.dispose()
 

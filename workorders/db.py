@@ -15,7 +15,7 @@ from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-from models.tables import Technician
+from models.tables import OltRecord, Technician
 from workorders.reference import Regions
 
 
@@ -61,19 +61,33 @@ class Database:
         async with self.engine.begin() as conn:
             await conn.run_sync(SQLModel.metadata.create_all)
 
-    async def seed_technicians(self, regions: Regions) -> None:
-        """Add the shipped technicians that the database does not have yet."""
+    async def seed(self, regions: Regions) -> None:
+        """Add the shipped technicians and OLTs that the database does not have yet."""
         async with self.session() as session:
-            known = set((await session.exec(select(Technician.id))).all())
+            technicians = set((await session.exec(select(Technician.id))).all())
+            olts = set((await session.exec(select(OltRecord.id))).all())
             for region in regions:
                 for tech in region.technicians:
-                    if tech.id not in known:
+                    if tech.id not in technicians:
                         session.add(
                             Technician(
                                 id=tech.id,
                                 name=tech.name,
                                 regions=[region.code],
                                 skills=tech.skills,
+                            )
+                        )
+                low, high = region.vlan_range
+                for olt in region.olts:
+                    if olt.id not in olts:
+                        session.add(
+                            OltRecord(
+                                id=olt.id,
+                                region=region.code,
+                                pon_ports=olt.pon_ports,
+                                onts_per_port=olt.onts_per_port,
+                                vlan_low=low,
+                                vlan_high=high,
                             )
                         )
             try:

@@ -21,6 +21,16 @@ from workorders.reference import Profile, Region
 
 
 @dataclass(frozen=True)
+class Occupancy:
+    """What the inventory knows is not free: slots and VLANs other orders hold, and
+    slots, ports and VLANs the NMS refused before (for any order)."""
+
+    slots: frozenset[tuple[str, int, int]] = frozenset()
+    ports: frozenset[tuple[str, int]] = frozenset()
+    vlans: frozenset[tuple[str, int, int]] = frozenset()
+
+
+@dataclass(frozen=True)
 class PastAttempt:
     """One earlier attempt as the history holds it."""
 
@@ -48,6 +58,7 @@ def plan_activation(
     profile: Profile,
     history: Sequence[PastAttempt],
     working_names: Mapping[str, str] | None = None,
+    occupancy: Occupancy | None = None,
 ) -> ActivationData | None:
     """The activation data for the next attempt, or ``None`` when none is left to try.
 
@@ -59,17 +70,19 @@ def plan_activation(
     Args:
         working_names: per OLT, the NMS name of this profile that last worked there
             (for any order); tried first.
+        occupancy: what the inventory says is taken or refused; never chosen.
     """
+    taken = occupancy or Occupancy()
     failed = [a for a in history if a.outcome is AttemptOutcome.FAILED]
-    used_slots = {
+    used_slots = taken.slots | {
         (a.data["olt_id"], a.data["pon_port"], a.data["ont_id"])
         for a in failed
         if a.error_code == "ONT_ID_IN_USE"
     }
-    faulty_ports = {
+    faulty_ports = taken.ports | {
         (a.data["olt_id"], a.data["pon_port"]) for a in failed if a.error_code == "PORT_FAULTY"
     }
-    taken_vlans = {
+    taken_vlans = taken.vlans | {
         (a.data["olt_id"], a.data["pon_port"], a.data["vlan"])
         for a in failed
         if a.error_code == "VLAN_TAKEN"

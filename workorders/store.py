@@ -6,13 +6,13 @@ activity makes is idempotent, since Temporal may run an activity more than once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, func, select, update
+from sqlmodel import col, delete, func, select, update
 
 from models.enums import (
     AttemptOutcome,
@@ -24,7 +24,15 @@ from models.enums import (
     SubTaskStatus,
 )
 from models.payloads import ConstructionReport, OrderDecision, SubTaskOutcome
-from models.tables import OrderEvent, SubTask, SubTaskAttempt, Technician, WorkOrder, utcnow
+from models.tables import (
+    OrderEvent,
+    ResourceAllocation,
+    SubTask,
+    SubTaskAttempt,
+    Technician,
+    WorkOrder,
+    utcnow,
+)
 from workorders.db import Database
 from workorders.planning import PastAttempt
 
@@ -179,6 +187,14 @@ class WorkOrderStore:
                     await session.exec(select(SubTask).where(SubTask.order_id == order_id))
                 ).all()
             }
+            activated = any(
+                o.kind is SubTaskKind.ACTIVATION and o.status is SubTaskStatus.SUCCEEDED
+                for o in outcomes
+            )
+            if decision.status.is_final and not activated:  # give the network back
+                await session.exec(
+                    delete(ResourceAllocation).where(col(ResourceAllocation.order_id) == order_id)
+                )
             construction = tasks.get(SubTaskKind.CONSTRUCTION)
             if construction is not None and construction.queued_at is not None:
                 construction.queued_at = None  # an ended order waits for nobody
@@ -245,14 +261,21 @@ class WorkOrderStore:
         plan: Callable[[list[PastAttempt]], BaseModel | None],
         *,
         actor: str = SYSTEM,
+        reserve: Callable[[Any, dict[str, Any]], Awaitable[None]] | None = None,
     ) -> dict[str, Any] | None:
         """The data of attempt ``attempt``, planned from the history and stored.
 
         Running it again (an activity retried by Temporal) returns the data stored
         the first time, so a transient failure is retried with the same data.
 
+        Args:
+            reserve: holds the planned data's resources in the same transaction.
+
         Returns:
             The attempt's data, or ``None`` when the plan found nothing left to try.
+
+        Raises:
+            ResourceTaken: ``reserve`` found the resources held by another order.
         """
         async with self.db.session() as session:
             stored = await self._attempt(session, order_id, kind, attempt)
@@ -273,6 +296,15 @@ class WorkOrderStore:
                 return None
             data = planned.model_dump(mode="json")
             session.add(SubTaskAttempt(order_id=order_id, kind=kind, attempt=attempt, data=data))
+            if reserve is not None:
+                try:
+                    await reserve(session, data)
+                except IntegrityError:
+                    await session.rollback()
+                    stored = await self._attempt(session, order_id, kind, attempt)
+                    if stored is not None:
+                        return stored.data
+                    raise ResourceTaken(f"{data} is held by another order") from None
             task = await self._sub_task(session, order_id, kind)
             task.status = SubTaskStatus.IN_PROGRESS
             task.attempts = attempt
@@ -809,6 +841,10 @@ class WorkOrderStore:
             query = query.where(col(SubTask.job_state) != JobState.COMPLETED)
         async with self.db.session() as session:
             return [(o, t) for o, t in (await session.exec(query)).all()]
+
+
+class ResourceTaken(Exception):
+    """Planned resources were taken by another order meanwhile: plan again."""
 
 
 class TechnicianUnavailable(Exception):

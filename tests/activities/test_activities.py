@@ -32,6 +32,7 @@ from models.payloads import (
 from models.tables import Technician, WorkOrder
 from tests.factories import new_order
 from workorders.config import Settings
+from workorders.inventory import Inventory
 from workorders.nms import ActivationRequest, NmsSimulator, SimulatorConfig
 from workorders.planning import plan_activation
 from workorders.reference import Regions, load_catalog, load_regions
@@ -57,10 +58,19 @@ def simulator(state: Path | None = None, **overrides: float) -> NmsSimulator:
     return NmsSimulator(SimulatorConfig(**{**config.__dict__, **overrides}), state_path=state)
 
 
+def orders(store: WorkOrderStore, regions: Regions = REGIONS) -> OrderActivities:
+    return OrderActivities(store, regions, Inventory(store.db))
+
+
+def activation(store: WorkOrderStore, nms: NmsSimulator) -> ActivationActivities:
+    return ActivationActivities(store, nms, REGIONS, CATALOG, Inventory(store.db))
+
+
 async def started_order(store: WorkOrderStore) -> WorkOrder:
     order, _ = await store.create_order(new_order())
     await ActivityEnvironment().run(
-        OrderActivities(store, REGIONS).start_order, WorkOrderInput(order_id=order.id)
+        orders(store).start_order,
+        WorkOrderInput(order_id=order.id),
     )
     return order
 
@@ -68,7 +78,8 @@ async def started_order(store: WorkOrderStore) -> WorkOrder:
 async def test_start_order_returns_the_plan(store: WorkOrderStore) -> None:
     order, _ = await store.create_order(new_order())
     plan = await ActivityEnvironment().run(
-        OrderActivities(store, REGIONS).start_order, WorkOrderInput(order_id=order.id)
+        orders(store).start_order,
+        WorkOrderInput(order_id=order.id),
     )
     assert (plan.region, plan.profile) == ("north", "FTTH_300_100")
     assert (await store.get_order(order.id)).status is OrderStatus.IN_PROGRESS
@@ -77,7 +88,8 @@ async def test_start_order_returns_the_plan(store: WorkOrderStore) -> None:
 async def test_unknown_order_is_not_retryable(store: WorkOrderStore) -> None:
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(
-            OrderActivities(store, REGIONS).start_order, WorkOrderInput(order_id="missing")
+            orders(store).start_order,
+            WorkOrderInput(order_id="missing"),
         )
     assert raised.value.type == "OrderNotFound"
     assert raised.value.non_retryable
@@ -100,7 +112,7 @@ async def test_activation_revises_a_refused_slot_from_history(store: WorkOrderSt
             profile_name=first.nms_profile_name,
         )
     )
-    activities = ActivationActivities(store, nms, REGIONS, CATALOG)
+    activities = activation(store, nms)
 
     refused = await ActivityEnvironment().run(
         activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
@@ -126,12 +138,62 @@ async def test_activation_revises_a_refused_slot_from_history(store: WorkOrderSt
     ]
 
 
+async def test_a_slot_refused_for_one_order_is_offered_to_no_other(store: WorkOrderStore) -> None:
+    nms = simulator()
+    first = await started_order(store)
+    north = ["olt-north-01", "olt-north-02"]
+    taken = await Inventory(store.db).occupancy(north, first.id)
+    planned = plan_activation(
+        first.id, REGIONS.get("north"), CATALOG.profiles[first.profile], [], occupancy=taken
+    )
+    assert planned is not None
+    # Someone the inventory does not know uses that slot.
+    await nms.activate(
+        ActivationRequest(
+            idempotency_key=f"outsider-{uuid.uuid4()}",
+            order_id=f"outsider-{uuid.uuid4()}",
+            olt_id=planned.olt_id,
+            pon_port=planned.pon_port,
+            ont_id=planned.ont_id,
+            vlan=planned.vlan + 1 if planned.vlan < 199 else planned.vlan - 1,
+            profile_name=planned.nms_profile_name,
+        )
+    )
+    refused = await ActivityEnvironment().run(
+        activation(store, nms).activate_resources, ActivationInput(order_id=first.id, attempt=1)
+    )
+    assert refused.data is not None
+    assert (refused.data.olt_id, refused.data.ont_id) == (planned.olt_id, planned.ont_id)
+    assert refused.error_code == "ONT_ID_IN_USE"
+    learned = await Inventory(store.db).occupancy(north, "anyone")
+    assert (planned.olt_id, planned.pon_port, planned.ont_id) in learned.slots
+
+
+async def test_activation_holds_its_resources_and_keeps_them_once_active(
+    store: WorkOrderStore,
+) -> None:
+    order = await started_order(store)
+    result = await ActivityEnvironment().run(
+        activation(store, simulator()).activate_resources,
+        ActivationInput(order_id=order.id, attempt=1),
+    )
+    assert result.succeeded and result.data is not None
+    (held,) = await Inventory(store.db).held_by(order.id)
+    assert (held.olt_id, held.pon_port, held.ont_id, held.vlan, held.state) == (
+        result.data.olt_id,
+        result.data.pon_port,
+        result.data.ont_id,
+        result.data.vlan,
+        "active",
+    )
+
+
 async def test_activation_retried_by_temporal_reuses_data_and_activates_once(
     store: WorkOrderStore,
 ) -> None:
     nms = simulator(outage_rate=1.0)
     order = await started_order(store)
-    activities = ActivationActivities(store, nms, REGIONS, CATALOG)
+    activities = activation(store, nms)
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(
             activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
@@ -141,7 +203,7 @@ async def test_activation_retried_by_temporal_reuses_data_and_activates_once(
     (pending,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
     assert pending.outcome is AttemptOutcome.PENDING
 
-    healthy = ActivationActivities(store, simulator(), REGIONS, CATALOG)
+    healthy = activation(store, simulator())
     for _ in range(2):  # the retry, and a duplicate of it
         result = await ActivityEnvironment().run(
             healthy.activate_resources, ActivationInput(order_id=order.id, attempt=1)
@@ -156,7 +218,7 @@ async def test_activation_retried_by_temporal_reuses_data_and_activates_once(
 async def test_legacy_olt_gets_the_legacy_profile_name_next(store: WorkOrderStore) -> None:
     nms = simulator(legacy_olt_rate=1.0)
     order = await started_order(store)
-    activities = ActivationActivities(store, nms, REGIONS, CATALOG)
+    activities = activation(store, nms)
     refused = await ActivityEnvironment().run(
         activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
     )
@@ -173,7 +235,7 @@ async def test_a_legacy_olt_gets_the_name_that_worked_there_for_another_order(
     store: WorkOrderStore,
 ) -> None:
     nms = simulator(legacy_olt_rate=1.0)
-    activities = ActivationActivities(store, nms, REGIONS, CATALOG)
+    activities = activation(store, nms)
     first = await started_order(store)
     done = await ActivityEnvironment().run(
         activities.activate_resources, ActivationInput(order_id=first.id, attempt=1)
@@ -213,7 +275,7 @@ async def test_quality_check_measures_the_activated_line(store: WorkOrderStore) 
     nms = simulator()
     order = await started_order(store)
     await ActivityEnvironment().run(
-        ActivationActivities(store, nms, REGIONS, CATALOG).activate_resources,
+        activation(store, nms).activate_resources,
         ActivationInput(order_id=order.id, attempt=1),
     )
     activities = QualityCheckActivities(store, nms, REGIONS, CATALOG)
@@ -241,7 +303,7 @@ async def test_congested_test_server_is_replaced_on_the_next_attempt(
     nms, congested = simulator(state), simulator(state, congested_server_rate=1.0)
     order = await started_order(store)
     await ActivityEnvironment().run(
-        ActivationActivities(store, nms, REGIONS, CATALOG).activate_resources,
+        activation(store, nms).activate_resources,
         ActivationInput(order_id=order.id, attempt=1),
     )
     poor = await ActivityEnvironment().run(
@@ -304,34 +366,35 @@ async def test_freeing_a_technician_wakes_the_longest_waiting_order(
     await store.add_technician(
         Technician(id=f"{region}-a", name="A", regions=[region], skills=["fibre"], max_open_jobs=1)
     )
-    orders = []
+    placed = []
     for _ in range(2):
         order, _ = await store.create_order(new_order(region=region))
         await ActivityEnvironment().run(
-            OrderActivities(store, regions).start_order, WorkOrderInput(order_id=order.id)
+            orders(store, regions).start_order,
+            WorkOrderInput(order_id=order.id),
         )
-        orders.append(order)
+        placed.append(order)
     activities = ConstructionActivities(store, CATALOG, wake)
     first = await ActivityEnvironment().run(
-        activities.dispatch_construction, ConstructionInput(order_id=orders[0].id)
+        activities.dispatch_construction, ConstructionInput(order_id=placed[0].id)
     )
     queued = await ActivityEnvironment().run(
-        activities.dispatch_construction, ConstructionInput(order_id=orders[1].id)
+        activities.dispatch_construction, ConstructionInput(order_id=placed[1].id)
     )
     assert first.technician_id == f"{region}-a"
     assert queued.can_wait
     assert queued.reason == f"waiting for a free fibre technician in region {region}"
 
     escalated = await ActivityEnvironment().run(
-        activities.dispatch_construction, ConstructionInput(order_id=orders[1].id, escalated=True)
+        activities.dispatch_construction, ConstructionInput(order_id=placed[1].id, escalated=True)
     )
     assert not escalated.can_wait
 
     await ActivityEnvironment().run(
         activities.release_construction,
-        ReleaseConstructionInput(order_id=orders[0].id, reason="declined"),
+        ReleaseConstructionInput(order_id=placed[0].id, reason="declined"),
     )
-    assert woken == [orders[1].workflow_id]
+    assert woken == [placed[1].workflow_id]
 
 
 async def test_assignment_by_hand_refuses_with_a_reason(store: WorkOrderStore) -> None:

@@ -315,3 +315,10 @@ async def test_operations_retry_an_activation_with_edited_data(system: System) -
         assert system.nms.activation_count(order["id"]) == 1
     finally:
         system.nms.config = healthy
+
+
+async def test_region_inventory(system: System) -> None:
+    usage = (await system.http.get("/regions/north/inventory")).json()
+    assert usage["slots"] == 2 * 16 * 64
+    assert usage["active"] >= 1  # the orders activated so far in this session
+    assert (await system.http.get("/regions/atlantis/inventory")).status_code == 404

@@ -172,7 +172,7 @@ async def test_list_orders_filters_and_pages(store: WorkOrderStore) -> None:
 async def test_shipped_technicians_are_seeded_once(store: WorkOrderStore) -> None:
     from workorders.reference import load_regions
 
-    await store.db.seed_technicians(load_regions())
+    await store.db.seed(load_regions())
     async with store.db.session() as session:
         technicians = (await session.exec(select(Technician))).all()
     north = [t.id for t in technicians if t.regions == ["north"]]

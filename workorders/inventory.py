@@ -1,0 +1,182 @@
+"""The access-network inventory: OLTs with their PON ports and VLAN pools, what each
+order holds, and what the NMS refused.
+
+Activation data is allocated from it: a terminal slot (an ONT id on a PON port) and a
+VLAN on that port, held by one order at a time (unique constraints, so concurrent
+orders cannot take the same). A refusal teaches it: a slot in use by someone it did
+not know, a faulty port, a VLAN taken on a port are never offered again. Resources are
+released when the activation fails for good, and kept (``active``) when it succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, delete, func, select, update
+
+from models.payloads import ActivationData
+from models.tables import BlockedResource, OltRecord, ResourceAllocation, utcnow
+from workorders.db import Database
+from workorders.planning import Occupancy
+from workorders.reference import Olt
+
+Reserve = Callable[[Any, dict[str, Any]], Awaitable[None]]
+"""Holds the resources of planned activation data, inside the caller's transaction."""
+
+BLOCKING_CODES = {"ONT_ID_IN_USE", "PORT_FAULTY", "VLAN_TAKEN"}
+
+
+class Usage(BaseModel):
+    """How full a region's access network is."""
+
+    region: str
+    olts: int
+    slots: int
+    allocated: int
+    active: int
+    blocked_slots: int
+    faulty_ports: int
+
+
+class Inventory:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def olts(self, region: str) -> list[Olt]:
+        """The region's OLTs, as the database has them."""
+        async with self.db.session() as session:
+            rows = (
+                await session.exec(
+                    select(OltRecord).where(OltRecord.region == region).order_by(col(OltRecord.id))
+                )
+            ).all()
+        return [Olt(id=r.id, pon_ports=r.pon_ports, onts_per_port=r.onts_per_port) for r in rows]
+
+    async def occupancy(self, olt_ids: list[str], order_id: str) -> Occupancy:
+        """What is not free on these OLTs for ``order_id``: what other orders hold and
+        what the NMS refused."""
+        async with self.db.session() as session:
+            held = (
+                await session.exec(
+                    select(ResourceAllocation).where(
+                        col(ResourceAllocation.olt_id).in_(olt_ids),
+                        ResourceAllocation.order_id != order_id,
+                    )
+                )
+            ).all()
+            blocked = (
+                await session.exec(
+                    select(BlockedResource).where(col(BlockedResource.olt_id).in_(olt_ids))
+                )
+            ).all()
+        return Occupancy(
+            slots=frozenset(
+                {(a.olt_id, a.pon_port, a.ont_id) for a in held}
+                | {(b.olt_id, b.pon_port, b.ont_id) for b in blocked if b.ont_id}
+            ),
+            ports=frozenset((b.olt_id, b.pon_port) for b in blocked if not b.ont_id and not b.vlan),
+            vlans=frozenset(
+                {(a.olt_id, a.pon_port, a.vlan) for a in held}
+                | {(b.olt_id, b.pon_port, b.vlan) for b in blocked if b.vlan}
+            ),
+        )
+
+    @staticmethod
+    def reserver(order_id: str) -> Reserve:
+        """Hold the planned data's slot and VLAN for the order, giving back what it held
+        before; raises IntegrityError (at flush) when another order holds them."""
+
+        async def reserve(session: Any, data: dict[str, Any]) -> None:
+            planned = ActivationData.model_validate(data)
+            await session.exec(
+                delete(ResourceAllocation).where(col(ResourceAllocation.order_id) == order_id)
+            )
+            session.add(
+                ResourceAllocation(
+                    order_id=order_id,
+                    olt_id=planned.olt_id,
+                    pon_port=planned.pon_port,
+                    ont_id=planned.ont_id,
+                    vlan=planned.vlan,
+                )
+            )
+            await session.flush()
+
+        return reserve
+
+    async def learn(self, order_id: str, data: ActivationData, error_code: str) -> None:
+        """Remember what the NMS refused, so that no order is offered it again."""
+        if error_code not in BLOCKING_CODES:
+            return
+        block = BlockedResource(
+            olt_id=data.olt_id,
+            pon_port=data.pon_port,
+            ont_id=data.ont_id if error_code == "ONT_ID_IN_USE" else 0,
+            vlan=data.vlan if error_code == "VLAN_TAKEN" else 0,
+            reason=error_code,
+            order_id=order_id,
+        )
+        async with self.db.session() as session:
+            session.add(block)
+            try:
+                await session.commit()
+            except IntegrityError:  # known already (the activity ran again)
+                await session.rollback()
+
+    async def confirm(self, order_id: str) -> None:
+        """The NMS activated the order's resources: they stay with it."""
+        async with self.db.session() as session:
+            await session.exec(
+                update(ResourceAllocation)
+                .where(col(ResourceAllocation.order_id) == order_id)
+                .values(state="active", updated_at=utcnow())
+            )
+            await session.commit()
+
+    async def release(self, order_id: str) -> int:
+        """Give back what the order holds. Returns how many allocations were freed."""
+        async with self.db.session() as session:
+            result = await session.exec(
+                delete(ResourceAllocation).where(col(ResourceAllocation.order_id) == order_id)
+            )
+            await session.commit()
+        return int(result.rowcount or 0)
+
+    async def held_by(self, order_id: str) -> list[ResourceAllocation]:
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(ResourceAllocation).where(ResourceAllocation.order_id == order_id)
+            )
+            return list(rows.all())
+
+    async def usage(self, region: str) -> Usage:
+        """The region's slots, what is allocated, active and blocked."""
+        olts = await self.olts(region)
+        ids = [o.id for o in olts]
+        async with self.db.session() as session:
+            states = dict(
+                (
+                    await session.exec(
+                        select(ResourceAllocation.state, func.count())
+                        .where(col(ResourceAllocation.olt_id).in_(ids))
+                        .group_by(col(ResourceAllocation.state))
+                    )
+                ).all()
+            )
+            blocked = (
+                await session.exec(
+                    select(BlockedResource).where(col(BlockedResource.olt_id).in_(ids))
+                )
+            ).all()
+        return Usage(
+            region=region,
+            olts=len(olts),
+            slots=sum(o.pon_ports * o.onts_per_port for o in olts),
+            allocated=int(states.get("allocated", 0)),
+            active=int(states.get("active", 0)),
+            blocked_slots=sum(1 for b in blocked if b.ont_id),
+            faulty_ports=sum(1 for b in blocked if not b.ont_id and not b.vlan),
+        )
