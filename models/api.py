@@ -206,8 +206,8 @@ class TechnicianCreateRequest(TechnicianBase):
 
 
 class TechnicianUpdateRequest(_Strict):
-    """The fields to change; ``active: false`` deactivates the technician (their open
-    jobs stay theirs until done or reassigned)."""
+    """The fields to change (left out or null: unchanged); ``active: false`` deactivates
+    the technician (their open jobs stay theirs until done or reassigned)."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     regions: list[str] | None = Field(default=None, min_length=1)

@@ -105,6 +105,8 @@ class SubTask(SQLModel, table=True):
     """Construction: the technician's visit to the customer (1 for the first)."""
     queued_at: datetime | None = _ts(default=None, nullable=True, index=True)
     """Construction: since when the job waits for a technician with room."""
+    excluded: list[str] | None = _json()
+    """Construction: technicians who gave the job back, and will not get it again."""
     due_at: datetime | None = _ts(default=None, nullable=True)
     """Construction: the region's installation time limit."""
     sla_state: SlaState | None = None

@@ -176,7 +176,8 @@ class WorkOrderWorkflow:
             HandOffInput(order_id=self._order_id, kind=kind, reason=reason),
             **DATABASE,
         )
-        self._status = OrderStatus.WAITING_FOR_OPERATIONS if reason else OrderStatus.IN_PROGRESS
+        waiting = self._waiting or self._construction.waiting_for_operations
+        self._status = OrderStatus.WAITING_FOR_OPERATIONS if waiting else OrderStatus.IN_PROGRESS
 
     # Construction ----------------------------------------------------------------
 
@@ -200,7 +201,11 @@ class WorkOrderWorkflow:
             sla.cancel()
 
     def _woken_or_changed(self, seen: int) -> Callable[[], bool]:
-        return lambda: self._woken or self._construction_changes != seen
+        # A wake-up counts only while queued: one arriving late (two technicians freed
+        # up at once) must not wake a loop that has nothing to do.
+        return lambda: (
+            (self._woken and self._construction.queued) or self._construction_changes != seen
+        )
 
     def _changed(self) -> None:
         self._construction_changes += 1
@@ -392,6 +397,12 @@ class WorkOrderWorkflow:
                 non_retryable=True,
             )
         job = self._construction.job
+        if job is not None and job.state is JobState.COMPLETED:
+            raise ApplicationError(
+                "the installation is completed; it takes no more decisions",
+                type="CONSTRUCTION_CLOSED",
+                non_retryable=True,
+            )
         if (
             operation.action == "assign"
             and job is not None
@@ -465,14 +476,18 @@ class WorkOrderWorkflow:
         revision failing, or the NMS unreachable for too long hands the sub-task to
         operations, who retry it (with data they edited, or planned anew) or abort it.
         """
-        number, last_revision = 0, revisions
+        number, last_revision, unanswered = 0, revisions, False
         while True:
-            number += 1
-            self._next_attempt[kind] = number
+            if not unanswered:
+                number += 1
+            unanswered = False
             try:
                 result = await attempt(number)
             except ActivityError as e:
-                reason, revisable = _reason(e), False
+                # No answer (the NMS unreachable for too long): a retry repeats this
+                # attempt, its data and its idempotency key, so that an activation the
+                # NMS did after all is not done twice.
+                reason, revisable, unanswered = _reason(e), False, True
             else:
                 if result.succeeded:
                     return SubTaskOutcome(
@@ -483,8 +498,9 @@ class WorkOrderWorkflow:
                 continue
             if revisable:
                 reason = f"revised {revisions} times in a row; last: {reason}"
-            self._next_attempt[kind] = number + 1
+            self._next_attempt[kind] = number + 1  # where an operator's data goes
             decision = await self._wait_for_operations(kind, reason)
+            unanswered = unanswered and decision.data is None
             if decision.action == "abort":
                 return SubTaskOutcome(
                     kind=kind,
@@ -520,8 +536,11 @@ class WorkOrderWorkflow:
                     ),
                     **DATABASE,
                 )
-            except ActivityError:
+            except ActivityError as e:
                 self._waiting[operation.kind] = reason
+                cause = e.cause
+                if isinstance(cause, ApplicationError):
+                    raise ApplicationError(cause.message, type=cause.type) from None
                 raise
         self._decisions[operation.kind] = operation
         return self.state()

@@ -456,20 +456,22 @@ class WorkOrderStore:
             if task.technician_id is not None:
                 return task.technician_id
             now = utcnow()
+            task.excluded = list(excluded) or None
             ahead = await self._queued_before(session, order_id, region, service_types, task)
             chosen: Technician | None = None
-            if not ahead:
-                technicians = (
-                    await session.exec(select(Technician).where(col(Technician.active)))
-                ).all()
-                candidates = sorted(
-                    (t for t in technicians if t.can_take(region, skill) and t.id not in excluded),
-                    key=lambda t: (t.open_jobs, t.id),
-                )
-                for candidate in candidates:
-                    if await self._book(session, candidate.id):
-                        chosen = candidate
-                        break
+            technicians = (
+                await session.exec(select(Technician).where(col(Technician.active)))
+            ).all()
+            candidates = sorted(
+                (t for t in technicians if t.can_take(region, skill) and t.id not in excluded),
+                key=lambda t: (t.open_jobs, t.id),
+            )
+            for candidate in candidates:
+                if any(candidate.id not in (earlier.excluded or []) for earlier in ahead):
+                    continue  # an order that waited longer can take this technician
+                if await self._book(session, candidate.id):
+                    chosen = candidate
+                    break
             if chosen is None:
                 if task.queued_at is None:
                     task.queued_at = now
@@ -480,7 +482,7 @@ class WorkOrderStore:
                     session.add(_event(order_id, SYSTEM, "construction.queued", region=region))
                     await session.commit()
                 return None
-            self._assign(session, task, chosen.id, chosen.name, visit=task.visit + 1)
+            self._assign(session, task, chosen.id, chosen.name)
             session.add(
                 _event(
                     order_id,
@@ -512,9 +514,9 @@ class WorkOrderStore:
             if not await self._book(session, technician_id):
                 raise TechnicianUnavailable(f"technician {technician_id} has no room for a job")
             previous = task.technician_id
-            if previous is not None:
+            if previous is not None and task.job_state is not JobState.COMPLETED:
                 await self._unbook(session, previous)
-            self._assign(session, task, technician_id, technician.name, visit=task.visit + 1)
+            self._assign(session, task, technician_id, technician.name)
             session.add(
                 _event(
                     order_id,
@@ -564,8 +566,8 @@ class WorkOrderStore:
         """The same technician visits again: the job is theirs, assigned anew."""
         async with self.db.session() as session:
             task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
-            if task.visit >= visit:
-                return
+            if task.job_state is not JobState.CANNOT_COMPLETE:
+                return  # rescheduled already (the activity ran again)
             task.visit = visit
             task.job_state = JobState.ASSIGNED
             task.detail = f"visit {visit} to be arranged by {task.technician_id}"
@@ -635,7 +637,11 @@ class WorkOrderStore:
                     if reason or others
                     else OrderStatus.IN_PROGRESS
                 )
-                order.status_reason = f"{kind.value}: {reason}" if reason else None
+                reasons: list[tuple[SubTaskKind, str | None]] = [(kind, reason)] if reason else []
+                reasons += [(o.kind, o.detail) for o in others]
+                order.status_reason = (
+                    "; ".join(f"{k.value}: {r}" for k, r in reasons) if reasons else None
+                )
                 order.updated_at = utcnow()
                 session.add(order)
             session.add(
@@ -696,9 +702,9 @@ class WorkOrderStore:
             if technician is None:
                 return None
             types = [t for s in technician.skills for t in service_types_by_skill.get(s, [])]
-            return (
+            queued = (
                 await session.exec(
-                    select(WorkOrder.workflow_id)
+                    select(WorkOrder.workflow_id, SubTask.excluded)
                     .join(SubTask, col(SubTask.order_id) == col(WorkOrder.id))
                     .where(
                         SubTask.kind == SubTaskKind.CONSTRUCTION,
@@ -707,9 +713,16 @@ class WorkOrderStore:
                         col(WorkOrder.service_type).in_(types),
                     )
                     .order_by(col(SubTask.queued_at))
-                    .limit(1)
                 )
-            ).first()
+            ).all()
+        return next(
+            (
+                workflow_id
+                for workflow_id, excluded in queued
+                if technician_id not in (excluded or [])
+            ),
+            None,
+        )
 
     async def has_technicians(self, region: str, skill: str, excluded: Sequence[str] = ()) -> bool:
         """Whether the region has any active technician with the skill (but those
@@ -729,9 +742,10 @@ class WorkOrderStore:
         region: str,
         service_types: Sequence[ServiceType],
         task: SubTask,
-    ) -> bool:
+    ) -> list[SubTask]:
+        """The construction jobs of the region and skill that have waited longer."""
         query = (
-            select(SubTask.id)
+            select(SubTask)
             .join(WorkOrder, col(SubTask.order_id) == col(WorkOrder.id))
             .where(
                 SubTask.kind == SubTaskKind.CONSTRUCTION,
@@ -740,11 +754,10 @@ class WorkOrderStore:
                 WorkOrder.region == region,
                 col(WorkOrder.service_type).in_(list(service_types)),
             )
-            .limit(1)
         )
         if task.queued_at is not None:
             query = query.where(col(SubTask.queued_at) < task.queued_at)
-        return (await session.exec(query)).first() is not None
+        return list((await session.exec(query)).all())
 
     @staticmethod
     async def _book(session: Any, technician_id: str) -> bool:
@@ -769,12 +782,12 @@ class WorkOrderStore:
         )
 
     @staticmethod
-    def _assign(session: Any, task: SubTask, technician_id: str, name: str, *, visit: int) -> None:
+    def _assign(session: Any, task: SubTask, technician_id: str, name: str) -> None:
         task.technician_id = technician_id
         task.job_state = JobState.ASSIGNED
         task.status = SubTaskStatus.IN_PROGRESS
         task.queued_at = None
-        task.visit = visit
+        task.visit = 1  # the technician's first visit
         task.detail = f"assigned to {name} ({technician_id})"
         task.updated_at = utcnow()
         session.add(task)

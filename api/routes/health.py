@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -10,6 +12,7 @@ from api.deps import StoreDep, TemporalDep
 from api.errors import ProblemError
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("workorders.api")
 
 
 class Health(BaseModel):
@@ -23,7 +26,12 @@ async def health(store: StoreDep, temporal: TemporalDep) -> Health:
     try:
         async with store.db.session() as session:
             await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+    except Exception:
+        log.warning("health: the database does not answer", exc_info=True)
+        raise ProblemError(503, "Not ready", "the work-order database does not answer") from None
+    try:
         await temporal.service_client.check_health()
-    except Exception as e:
-        raise ProblemError(503, "Not ready", f"{type(e).__name__}: {e}") from None
+    except Exception:
+        log.warning("health: Temporal does not answer", exc_info=True)
+        raise ProblemError(503, "Not ready", "the Temporal server does not answer") from None
     return Health(database="ok", temporal="ok")

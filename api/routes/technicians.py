@@ -72,7 +72,7 @@ async def change_technician(
     _known_regions(regions, request.regions)
     try:
         technician = await store.change_technician(
-            technician_id, **request.model_dump(exclude_unset=True)
+            technician_id, **request.model_dump(exclude_unset=True, exclude_none=True)
         )
     except LookupError:
         raise ProblemError(404, "Technician not found", f"no technician {technician_id}") from None

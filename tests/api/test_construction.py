@@ -44,6 +44,9 @@ async def test_operations_add_change_and_deactivate_technicians(system: System) 
     )
     assert changed.status_code == 200
     assert changed.json()["regions"] == ["north", "east"]
+    same = await system.http.patch(f"/technicians/{body['id']}", json={"active": None})
+    assert same.status_code == 200
+    assert same.json()["active"] is True  # null: unchanged
     off = await system.http.patch(f"/technicians/{body['id']}", json={"active": False})
     assert off.json()["active"] is False
     inactive = (await system.http.get("/technicians", params={"active": "false"})).json()

@@ -246,3 +246,46 @@ async def test_concurrent_assignments_never_overbook(store: WorkOrderStore) -> N
     assert sorted(t for t in held if t) == sorted(assigned)
     if not errors:
         assert len(assigned) == 10
+
+
+async def test_a_reassigned_job_can_be_rescheduled(store: WorkOrderStore) -> None:
+    region, (a, b) = await region_with(store, ("a", 2), ("b", 2))
+    order = await started(store, region)
+    assert await assign(store, order) == a
+    await store.release_technician(order.id, "declined")
+    assert await assign(store, order, excluded=[a]) == b
+    assert (await construction(store, order)).visit == 1
+    await store.record_construction_report(
+        order.id,
+        ConstructionReport(
+            technician_id=b,
+            state=JobState.CANNOT_COMPLETE,
+            reason_code=CannotCompleteReason.CUSTOMER_ABSENT,
+        ),
+    )
+    await store.reschedule_visit(order.id, 2)
+    task = await construction(store, order)
+    assert (task.technician_id, task.job_state, task.visit) == (b, JobState.ASSIGNED, 2)
+
+
+async def test_an_order_that_cannot_use_a_free_technician_does_not_hold_the_queue(
+    store: WorkOrderStore,
+) -> None:
+    region, (a, b) = await region_with(store, ("a", 1), ("b", 1))
+    blocker, first, second = [await started(store, region) for _ in range(3)]
+    assert await assign(store, blocker) == a
+    assert await assign(store, first, excluded=[b]) is None  # waits for a only
+    # b has room; the order that waited longer does not want b: the newer one gets b.
+    assert await assign(store, second) == b
+    assert await store.next_in_queue(b, {"fibre": FIBRE}) is None
+    assert await store.next_in_queue(a, {"fibre": FIBRE}) == first.workflow_id
+
+
+async def test_waiting_reasons_of_two_sub_tasks(store: WorkOrderStore) -> None:
+    order = await started(store, "north")
+    await store.hand_to_operations(order.id, SubTaskKind.CONSTRUCTION, "no technician")
+    await store.hand_to_operations(order.id, SubTaskKind.ACTIVATION, "UNKNOWN_OLT")
+    await store.hand_to_operations(order.id, SubTaskKind.ACTIVATION, None)
+    stored = await store.get_order(order.id)
+    assert stored.status is OrderStatus.WAITING_FOR_OPERATIONS
+    assert stored.status_reason == "construction: no technician"

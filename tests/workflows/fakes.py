@@ -117,6 +117,8 @@ class FakeActivities:
     """How many dispatches find every technician of the region fully booked."""
     unavailable: set[str] = field(default_factory=set)
     """Technicians that operations cannot assign by hand."""
+    taken_onts: set[int] = field(default_factory=set)
+    """ONT ids that other orders hold, for data operations give."""
     installation_limit: timedelta = timedelta(hours=48)
     jeopardy_after: timedelta = timedelta(hours=36)
     activation: ActivationScript = activation_ok
@@ -174,6 +176,12 @@ class FakeActivities:
         async def prepare_attempt(input: PrepareAttemptInput) -> None:
             await self._enter("prepare_attempt", input)
             self._leave("prepare_attempt")
+            if input.data.get("ont_id") in self.taken_onts:
+                raise ApplicationError(
+                    "another order holds that slot (scripted)",
+                    type="INVALID_DATA",
+                    non_retryable=True,
+                )
 
         @activity.defn(name="dispatch_construction")
         async def dispatch_construction(input: ConstructionInput) -> ConstructionAssignment:

@@ -22,13 +22,14 @@ from models.payloads import (
     ConstructionReport,
     ConstructionView,
     HandOffInput,
+    NetworkOperation,
     ReleaseConstructionInput,
     RescheduleConstructionInput,
     SlaInput,
 )
 from models.status import MAX_VISITS
-from tests.workflows.fakes import FakeActivities, start
-from tests.workflows.test_work_order import Handle, install
+from tests.workflows.fakes import FakeActivities, quality_fails, start
+from tests.workflows.test_work_order import Handle, decide, install
 from workflows import WorkOrderWorkflow
 
 LIMIT, JEOPARDY = timedelta(hours=48), timedelta(hours=36)
@@ -258,3 +259,39 @@ async def test_queued_job_is_woken_when_a_technician_frees_up(
         await install(handle)
         assert (await handle.result()).status is OrderStatus.COMPLETED
     assert len(fakes.called("dispatch_construction")) == 2
+
+
+async def test_a_late_wake_up_does_not_disturb_an_assigned_job(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities()
+    async with order(time_skipping_env, fakes) as handle:
+        await until(handle, assigned_to("tech-north-1"))
+        for _ in range(3):  # two technicians freed up at once, and then another
+            await handle.signal(WorkOrderWorkflow.technician_available)
+        await install(handle)
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+    assert len(fakes.called("dispatch_construction")) == 1
+
+
+async def test_no_decision_on_a_completed_installation(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(quality=quality_fails("NOT_ACTIVATED", revisable=False))
+    async with order(time_skipping_env, fakes) as handle:
+        await install(handle)
+        for operation in (
+            ConstructionOperation(action="fail", reason="too late"),
+            ConstructionOperation(action="assign", technician_id="tech-north-2"),
+        ):
+            with pytest.raises(WorkflowUpdateFailedError) as raised:
+                await handle.execute_update(WorkOrderWorkflow.operate_construction, operation)
+            assert isinstance(raised.value.cause, ApplicationError)
+            assert raised.value.cause.type == "CONSTRUCTION_CLOSED"
+        await decide(
+            handle, NetworkOperation(kind=SubTaskKind.QUALITY_CHECK, action="abort", reason="x")
+        )
+        result = await handle.result()
+    assert {o.kind: o.status for o in result.outcomes}[SubTaskKind.CONSTRUCTION].value == (
+        "succeeded"
+    )

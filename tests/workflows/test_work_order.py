@@ -229,8 +229,9 @@ async def test_activity_that_gives_up_goes_to_operations(
     retry = NetworkOperation(kind=SubTaskKind.ACTIVATION, action="retry")
     result = await run_order(time_skipping_env, fakes, operations=[retry])
     assert result.status is OrderStatus.COMPLETED
+    # Never answered: the same attempt again (same data, same idempotency key).
     calls = fakes.called("activate_resources")
-    assert [c.attempt for c in calls if isinstance(c, ActivationInput)] == [1, 2]
+    assert [c.attempt for c in calls if isinstance(c, ActivationInput)] == [1, 1]
     (recorded,) = fakes.called("record_order_status")
     assert isinstance(recorded, RecordOrderStatusInput)
     assert recorded.outcomes == result.outcomes
@@ -356,3 +357,37 @@ async def test_job_waits_while_every_technician_is_fully_booked(
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED
     assert len(fakes.called("dispatch_construction")) == 4
+
+
+async def test_operator_data_for_a_taken_slot_is_refused(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeActivities(
+        activation=by_attempt(activation_fails("UNKNOWN_OLT", revisable=False), activation_ok),
+        taken_onts={7},
+    )
+    edited = {
+        "olt_id": "olt-north-02",
+        "pon_port": 3,
+        "ont_id": 7,
+        "vlan": 150,
+        "profile": "FTTH_300_100",
+        "nms_profile_name": "FTTH_300_100",
+    }
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with fakes.worker(time_skipping_env.client, task_queue):
+        handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
+        await install(handle)
+        taken = NetworkOperation(kind=SubTaskKind.ACTIVATION, action="retry", data=edited)
+        with pytest.raises(WorkflowUpdateFailedError) as raised:
+            await decide(handle, taken)
+        assert isinstance(raised.value.cause, ApplicationError)
+        assert raised.value.cause.type == "INVALID_DATA"
+        # Still waiting: another decision is taken.
+        await decide(
+            handle,
+            NetworkOperation(
+                kind=SubTaskKind.ACTIVATION, action="retry", data={**edited, "ont_id": 8}
+            ),
+        )
+        assert (await handle.result()).status is OrderStatus.COMPLETED
