@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from workorders.db import Database
 from workorders.reference import load_regions
 from workorders.store import WorkOrderStore
+from workorders.temporal_setup import ensure_search_attributes
 
 BIN = Path(sys.executable).parent
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -81,6 +82,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         test_server_existing_path=_binary("temporal-test-server"),
     )
+    await ensure_search_attributes(env.client, env.client.namespace)
     yield env
     await env.shutdown()
 
@@ -92,6 +94,7 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=_binary("temporal"),
         dev_server_log_level="error",
     )
+    await ensure_search_attributes(env.client, env.client.namespace)
     yield env
     await env.shutdown()
 

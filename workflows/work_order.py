@@ -17,10 +17,10 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -65,11 +65,15 @@ with workflow.unsafe.imports_passed_through():
         decide_order_status,
         follow_up,
     )
+    from workflows import search_attributes as search
 
 MAX_ACTIVATION_ATTEMPTS = 6
 """Activation attempts in a row, each with data revised from the history, before the
 activation is handed to operations."""
 MAX_QUALITY_CHECK_ATTEMPTS = 6
+SEARCH_ATTRIBUTES_PATCH = "search-attributes"
+"""Orders started before this change did not keep search attributes: they replay
+without them (``workflow.patched``)."""
 QUEUE_POLL = timedelta(minutes=5)
 """A queued job asks again this often, besides being woken when a technician frees up."""
 
@@ -129,6 +133,7 @@ class WorkOrderWorkflow:
         self._construction_changes = 0
         self._woken = False
         self._failed_by_operations: str | None = None
+        self._published: dict[str, object] = {}
         self._next_attempt: dict[SubTaskKind, int] = {}
         self._waiting: dict[SubTaskKind, str] = {}
         """Activation or quality check waiting for operations, and why."""
@@ -140,6 +145,7 @@ class WorkOrderWorkflow:
             OrderActivities.start_order, input, **DATABASE
         )
         self._status = OrderStatus.IN_PROGRESS
+        self._publish(plan)
         outcomes = await asyncio.gather(
             self._branch(SubTaskKind.CONSTRUCTION, self._run_construction(plan)),
             self._branch(SubTaskKind.ACTIVATION, self._activation(plan)),
@@ -152,6 +158,7 @@ class WorkOrderWorkflow:
             **DATABASE,
         )
         self._status = decision.status
+        self._publish(plan)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return WorkOrderResult(
             order_id=plan.order_id,
@@ -178,6 +185,48 @@ class WorkOrderWorkflow:
         )
         waiting = self._waiting or self._construction.waiting_for_operations
         self._status = OrderStatus.WAITING_FOR_OPERATIONS if waiting else OrderStatus.IN_PROGRESS
+        self._publish()
+
+    def _publish(self, plan: OrderPlan | None = None) -> None:
+        """Keep the search attributes and the current details that operations see in
+        the Temporal UI up to date; only what changed is sent."""
+        if not workflow.patched(SEARCH_ATTRIBUTES_PATCH):
+            return  # an order started before the workflow kept them
+        waiting = sorted(k.value for k in self._waiting)
+        if self._construction.waiting_for_operations:
+            waiting = sorted([*waiting, SubTaskKind.CONSTRUCTION.value])
+        job = self._construction.job
+        updates: list[SearchAttributeUpdate[Any]] = []
+        if plan is not None and self._published == {}:
+            updates += [
+                search.REGION.value_set(plan.region),
+                search.SERVICE_TYPE.value_set(plan.service_type.value),
+            ]
+        values: dict[str, object] = {
+            "status": self._status.value,
+            "waiting": waiting,
+            "technician": job.technician_id if job else None,
+        }
+        if values["status"] != self._published.get("status"):
+            updates.append(search.ORDER_STATUS.value_set(self._status.value))
+        if values["waiting"] != self._published.get("waiting", []):
+            updates.append(search.WAITING_FOR.value_set(waiting))
+        if values["technician"] != self._published.get("technician"):
+            updates.append(
+                search.TECHNICIAN.value_set(job.technician_id)
+                if job
+                else search.TECHNICIAN.value_unset()
+            )
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published = values
+        details = [f"**{self._status.value}**"]
+        if job:
+            details.append(f"construction: {job.technician_id}, {job.state.value}")
+        elif self._construction.queued:
+            details.append("construction: queued for a technician")
+        details += [f"waiting for operations: {k}" for k in waiting]
+        workflow.set_current_details("\n".join(details))
 
     # Construction ----------------------------------------------------------------
 
@@ -188,6 +237,7 @@ class WorkOrderWorkflow:
                 async with self._construction_lock:
                     outcome = await self._next_construction_step()
                     seen = self._construction_changes
+                    self._publish()
                 if outcome is not None:
                     return outcome
                 if self._construction.queued:
@@ -209,6 +259,7 @@ class WorkOrderWorkflow:
 
     def _changed(self) -> None:
         self._construction_changes += 1
+        self._publish()
 
     def _construction_outcome(
         self, status: SubTaskStatus, reason: str | None = None

@@ -24,6 +24,7 @@ from types import FrameType
 
 from rich.console import Console
 
+from workflows.search_attributes import cli_flags
 from workorders.config import Settings
 from workorders.db import Database
 from workorders.reference import load_regions
@@ -144,6 +145,7 @@ def up(settings: Settings) -> int:
                 settings.temporal_namespace,
                 "--log-level",
                 "warn",
+                *cli_flags(),
             ],
             logs,
             env,

@@ -34,6 +34,7 @@ from tests.workflows.fakes import (
 )
 from tests.workflows.test_work_order import Handle, decide, install
 from workflows import WorkOrderWorkflow
+from workorders.temporal_setup import ensure_search_attributes
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
@@ -108,6 +109,7 @@ Drive = Callable[[WorkflowEnvironment, Handle], Awaitable[None]]
 
 SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Drive]] = {
     "completed": (FakeActivities, installed),
+    "completed_with_search_attributes": (FakeActivities, installed),
     "activation_revised_twice": (
         lambda: FakeActivities(
             activation=by_attempt(
@@ -149,6 +151,7 @@ async def record(names: list[str], directory: Path = HISTORIES) -> list[Path]:
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
     )
     written = []
+    await ensure_search_attributes(env.client, env.client.namespace)
     try:
         for name, (make, drive) in SCENARIOS.items():
             if names and name not in names:

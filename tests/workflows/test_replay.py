@@ -16,7 +16,7 @@ HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("
 
 
 def test_histories_are_stored() -> None:
-    assert len(HISTORIES) >= 8
+    assert len(HISTORIES) >= 9
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
