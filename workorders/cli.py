@@ -109,6 +109,15 @@ def demo(
     raise typer.Exit(asyncio.run(run_demo(config)))
 
 
+def _add_operations() -> None:
+    from workorders.ops import app as orders
+
+    app.add_typer(orders, name="orders")
+
+
+_add_operations()
+
+
 def main() -> None:
     app()
 

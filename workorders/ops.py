@@ -1,0 +1,167 @@
+"""``workorders orders``: the operations desk on the command line, over the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from workorders.config import get_settings
+
+app = typer.Typer(
+    help="Follow work orders and decide on the ones waiting for operations.", no_args_is_help=True
+)
+console = Console()
+
+STATUS_STYLE = {
+    "completed": "green",
+    "failed": "red",
+    "waiting_for_operations": "bold yellow",
+    "in_progress": "cyan",
+    "received": "white",
+}
+
+
+def _client(api_url: str | None) -> httpx.Client:
+    return httpx.Client(base_url=api_url or get_settings().api_url, timeout=30)
+
+
+def _get(client: httpx.Client, path: str, **params: Any) -> Any:
+    try:
+        response = client.get(path, params={k: v for k, v in params.items() if v is not None})
+    except httpx.HTTPError as e:
+        raise _fail(f"the API at {client.base_url} does not answer: {e}") from e
+    _check(response)
+    return response.json()
+
+
+def _check(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        problem = response.json()
+        message = f"{problem.get('title')}: {problem.get('detail') or problem.get('errors')}"
+    except ValueError:
+        message = response.text
+    raise _fail(f"{response.status_code} {message}")
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]{message}[/]")
+    return typer.Exit(1)
+
+
+def _status(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+ApiUrl = Annotated[str | None, typer.Option(help="Defaults to the configured API.")]
+
+
+@app.command("list")
+def list_orders(
+    status: Annotated[str | None, typer.Option(help="e.g. waiting_for_operations")] = None,
+    region: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    api_url: ApiUrl = None,
+) -> None:
+    """Orders, newest first."""
+    with _client(api_url) as client:
+        page = _get(client, "/orders", status=status, region=region, limit=limit)
+    table = Table(title=f"{len(page['items'])} of {page['total']} orders")
+    for column in ("order", "reference", "status", "region", "profile", "created"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    for order in page["items"]:
+        table.add_row(
+            order["id"],
+            order["external_reference"],
+            _status(order["status"]),
+            order["region"],
+            order["profile"],
+            order["created_at"][:19].replace("T", " "),
+            order.get("status_reason") or "",
+        )
+    console.print(table)
+
+
+@app.command()
+def show(order_id: str, api_url: ApiUrl = None) -> None:
+    """One order: its sub-tasks and its timeline."""
+    with _client(api_url) as client:
+        order = _get(client, f"/orders/{order_id}")
+        history = _get(client, f"/orders/{order_id}/history")
+    console.print(
+        f"[bold]{order['id']}[/]  {order['external_reference']}  {_status(order['status'])}"
+        f"  {order['region']}  {order['profile']}"
+    )
+    if order.get("status_reason"):
+        console.print(f"  {order['status_reason']}")
+    tasks = Table(title="sub-tasks")
+    for column in ("sub-task", "status", "attempts", "detail", "data"):
+        tasks.add_column(column, overflow="fold")
+    for task in order["sub_tasks"]:
+        who = f" ({task['technician_id']}, {task['job_state']})" if task["technician_id"] else ""
+        tasks.add_row(
+            task["kind"] + who,
+            _status(task["status"]),
+            str(task["attempts"]),
+            task.get("detail") or "",
+            json.dumps(task["data"]) if task.get("data") else "",
+        )
+    console.print(tasks)
+    timeline = Table(title="timeline")
+    for column in ("at", "who", "what", "detail"):
+        timeline.add_column(column, overflow="fold")
+    for event in history["events"]:
+        detail = {k: v for k, v in (event.get("detail") or {}).items() if v is not None}
+        timeline.add_row(
+            event["at"][:19].replace("T", " "),
+            event["actor"],
+            event["kind"],
+            json.dumps(detail) if detail else "",
+        )
+    console.print(timeline)
+
+
+@app.command()
+def retry(
+    order_id: str,
+    kind: Annotated[str, typer.Option(help="activation or quality_check")] = "activation",
+    data_file: Annotated[
+        Path | None, typer.Option(help="JSON with the whole data of the next attempt.")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until the sub-task has ended.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait at most.")] = 300,
+    api_url: ApiUrl = None,
+) -> None:
+    """Retry an activation or a quality check that waits for operations."""
+    if kind not in ("activation", "quality_check"):
+        raise _fail("--kind is activation or quality_check")
+    body: dict[str, Any] = {"action": "retry"}
+    if data_file is not None:
+        body["data"] = json.loads(data_file.read_text())
+    with _client(api_url) as client:
+        response = client.post(f"/orders/{order_id}/{kind}/operations", json=body)
+        _check(response)
+        console.print(f"{kind} of {order_id}: retrying")
+        if not wait:
+            return
+        deadline = time.monotonic() + timeout
+        with console.status(f"waiting for the {kind} ...") as progress:
+            while time.monotonic() < deadline:
+                order = _get(client, f"/orders/{order_id}")
+                task = next(t for t in order["sub_tasks"] if t["kind"] == kind)
+                progress.update(f"{kind}: {task['status']}, attempt {task['attempts']}")
+                if task["status"] in ("succeeded", "failed", "waiting_for_operations"):
+                    break
+                time.sleep(0.5)
+    console.print(f"{kind}: {_status(task['status'])} {task.get('detail') or ''}")
+    if task["status"] != "succeeded":
+        raise typer.Exit(1)
