@@ -6,12 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up test lint typecheck pytest install demo clean
+.PHONY: up test lint typecheck pytest pytest-postgres install demo clean
 
 up: $(STAMP)
 	$(BIN)/workorders up
 
-test: lint typecheck pytest
+test: lint typecheck pytest pytest-postgres
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -20,8 +20,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
+# Every test on SQLite, the embedded default (tests/db runs on PostgreSQL too) ...
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# ... then, of the layers that touch the database, what runs on PostgreSQL: the API and
+# integration tests on a fresh database there (marked `backend`), and the PostgreSQL
+# half of the database tests.
+pytest-postgres: $(STAMP)
+	WORKORDERS_TEST_BACKEND=postgres $(BIN)/pytest -m 'backend or postgres' \
+		tests/api tests/integration tests/activities tests/db
 
 demo: $(STAMP)
 	$(BIN)/workorders demo --orders 20

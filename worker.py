@@ -11,6 +11,13 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+)
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -25,6 +32,8 @@ from workflows import WorkOrderWorkflow
 from workorders.config import Settings, get_settings
 from workorders.db import Database
 from workorders.inventory import Inventory
+from workorders.logs import configure_logging
+from workorders.metrics import ActivityMetricsInterceptor, WorkerMetrics, serve_metrics
 from workorders.nms import NetworkManagementSystem, NmsSimulator, SimulatorConfig
 from workorders.nms.http import HttpNms
 from workorders.reference import Catalog, Regions, load_catalog, load_regions
@@ -71,7 +80,10 @@ def build_worker(
     *,
     regions: Regions | None = None,
     catalog: Catalog | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> Worker:
+    """The work-order worker; its activities are timed and counted in ``metrics`` (a
+    registry of their own by default)."""
     return Worker(
         client,
         task_queue=task_queue,
@@ -79,6 +91,7 @@ def build_worker(
         activities=activities_for(
             store, nms, regions or load_regions(), catalog or load_catalog(), waker(client)
         ),
+        interceptors=[ActivityMetricsInterceptor(metrics or WorkerMetrics(), store)],
     )
 
 
@@ -118,19 +131,45 @@ def simulator_config(settings: Settings, catalog: Catalog) -> SimulatorConfig:
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client of the configured Temporal server, on ``runtime`` or the default one."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
+
+
+def temporal_runtime(settings: Settings) -> Runtime:
+    """The SDK runtime of the worker: the SDK's core logs go through Python's logging
+    (so they share its format), and its metrics are served for Prometheus on
+    ``temporal_metrics_port`` unless that is 0 or taken (then logged, and none)."""
+    logging_config = LoggingConfig(
+        filter=LoggingConfig.default.filter,
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+    if settings.temporal_metrics_port:
+        address = f"{settings.metrics_host}:{settings.temporal_metrics_port}"
+        try:
+            runtime = Runtime(
+                telemetry=TelemetryConfig(
+                    logging=logging_config, metrics=PrometheusConfig(bind_address=address)
+                )
+            )
+        except ValueError as e:
+            log.error("cannot serve the Temporal SDK's metrics on %s: %s", address, e)
+        else:
+            log.info("Temporal SDK metrics at http://%s/metrics", address)
+            return runtime
+    return Runtime(telemetry=TelemetryConfig(logging=logging_config))
 
 
 async def run(settings: Settings) -> None:
     """Run the worker until cancelled."""
     regions, catalog = load_regions(), load_catalog()
     db = Database.from_url(settings.effective_database_url, echo=settings.database_echo)
-    await db.create_schema()
+    await db.migrate()
     await db.seed(regions)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)
@@ -153,9 +192,22 @@ async def run(settings: Settings) -> None:
             )
             stack.callback(simulator.close)
             nms = simulator
-        client = await connect(settings)
+        metrics = WorkerMetrics()
+        if settings.worker_metrics_port:
+            stop_serving = serve_metrics(
+                metrics.registry, settings.metrics_host, settings.worker_metrics_port
+            )
+            if stop_serving is not None:
+                stack.callback(stop_serving)
+        client = await connect(settings, temporal_runtime(settings))
         worker = build_worker(
-            client, settings.task_queue, WorkOrderStore(db), nms, regions=regions, catalog=catalog
+            client,
+            settings.task_queue,
+            WorkOrderStore(db),
+            nms,
+            regions=regions,
+            catalog=catalog,
+            metrics=metrics,
         )
         log.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
@@ -164,9 +216,10 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    configure_logging(settings)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(get_settings()))
+        asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

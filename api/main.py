@@ -1,4 +1,8 @@
-"""The FastAPI application; its lifespan owns the database and the Temporal client."""
+"""The FastAPI application; its lifespan owns the database and the Temporal client.
+
+Its metrics are served at ``/metrics`` (:mod:`api.metrics`), in a registry of the app's
+own.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +11,36 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import errors
+from api.metrics import ApiMetrics, MeteredStore, RequestMetrics, name_the_order
+from api.metrics import router as metrics_router
 from api.routes import health, inventory, orders, technicians
 from api.workflows import keep_resuming
 from worker import connect
 from workorders.config import Settings, get_settings
 from workorders.db import Database
 from workorders.reference import load_catalog, load_regions
-from workorders.store import WorkOrderStore
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = None) -> FastAPI:
+    """The API, with its lifespan, routes, error handlers and metrics.
+
+    Args:
+        settings: the process's settings by default.
+        metrics: where to count; a new registry of the app's own by default.
+    """
     settings = settings or get_settings()
+    metrics = metrics or ApiMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database.from_url(settings.effective_database_url, echo=settings.database_echo)
-        await db.create_schema()
+        await db.migrate()
         regions = load_regions()
         await db.seed(regions)
-        store = WorkOrderStore(db)
+        store = MeteredStore(db, metrics)
         client = await connect(settings)
         app.state.settings = settings
         app.state.store = store
@@ -56,10 +68,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         version="0.1.0",
         lifespan=lifespan,
+        dependencies=[Depends(name_the_order)],
     )
+    app.state.metrics = metrics
+    app.add_middleware(RequestMetrics, metrics=metrics)
     errors.install(app)
     app.include_router(orders.router)
     app.include_router(technicians.router)
     app.include_router(inventory.router)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     return app

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from workorders.config import get_settings
+from workorders.logs import configure_logging
 
 app = typer.Typer(
     help="Broadband work orders: construction, activation and quality check in parallel.",
@@ -22,6 +23,7 @@ def up() -> None:
     """Start the whole system: Temporal dev server and UI, worker, API."""
     from workorders.up import up as run_up
 
+    configure_logging(get_settings())
     raise typer.Exit(run_up(get_settings()))
 
 
@@ -36,11 +38,13 @@ def api(
     from api import create_app
 
     settings = get_settings()
+    configure_logging(settings)
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",
+        log_config=None,  # uvicorn's logs go through configure_logging's handler
     )
 
 
@@ -58,6 +62,7 @@ def nms_sim(
     from workorders.reference import load_catalog
 
     settings = get_settings()
+    configure_logging(settings)
     simulator = NmsSimulator(
         simulator_config(settings, load_catalog()),
         state_path=settings.data_dir / "nms-simulator.db",
@@ -68,6 +73,7 @@ def nms_sim(
             host=host or settings.nms_sim_host,
             port=port or settings.nms_sim_port,
             log_level="info",
+            log_config=None,  # uvicorn's logs go through configure_logging's handler
         )
     finally:
         simulator.close()
@@ -97,7 +103,7 @@ def demo(
     """Drive orders through the API as a client and the technicians would."""
     from workorders.demo import DemoConfig, run_demo
 
-    logging.basicConfig(level=logging.WARNING)
+    configure_logging(get_settings(), level=logging.WARNING)
     config = DemoConfig(
         api_url=api_url or get_settings().api_url,
         orders=orders,

@@ -41,6 +41,28 @@ class Settings(BaseSettings):
         default=30, gt=0, description="How often the API starts workflows of received orders."
     )
 
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text, or json: one JSON object a line with the order id when known.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Where the worker serves its Prometheus metrics."
+    )
+    worker_metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="The worker's own metrics (activities, orders, sub-tasks); 0 serves none.",
+    )
+    temporal_metrics_port: int = Field(
+        default=9465,
+        ge=0,
+        le=65535,
+        description="The Temporal SDK's metrics of the worker (its runtime); 0 serves none.",
+    )
+
     nms_url: str = Field(
         default="",
         description="Base URL of an NMS speaking docs/nms-protocol.md, e.g. the NMS simulator"

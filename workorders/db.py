@@ -1,13 +1,19 @@
-"""The database engine: SQLite by default, PostgreSQL in production."""
+"""The database engine: SQLite by default, PostgreSQL in production. Its schema is
+kept by the Alembic migrations in ``migrations/``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -15,8 +21,19 @@ from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from migrations import SCRIPT_LOCATION
 from models.tables import OltRecord, Technician
 from workorders.reference import Regions
+
+log = logging.getLogger("workorders.db")
+
+MIGRATION_LOCK = 0x776F726B6F72
+"""The PostgreSQL advisory lock under which one process at a time changes the schema."""
+
+
+class MigrationError(RuntimeError):
+    """The schema cannot be brought to head: a database made without migrations whose
+    tables differ from the models, or a migration that broke foreign keys."""
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -40,6 +57,77 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration without ``alembic.ini``: the shipped migrations, run on
+    ``connection`` when one is given (else on the settings' database)."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@contextmanager
+def schema_lock(connection: Connection) -> Iterator[None]:
+    """One transaction on ``connection`` in which this process alone changes the schema.
+
+    The API and the worker both migrate when they start, maybe at the same moment:
+    PostgreSQL serialises them with an advisory lock, SQLite with ``BEGIN IMMEDIATE``.
+    Both run the DDL in that transaction, so a migration that fails leaves nothing
+    behind. SQLite's foreign keys are off meanwhile (Alembic's batch mode copies
+    tables), and checked before the commit.
+    """
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:  # a no-op inside a transaction: before it
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+    try:
+        with connection.begin():
+            if sqlite:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            elif connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
+            yield
+            if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                raise MigrationError(f"the migration broke foreign keys: {broken}")
+    finally:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config(connection)
+    with schema_lock(connection):
+        _adopt_unversioned(connection, config)
+        command.upgrade(config, "head")
+
+
+def _adopt_unversioned(connection: Connection, config: Config) -> None:
+    """Stamp a database made by ``create_all`` before there were migrations.
+
+    Such a database has the work-order tables and no ``alembic_version``. Missing
+    tables are added first, as ``create_all`` used to on every start; then, if the
+    schema is exactly the models', it is stamped as the newest revision. A schema that
+    differs is refused: nothing guesses which revision it stands at.
+    """
+    tables = set(inspect(connection).get_table_names())
+    if "alembic_version" in tables or not tables & set(SQLModel.metadata.tables):
+        return
+    SQLModel.metadata.create_all(connection)
+    differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    if differences:
+        raise MigrationError(
+            "the database has work-order tables but no Alembic version, and they differ"
+            f" from the models: {differences}. Bring them in line and run"
+            " `alembic stamp head`, or start from an empty database."
+        )
+    command.stamp(config, "head")
+    log.warning("a database without migration history matches the models: stamped head")
+
+
 class Database:
     """The engine and its sessions; one per process."""
 
@@ -56,10 +144,16 @@ class Database:
         async with self._sessions() as session:
             yield session
 
-    async def create_schema(self) -> None:
-        """Create missing tables."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+    async def migrate(self) -> None:
+        """Bring the schema to the newest migration (``alembic upgrade head``).
+
+        Safe to call from several processes at once, and on every start: a database at
+        head is left alone. A database made by ``create_all`` before there were
+        migrations is stamped if its schema matches the models, else refused
+        (:class:`MigrationError`).
+        """
+        async with self.engine.connect() as connection:
+            await connection.run_sync(_upgrade)
 
     async def seed(self, regions: Regions) -> None:
         """Add the shipped technicians and OLTs that the database does not have yet."""

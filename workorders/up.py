@@ -100,7 +100,7 @@ def up(settings: Settings) -> int:
 
     async def init_db() -> None:
         db = Database.from_url(settings.effective_database_url)
-        await db.create_schema()
+        await db.migrate()
         await db.seed(load_regions())
         await db.dispose()
 

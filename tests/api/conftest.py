@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -31,12 +31,15 @@ class System:
 
 @pytest.fixture(scope="session")
 async def system(
-    dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+    dev_server_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+    new_database_url: Callable[[], str],
 ) -> AsyncIterator[System]:
     data = tmp_path_factory.mktemp("api")
     settings = Settings(
         _env_file=None,
         data_dir=data,
+        database_url=new_database_url(),
         temporal_address=dev_server_env.client.service_client.config.target_host,
         task_queue=f"api-{uuid.uuid4()}",
         nms_latency_min_s=0,
@@ -46,7 +49,7 @@ async def system(
         nms_congested_server_rate=0,
     )
     db = Database.from_url(settings.effective_database_url)
-    await db.create_schema()
+    await db.migrate()
     store = WorkOrderStore(db)
     nms = NmsSimulator(worker.simulator_config(settings, load_catalog()))
     app = create_app(settings)

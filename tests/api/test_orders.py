@@ -12,6 +12,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from tests.api.conftest import System
 from tests.factories import order_request
+from workorders.inventory import Inventory
 
 
 async def create(system: System, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -300,9 +301,16 @@ async def test_operations_retry_an_activation_with_edited_data(system: System) -
 
         # The field crew repaired the port; nothing else in the network stands in the way.
         system.nms.config = replace(
-            healthy, port_conflict_rate=0, vlan_conflict_rate=0, legacy_olt_rate=0
+            healthy,
+            faulty_port_rate=0,
+            port_conflict_rate=0,
+            vlan_conflict_rate=0,
+            legacy_olt_rate=0,
         )
-        edited = {**activation["data"], "vlan": 177}
+        olt, port = activation["data"]["olt_id"], activation["data"]["pon_port"]
+        taken = await Inventory(system.store.db).occupancy([olt], order["id"])
+        free_vlan = next(v for v in range(199, 99, -1) if (olt, port, v) not in taken.vlans)
+        edited = {**activation["data"], "vlan": free_vlan}  # another VLAN, chosen by hand
         retried = await system.http.post(url, json={"action": "retry", "data": edited})
         assert retried.status_code == 200, retried.text
         assert retried.json()["waiting_for_operations"] == {}

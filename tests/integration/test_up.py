@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -27,8 +27,13 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(tmp_path: Path, new_database_url: Callable[[], str]) -> dict[str, str]:
+    """The environment of ``workorders up``: free ports, a data folder of its own and,
+    with ``WORKORDERS_TEST_BACKEND=postgres``, a fresh PostgreSQL database."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("WORKORDERS_")}
+    database_url = new_database_url()
+    if database_url:
+        clean["WORKORDERS_DATABASE_URL"] = database_url
     return {
         **clean,
         "WORKORDERS_DATA_DIR": str(tmp_path / "data"),
@@ -36,6 +41,8 @@ def env(tmp_path: Path) -> dict[str, str]:
         "WORKORDERS_TEMPORAL_UI_PORT": str(free_port()),
         "WORKORDERS_API_PORT": str(free_port()),
         "WORKORDERS_NMS_SIM_PORT": str(free_port()),
+        "WORKORDERS_WORKER_METRICS_PORT": str(free_port()),
+        "WORKORDERS_TEMPORAL_METRICS_PORT": str(free_port()),
         "WORKORDERS_NMS_LATENCY_MIN_S": "0.01",
         "WORKORDERS_NMS_LATENCY_MAX_S": "0.1",
     }
@@ -105,6 +112,21 @@ def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_
     assert result.returncode == 0, result.stdout + result.stderr
     summary = result.stdout.strip().splitlines()[-1]
     assert summary.startswith("orders=6 completed=5 failed=1 unfinished=0 expected_failed=1")
+    metrics_url = f"http://127.0.0.1:{env['WORKORDERS_WORKER_METRICS_PORT']}/metrics"
+    worker_metrics = httpx.get(metrics_url).text
+    assert 'workorders_orders_ended_total{status="completed"} 5.0' in worker_metrics
+    assert "workorders_activity_duration_seconds_count" in worker_metrics
+
+    listed_by_cli = subprocess.run(
+        [str(BIN / "workorders"), "orders", "list", "--status", "failed"],
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "1 of 1 orders" in listed_by_cli.stdout
+
     nms = f"http://127.0.0.1:{env['WORKORDERS_NMS_SIM_PORT']}"
     assert httpx.get(f"{nms}/sim/stats").json()["duplicate_activations"] == 0
 
