@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from models.enums import ServiceType
 from models.tables import WorkOrder
+from worker import simulator_config
 from workflows import workflow_id_for
+from workorders.config import Settings
+from workorders.nms import NmsSimulator
+from workorders.reference import load_catalog
 
 
 def new_order(**overrides: Any) -> WorkOrder:
@@ -52,3 +58,22 @@ def order_request(reference: str | None = None, **demand: Any) -> dict[str, Any]
         },
         "demand": {"service_type": "FTTH", "download_mbps": 300, "upload_mbps": 100, **demand},
     }
+
+
+def quiet_simulator(state: Path | None = None, **overrides: Any) -> NmsSimulator:
+    """An NMS simulator without latency or faults (``overrides`` switch some on), its
+    state in memory or in ``state``."""
+    quiet = Settings(
+        _env_file=None,
+        nms_latency_min_s=0,
+        nms_latency_max_s=0,
+        nms_outage_rate=0,
+        nms_port_conflict_rate=0,
+        nms_faulty_port_rate=0,
+        nms_vlan_conflict_rate=0,
+        nms_legacy_olt_rate=0,
+        nms_busy_server_rate=0,
+        nms_congested_server_rate=0,
+    )
+    config = simulator_config(quiet, load_catalog())
+    return NmsSimulator(replace(config, **overrides), state_path=state)

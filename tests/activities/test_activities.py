@@ -10,7 +10,6 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-import worker
 from activities import (
     ActivationActivities,
     ConstructionActivities,
@@ -30,10 +29,9 @@ from models.payloads import (
     WorkOrderInput,
 )
 from models.tables import Technician, WorkOrder
-from tests.factories import new_order
-from workorders.config import Settings
+from tests.factories import new_order, quiet_simulator
 from workorders.inventory import Inventory
-from workorders.nms import ActivationRequest, NmsSimulator, SimulatorConfig
+from workorders.nms import ActivationRequest, NmsSimulator
 from workorders.planning import plan_activation
 from workorders.reference import Regions, load_catalog, load_regions
 from workorders.store import WorkOrderStore
@@ -41,21 +39,7 @@ from workorders.store import WorkOrderStore
 REGIONS, CATALOG = load_regions(), load_catalog()
 
 
-def simulator(state: Path | None = None, **overrides: float) -> NmsSimulator:
-    quiet = Settings(
-        _env_file=None,
-        nms_latency_min_s=0,
-        nms_latency_max_s=0,
-        nms_outage_rate=0,
-        nms_port_conflict_rate=0,
-        nms_faulty_port_rate=0,
-        nms_vlan_conflict_rate=0,
-        nms_legacy_olt_rate=0,
-        nms_busy_server_rate=0,
-        nms_congested_server_rate=0,
-    )
-    config = worker.simulator_config(quiet, CATALOG)
-    return NmsSimulator(SimulatorConfig(**{**config.__dict__, **overrides}), state_path=state)
+simulator = quiet_simulator
 
 
 def orders(store: WorkOrderStore, regions: Regions = REGIONS) -> OrderActivities:

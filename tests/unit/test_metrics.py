@@ -40,7 +40,7 @@ from models.payloads import (
 )
 from models.status import decide_order_status
 from models.tables import OrderEvent
-from tests.factories import new_order
+from tests.factories import new_order, quiet_simulator
 from tests.workflows.fakes import FakeActivities, by_attempt, start, transient, wait_for_job
 from workflows import WorkOrderWorkflow, workflow_id_for
 from workorders.config import Settings
@@ -51,7 +51,6 @@ from workorders.metrics import (
     serve_metrics,
     sub_task_durations,
 )
-from workorders.nms import NmsSimulator
 from workorders.reference import load_catalog, load_regions
 from workorders.store import WorkOrderStore
 
@@ -244,20 +243,6 @@ def test_sub_task_durations_run_from_where_their_work_began_to_their_last_event(
         SubTaskKind.CONSTRUCTION,
         SubTaskKind.ACTIVATION,
     ]
-
-
-def quiet_simulator() -> NmsSimulator:
-    quiet = Settings(
-        _env_file=None,
-        nms_latency_min_s=0,
-        nms_latency_max_s=0,
-        nms_outage_rate=0,
-        nms_port_conflict_rate=0,
-        nms_faulty_port_rate=0,
-        nms_vlan_conflict_rate=0,
-        nms_legacy_olt_rate=0,
-    )
-    return NmsSimulator(worker.simulator_config(quiet, CATALOG))
 
 
 async def test_sub_task_durations_are_read_from_the_stored_history(store: WorkOrderStore) -> None:
