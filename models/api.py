@@ -149,9 +149,6 @@ class OrderHistoryResponse(BaseModel):
     events: list[EventResponse]
 
 
-REPORTABLE_STATES = [s for s in JobState if s is not JobState.ASSIGNED]
-
-
 class ConstructionReportRequest(_Strict):
     """A technician's report on their installation job."""
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import Delete
 from sqlmodel import col, delete, func, select, update
 
 from models.payloads import ActivationData
@@ -27,6 +28,11 @@ Reserve = Callable[[Any, dict[str, Any]], Awaitable[None]]
 """Holds the resources of planned activation data, inside the caller's transaction."""
 
 BLOCKING_CODES = {"ONT_ID_IN_USE", "PORT_FAULTY", "VLAN_TAKEN"}
+
+
+def releasing(order_id: str) -> Delete:
+    """The statement that gives back everything the order holds."""
+    return delete(ResourceAllocation).where(col(ResourceAllocation.order_id) == order_id)
 
 
 class Usage(BaseModel):
@@ -91,9 +97,7 @@ class Inventory:
 
         async def reserve(session: Any, data: dict[str, Any]) -> None:
             planned = ActivationData.model_validate(data)
-            await session.exec(
-                delete(ResourceAllocation).where(col(ResourceAllocation.order_id) == order_id)
-            )
+            await session.exec(releasing(order_id))
             session.add(
                 ResourceAllocation(
                     order_id=order_id,
@@ -139,9 +143,7 @@ class Inventory:
     async def release(self, order_id: str) -> int:
         """Give back what the order holds. Returns how many allocations were freed."""
         async with self.db.session() as session:
-            result = await session.exec(
-                delete(ResourceAllocation).where(col(ResourceAllocation.order_id) == order_id)
-            )
+            result = await session.exec(releasing(order_id))
             await session.commit()
         return int(result.rowcount or 0)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, delete, func, select, update
+from sqlmodel import col, func, select, update
 
 from models.enums import (
     AttemptOutcome,
@@ -26,7 +26,6 @@ from models.enums import (
 from models.payloads import ConstructionReport, OrderDecision, SubTaskOutcome
 from models.tables import (
     OrderEvent,
-    ResourceAllocation,
     SubTask,
     SubTaskAttempt,
     Technician,
@@ -34,6 +33,7 @@ from models.tables import (
     utcnow,
 )
 from workorders.db import Database
+from workorders.inventory import releasing
 from workorders.planning import PastAttempt
 
 SYSTEM = "system"
@@ -192,9 +192,7 @@ class WorkOrderStore:
                 for o in outcomes
             )
             if decision.status.is_final and not activated:  # give the network back
-                await session.exec(
-                    delete(ResourceAllocation).where(col(ResourceAllocation.order_id) == order_id)
-                )
+                await session.exec(releasing(order_id))
             construction = tasks.get(SubTaskKind.CONSTRUCTION)
             if construction is not None and construction.queued_at is not None:
                 construction.queued_at = None  # an ended order waits for nobody
