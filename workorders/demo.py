@@ -131,10 +131,16 @@ async def _technician(client: httpx.AsyncClient, run: Run, technician_id: str) -
                     report["ont_serial"] = f"DEMO{run.rng.randrange(16**8):08X}"
             else:
                 continue
-            reply = await client.post(
-                f"/orders/{job['order_id']}/construction/reports",
-                json={"technician_id": technician_id, **report},
-            )
+            try:
+                reply = await client.post(
+                    f"/orders/{job['order_id']}/construction/reports",
+                    json={"technician_id": technician_id, **report},
+                )
+            except httpx.TimeoutException:
+                # The workflow is slow to take it (a worker died and its task waits for
+                # a timeout): a technician's app tries again; a report that did land
+                # meanwhile answers 409 then.
+                continue
             if reply.status_code not in (200, 409):  # 409: the job moved on meanwhile
                 reply.raise_for_status()
         await asyncio.sleep(run.config.poll_s)
@@ -164,7 +170,10 @@ async def run_demo(config: DemoConfig) -> int:
         orders: dict[str, dict[str, Any]] = {}
         try:
             while time.monotonic() - started < config.timeout_s:
-                orders = await _statuses(client, run.order_ids)
+                try:
+                    orders = await _statuses(client, run.order_ids)
+                except httpx.TimeoutException:
+                    continue
                 if all(o["status"] in FINAL for o in orders.values()):
                     break
                 for task in workers:
