@@ -13,6 +13,8 @@ import pytest
 from workorders.nms import (
     ActivationRequest,
     ActivationResponse,
+    DeactivationRequest,
+    DeactivationResponse,
     NmsUnavailable,
     ServiceTestRequest,
     ServiceTestResponse,
@@ -66,6 +68,16 @@ def activation() -> ActivationRequest:
         ont_id=7,
         vlan=120,
         profile_name="FTTH-300M-G2",
+    )
+
+
+def deactivation() -> DeactivationRequest:
+    return DeactivationRequest(
+        idempotency_key="order-1/deactivation/1",
+        order_id="order-1",
+        olt_id="olt-a",
+        pon_port=3,
+        ont_id=7,
     )
 
 
@@ -165,6 +177,37 @@ async def test_a_monitor_that_has_ended_is_not_followed(
     assert len(scripted.requests) == 1
 
 
+async def test_deactivation_follows_the_monitor_until_completed(
+    nms: HttpNms, scripted: ScriptedNms
+) -> None:
+    scripted.answer(monitor("inProgress", 202), monitor("inProgress"), monitor("completed"))
+    assert await nms.deactivate(deactivation()) == DeactivationResponse(state="completed")
+
+    post, *gets = scripted.requests
+    assert (post.method, post.url.path) == ("POST", f"{ACTIVATION}/service")
+    assert post.headers["Idempotency-Key"] == "order-1/deactivation/1"
+    body = json.loads(post.content)
+    assert body["externalId"] == "order-1"
+    assert body["state"] == "terminated"
+    assert "serviceSpecification" not in body
+    assert {c["name"]: c["value"] for c in body["serviceCharacteristic"]} == {
+        "oltId": "olt-a",
+        "ponPort": 3,
+        "ontId": 7,
+    }
+    assert [(g.method, g.url.path) for g in gets] == [("GET", f"{ACTIVATION}/monitor/m-1")] * 2
+
+
+async def test_a_deactivation_reads_the_monitors_description_and_ignores_its_service(
+    nms: HttpNms, scripted: ScriptedNms
+) -> None:
+    scripted.answer(monitor("completed", description="nothing to deactivate"))
+    response = await nms.deactivate(deactivation())
+    assert response == DeactivationResponse(state="completed", message="nothing to deactivate")
+    scripted.answer(monitor("completed", service={**SERVICE, "state": "terminated"}))
+    assert await nms.deactivate(deactivation()) == DeactivationResponse(state="completed")
+
+
 async def test_service_test_follows_the_test_until_completed(
     nms: HttpNms, scripted: ScriptedNms
 ) -> None:
@@ -228,6 +271,26 @@ async def test_an_activation_that_fails_behind_its_monitor_is_a_failed_response(
     )
 
 
+@pytest.mark.parametrize(("status", "code"), [(409, "NOT_OWNER"), (400, "INVALID_REQUEST")])
+async def test_a_deactivation_refused_at_once_is_a_failed_response(
+    nms: HttpNms, scripted: ScriptedNms, status: int, code: str
+) -> None:
+    scripted.answer(error(status, code))
+    response = await nms.deactivate(deactivation())
+    assert response == DeactivationResponse(state="failed", error_code=code, message=f"{code} here")
+
+
+async def test_a_deactivation_that_fails_behind_its_monitor_is_a_failed_response(
+    nms: HttpNms, scripted: ScriptedNms
+) -> None:
+    failure = {"code": "NOT_OWNER", "reason": "Service of another order"}
+    scripted.answer(monitor("inProgress", 202), monitor("failed", error=failure))
+    response = await nms.deactivate(deactivation())
+    assert response == DeactivationResponse(
+        state="failed", error_code="NOT_OWNER", message="Service of another order"
+    )
+
+
 @pytest.mark.parametrize("code", ["LINE_NOT_READY", "TEST_SERVER_BUSY"])
 async def test_a_service_test_refused_is_a_failed_response(
     nms: HttpNms, scripted: ScriptedNms, code: str
@@ -245,10 +308,12 @@ async def test_a_service_test_refused_is_a_failed_response(
 
 CALLS: dict[str, Callable[[HttpNms], Awaitable[object]]] = {
     "activate": lambda nms: nms.activate(activation()),
+    "deactivate": lambda nms: nms.deactivate(deactivation()),
     "run_service_test": lambda nms: nms.run_service_test(service_test()),
 }
 IN_PROGRESS: dict[str, Callable[[], httpx.Response]] = {
     "activate": lambda: monitor("inProgress", 202),
+    "deactivate": lambda: monitor("inProgress", 202),
     "run_service_test": lambda: service_test_doc("inProgress", 202),
 }
 
@@ -309,6 +374,22 @@ async def test_a_malformed_activation_answer_raises(
     scripted.answer(answer)
     with pytest.raises(NmsUnavailable):
         await nms.activate(activation())
+
+
+MALFORMED_TERMINATIONS = {
+    name: answer
+    for name, answer in MALFORMED_MONITORS.items()
+    if name != "completed without its service"  # a completed termination needs none
+}
+
+
+@pytest.mark.parametrize("answer", MALFORMED_TERMINATIONS.values(), ids=MALFORMED_TERMINATIONS)
+async def test_a_malformed_deactivation_answer_raises(
+    nms: HttpNms, scripted: ScriptedNms, answer: httpx.Response
+) -> None:
+    scripted.answer(answer)
+    with pytest.raises(NmsUnavailable):
+        await nms.deactivate(deactivation())
 
 
 MALFORMED_TESTS = {

@@ -1,5 +1,6 @@
 """The NMS simulator service, driven by the HTTP client through ``httpx.ASGITransport``:
-work behind monitors and tests, idempotency, refusals, faults, stats and restarts."""
+work behind monitors and tests, activation and deactivation, idempotency, refusals,
+faults, stats and restarts."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from workorders.nms import (
     ActivationRequest,
+    DeactivationRequest,
     NmsSimulator,
     NmsUnavailable,
     ServiceTestRequest,
@@ -97,6 +99,16 @@ def activation(
     )
 
 
+def deactivation(order_id: str = "order-1", *, attempt: int = 1) -> DeactivationRequest:
+    return DeactivationRequest(
+        idempotency_key=f"{order_id}/deactivation/{attempt}",
+        order_id=order_id,
+        olt_id="olt-a",
+        pon_port=1,
+        ont_id=1,
+    )
+
+
 def service_test(order_id: str = "order-1", *, attempt: int = 1) -> ServiceTestRequest:
     return ServiceTestRequest(
         idempotency_key=f"{order_id}/quality_check/{attempt}",
@@ -118,6 +130,12 @@ SERVICE_BODY = {
     "externalId": "order-1",
     "serviceSpecification": {"name": "FTTH-300M-G2"},
     "serviceCharacteristic": CHARACTERISTICS,
+}
+
+TERMINATION_BODY = {
+    "externalId": "order-1",
+    "serviceCharacteristic": CHARACTERISTICS[:3],
+    "state": "terminated",
 }
 
 
@@ -167,6 +185,86 @@ async def test_refusals_are_failed_responses(sim: Sim) -> None:
     # A refusal is remembered like any answer.
     assert await sim.nms.activate(activation("order-2", vlan=101)) == taken
     assert (await sim.stats())["activations"] == {"order-1": 1}
+
+
+async def test_a_deactivation_is_accepted_then_completes_behind_its_monitor(sim: Sim) -> None:
+    assert (await sim.nms.activate(activation())).state == "completed"
+    key = {"Idempotency-Key": "order-1/deactivation/1"}
+    accepted = await sim.http.post(SERVICE, json=TERMINATION_BODY, headers=key)
+    assert accepted.status_code == 202
+    monitor = accepted.json()
+    assert monitor["state"] == "inProgress"
+    assert accepted.headers["Location"] == monitor["href"] == f"{MONITOR}/{monitor['id']}"
+
+    response = await sim.nms.deactivate(deactivation())
+    assert (response.state, response.error_code, response.message) == ("completed", None, None)
+    followed = (await sim.http.get(monitor["href"])).json()
+    assert followed["state"] == "completed"
+    assert "service" not in followed
+    again = await sim.http.post(SERVICE, json=TERMINATION_BODY, headers=key)
+    assert (again.status_code, again.json()["id"]) == (200, monitor["id"])
+
+    stats = await sim.stats()
+    assert stats["deactivations"] == {"order-1": 1}
+    assert stats["activations"] == {"order-1": 1}
+    assert (stats["active_services"], stats["duplicate_activations"]) == (0, 0)
+    gone = await sim.nms.run_service_test(service_test())
+    assert gone.error_code == "LINE_NOT_READY"
+
+
+async def test_a_repeated_deactivation_key_deactivates_once(sim: Sim) -> None:
+    await sim.nms.activate(activation())
+    at_once = await asyncio.gather(*(sim.nms.deactivate(deactivation()) for _ in range(5)))
+    assert {r.state for r in at_once} == {"completed"}
+    # Activated again: the old key only repeats its answer.
+    assert (await sim.nms.activate(activation(attempt=2))).state == "completed"
+    assert await sim.nms.deactivate(deactivation()) == at_once[0]
+    stats = await sim.stats()
+    assert (stats["deactivations"], stats["active_services"]) == ({"order-1": 1}, 1)
+
+
+async def test_deactivating_nothing_says_so_and_another_orders_service_is_refused(
+    sim: Sim,
+) -> None:
+    nothing = await sim.nms.deactivate(deactivation())
+    assert (nothing.state, nothing.error_code) == ("completed", None)
+    assert nothing.message is not None
+    assert "nothing to deactivate" in nothing.message
+
+    await sim.nms.activate(activation())
+    refusal = await sim.nms.deactivate(deactivation("order-2"))
+    assert (refusal.state, refusal.error_code) == ("failed", "NOT_OWNER")
+    assert refusal.message
+    stats = await sim.stats()
+    assert (stats["deactivations"], stats["active_services"]) == ({}, 1)
+
+
+async def test_a_deactivation_during_an_outage_raises(sim: Sim) -> None:
+    await sim.nms.activate(activation())
+    await sim.faults(outage_rate=1)
+    with pytest.raises(NmsUnavailable, match="503"):
+        await sim.nms.deactivate(deactivation())
+    await sim.faults()
+    assert (await sim.stats())["active_services"] == 1
+    assert (await sim.nms.deactivate(deactivation())).state == "completed"
+
+
+async def test_service_requests_the_protocol_does_not_allow(sim: Sim) -> None:
+    def post(body: object, key: str) -> Any:
+        return sim.http.post(SERVICE, json=body, headers={"Idempotency-Key": key})
+
+    no_ont = {**TERMINATION_BODY, "serviceCharacteristic": CHARACTERISTICS[:2]}
+    for body in (
+        no_ont,
+        {**TERMINATION_BODY, "state": "suspended"},
+        {k: v for k, v in SERVICE_BODY.items() if k != "serviceSpecification"},
+    ):
+        invalid = await post(body, "k-1")
+        assert (invalid.status_code, invalid.json()["code"]) == (400, "INVALID_REQUEST")
+    # A key names one request: activating, then terminating with it, is a reuse.
+    assert (await post(SERVICE_BODY, "k-2")).status_code == 202
+    reused = await post(TERMINATION_BODY, "k-2")
+    assert (reused.status_code, reused.json()["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
 
 
 async def test_a_line_not_ready_is_measured_once_it_is_activated(sim: Sim) -> None:
@@ -296,5 +394,30 @@ async def test_work_and_resources_survive_a_restart(tmp_path: Path) -> None:
             )
             stats = await sim.stats()
             assert (stats["activations"], stats["jobs_in_progress"]) == ({"order-1": 1}, 0)
+    finally:
+        restarted.close()
+
+
+async def test_a_deactivation_in_progress_is_taken_up_after_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "nms.db"
+    slow = NmsSimulator(CALM, state_path=state)
+    try:
+        async with serve(slow) as sim:
+            assert (await sim.nms.activate(activation())).state == "completed"
+            await sim.faults(latency_min_s=30, latency_max_s=30)
+            key = {"Idempotency-Key": "order-1/deactivation/1"}
+            accepted = await sim.http.post(SERVICE, json=TERMINATION_BODY, headers=key)
+            assert accepted.json()["state"] == "inProgress"
+    finally:
+        slow.close()
+
+    restarted = NmsSimulator(CALM, state_path=state)
+    try:
+        async with serve(restarted) as sim:
+            assert (await sim.nms.deactivate(deactivation())).state == "completed"
+            monitor = (await sim.http.get(accepted.json()["href"])).json()
+            assert monitor["state"] == "completed"
+            stats = await sim.stats()
+            assert (stats["deactivations"], stats["active_services"]) == ({"order-1": 1}, 0)
     finally:
         restarted.close()

@@ -1,8 +1,9 @@
-"""The NMS simulator: idempotent activation, refusals, measurements, fixed faults and
-state that survives a restart."""
+"""The NMS simulator: idempotent activation and deactivation, refusals, measurements,
+fixed faults and state that survives a restart."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -12,10 +13,14 @@ import pytest
 from workorders.nms import (
     ActivationRequest,
     ActivationResponse,
+    DeactivationRequest,
+    DeactivationResponse,
+    ErrorClass,
     NmsSimulator,
     NmsUnavailable,
     ServiceTestRequest,
     SimulatorConfig,
+    classify,
 )
 
 PROFILES = {
@@ -68,6 +73,23 @@ def activation(
     )
 
 
+def deactivation(
+    order_id: str = "order-1",
+    *,
+    attempt: int = 1,
+    olt: str = "olt-a",
+    port: int = 1,
+    ont: int = 1,
+) -> DeactivationRequest:
+    return DeactivationRequest(
+        idempotency_key=f"{order_id}/deactivation/{attempt}",
+        order_id=order_id,
+        olt_id=olt,
+        pon_port=port,
+        ont_id=ont,
+    )
+
+
 def service_test(
     order_id: str = "order-1",
     *,
@@ -87,11 +109,11 @@ def service_test(
     )
 
 
-def refused(response: ActivationResponse, code: str) -> bool:
+def refused(response: ActivationResponse | DeactivationResponse, code: str) -> bool:
     return response.state == "failed" and response.error_code == code
 
 
-def completed(response: ActivationResponse) -> bool:
+def completed(response: ActivationResponse | DeactivationResponse) -> bool:
     return response.state == "completed" and response.error_code is None
 
 
@@ -201,6 +223,127 @@ async def test_an_outage_raises_and_changes_nothing(make: Make) -> None:
         await nms.run_service_test(service_test())
     assert nms.active_services() == []
     assert nms.activation_count("order-1") == 0
+
+
+# Deactivation ------------------------------------------------------------------------
+
+
+async def test_deactivation_ends_the_orders_service_and_frees_its_slot(make: Make) -> None:
+    nms = make()
+    assert completed(await nms.activate(activation("order-1", ont=1, vlan=100)))
+    assert completed(await nms.activate(activation("order-2", ont=2, vlan=101)))
+    ended = await nms.deactivate(deactivation("order-1", ont=1))
+    assert (ended.state, ended.error_code, ended.message) == ("completed", None, None)
+    assert nms.deactivation_count("order-1") == 1
+    assert nms.deactivations_per_order() == {"order-1": 1}
+    # Only order-1's service ended; order-2's is untouched.
+    assert [s[4] for s in nms.active_services()] == ["order-2"]
+    gone = await nms.run_service_test(service_test("order-1"))
+    assert gone.error_code == "LINE_NOT_READY"
+    # The slot and its VLAN are free for another order.
+    assert completed(await nms.activate(activation("order-3", ont=1, vlan=100)))
+    assert nms.activation_count("order-1") == 1
+    assert nms.duplicate_activations() == 0
+
+
+async def test_a_repeated_deactivation_key_repeats_the_answer_and_deactivates_once(
+    make: Make,
+) -> None:
+    nms = make()
+    await nms.activate(activation())
+    first = await nms.deactivate(deactivation())
+    assert first.state == "completed"
+    assert await nms.deactivate(deactivation()) == first
+    assert nms.deactivation_count("order-1") == 1
+    # Activated again, the service is not ended by the old key: it only repeats.
+    assert completed(await nms.activate(activation(attempt=2)))
+    assert await nms.deactivate(deactivation()) == first
+    assert [s[4] for s in nms.active_services()] == ["order-1"]
+    assert nms.deactivation_count("order-1") == 1
+
+
+async def test_deactivating_nothing_active_completes_and_says_so(make: Make) -> None:
+    nms = make()
+    never = await nms.deactivate(deactivation())
+    assert (never.state, never.error_code) == ("completed", None)
+    assert never.message is not None
+    assert "nothing to deactivate" in never.message
+    await nms.activate(activation())
+    assert (await nms.deactivate(deactivation(attempt=2))).message is None
+    already = await nms.deactivate(deactivation(attempt=3))
+    assert already.state == "completed"
+    assert already.message is not None
+    assert "nothing to deactivate" in already.message
+    # Only the deactivation that ended a service counts.
+    assert nms.deactivation_count("order-1") == 1
+
+
+async def test_another_orders_service_is_not_deactivated(make: Make) -> None:
+    nms = make()
+    await nms.activate(activation("order-1"))
+    refusal = await nms.deactivate(deactivation("order-2"))
+    assert refused(refusal, "NOT_OWNER")
+    assert refusal.message is not None
+    assert "olt-a/1/1" in refusal.message
+    assert classify("NOT_OWNER") is ErrorClass.PERMANENT
+    assert [s[4] for s in nms.active_services()] == ["order-1"]
+    assert nms.deactivation_count("order-2") == 0
+    # A slot used by a customer the work-order system does not know is not its either.
+    outside = make(replace(CALM, port_conflict_rate=0.3))
+    olt, port, ont = next(s for s in SLOTS if outside.slot_occupied_outside(*s))
+    assert refused(await outside.deactivate(deactivation(olt=olt, port=port, ont=ont)), "NOT_OWNER")
+
+
+async def test_a_reactivation_after_a_deactivation_counts_as_a_duplicate(make: Make) -> None:
+    """``duplicate_activations`` counts activations only, whatever ended between them."""
+    nms = make()
+    await nms.activate(activation())
+    await nms.deactivate(deactivation())
+    assert completed(await nms.activate(activation(attempt=2)))
+    assert nms.activation_count("order-1") == 2
+    assert nms.duplicate_activations() == 1
+
+
+async def test_a_deactivation_during_an_outage_raises_and_changes_nothing(make: Make) -> None:
+    nms = make()
+    await nms.activate(activation())
+    nms.config = replace(CALM, outage_rate=1.0)
+    with pytest.raises(NmsUnavailable):
+        await nms.deactivate(deactivation())
+    assert [s[4] for s in nms.active_services()] == ["order-1"]
+    assert nms.deactivation_count("order-1") == 0
+    # Nothing was remembered: the same key, retried, deactivates.
+    nms.config = CALM
+    assert completed(await nms.deactivate(deactivation()))
+    assert nms.active_services() == []
+
+
+async def test_a_deactivation_survives_a_restart(make: Make, tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    before = make(state_path=state)
+    await before.activate(activation())
+    first = await before.deactivate(deactivation())
+    before.close()
+
+    after = make(state_path=state)
+    assert after.active_services() == []
+    assert await after.deactivate(deactivation()) == first
+    assert after.deactivation_count("order-1") == 1
+
+
+async def test_a_state_file_of_the_previous_version_can_deactivate(
+    make: Make, tmp_path: Path
+) -> None:
+    """The previous version's file lacks only the index on a job's key."""
+    state = tmp_path / "state.db"
+    old = make(state_path=state)
+    await old.activate(activation())
+    old.close()
+    with sqlite3.connect(state) as db:
+        db.execute("DROP INDEX job_by_idempotency_key")
+    new = make(state_path=state)
+    assert completed(await new.deactivate(deactivation()))
+    assert new.active_services() == []
 
 
 # Service test ------------------------------------------------------------------------

@@ -4,6 +4,8 @@ the simulator that stands in for a real NMS in development and tests."""
 from workorders.nms.base import (
     ActivationRequest,
     ActivationResponse,
+    DeactivationRequest,
+    DeactivationResponse,
     ErrorClass,
     NetworkManagementSystem,
     NmsError,
@@ -17,6 +19,8 @@ from workorders.nms.simulator import NmsSimulator, SimulatorConfig
 __all__ = [
     "ActivationRequest",
     "ActivationResponse",
+    "DeactivationRequest",
+    "DeactivationResponse",
     "ErrorClass",
     "NetworkManagementSystem",
     "NmsError",

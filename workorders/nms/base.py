@@ -1,7 +1,8 @@
 """What the work-order system asks of a network management system.
 
-An NMS either answers (an activation that succeeded or was refused with an error
-code; a service test with its measures) or cannot be reached (:class:`NmsUnavailable`).
+An NMS either answers (an activation or a deactivation that succeeded or was refused
+with an error code; a service test with its measures) or cannot be reached
+(:class:`NmsUnavailable`).
 Refusals are answers, returned as data and kept in the order's history; an NMS that
 cannot be reached is an exception, so that Temporal retries the same request.
 """
@@ -32,6 +33,8 @@ ERROR_CLASSES: dict[str, ErrorClass] = {
     "VLAN_TAKEN": ErrorClass.REVISABLE,
     "UNKNOWN_PROFILE": ErrorClass.REVISABLE,
     "UNKNOWN_OLT": ErrorClass.PERMANENT,
+    # deactivation
+    "NOT_OWNER": ErrorClass.PERMANENT,
     # service test
     "LINE_NOT_READY": ErrorClass.TRANSIENT,
     "TEST_SERVER_BUSY": ErrorClass.REVISABLE,
@@ -81,6 +84,23 @@ class ActivationResponse(BaseModel):
     service_id: str | None = None
 
 
+class DeactivationRequest(BaseModel):
+    """Terminate one customer's service: free their terminal's slot on a PON port."""
+
+    idempotency_key: str
+    order_id: str
+    olt_id: str
+    pon_port: int
+    ont_id: int
+
+
+class DeactivationResponse(BaseModel):
+    state: str
+    """``completed`` (also when there was nothing to deactivate) or ``failed``."""
+    error_code: str | None = None
+    message: str | None = None
+
+
 class ServiceTestRequest(BaseModel):
     """Run a speed and a quality check on an activated line."""
 
@@ -109,6 +129,14 @@ class NetworkManagementSystem(Protocol):
 
     async def activate(self, request: ActivationRequest) -> ActivationResponse:
         """Activate the service; a repeated idempotency key repeats the first answer.
+
+        Raises:
+            NmsUnavailable: the NMS could not be reached.
+        """
+        ...
+
+    async def deactivate(self, request: DeactivationRequest) -> DeactivationResponse:
+        """Terminate the service; a repeated idempotency key repeats the first answer.
 
         Raises:
             NmsUnavailable: the NMS could not be reached.

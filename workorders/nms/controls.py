@@ -59,7 +59,13 @@ class Stats(BaseModel):
     activations: dict[str, int]
     """How many times each order's service was activated."""
     duplicate_activations: int
-    """Activations beyond the first of an order: 0 unless something went wrong."""
+    """Activations beyond the first of an order: 0 unless something went wrong.
+
+    Counts activations only: an order activated again after its deactivation counts.
+    """
+    deactivations: dict[str, int]
+    """How many times each order's service was ended (not counting deactivations that
+    found nothing to end)."""
     active_services: int
     jobs_in_progress: int
 
@@ -84,10 +90,12 @@ async def put_faults(faults: Faults, simulator: SimulatorDep) -> Faults:
 
 @router.get("/stats", response_model=Stats)
 async def get_stats(simulator: SimulatorDep) -> Stats:
-    """Activations per order, duplicate activations, active services, open jobs."""
+    """Activations and deactivations per order, duplicate activations, active services,
+    open jobs."""
     return Stats(
         activations=await asyncio.to_thread(simulator.activations_per_order),
         duplicate_activations=await asyncio.to_thread(simulator.duplicate_activations),
+        deactivations=await asyncio.to_thread(simulator.deactivations_per_order),
         active_services=len(await asyncio.to_thread(simulator.active_services)),
         jobs_in_progress=len(await asyncio.to_thread(simulator.jobs_in_progress)),
     )

@@ -1,5 +1,5 @@
 """An NMS over HTTP: the REST protocol of ``docs/nms-protocol.md``, modelled on TM
-Forum's TMF640 (service activation) and TMF653 (service test)."""
+Forum's TMF640 (service activation and termination) and TMF653 (service test)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from workorders.nms import tmf
 from workorders.nms.base import (
     ActivationRequest,
     ActivationResponse,
+    DeactivationRequest,
+    DeactivationResponse,
     NmsUnavailable,
     ServiceTestRequest,
     ServiceTestResponse,
@@ -74,6 +76,26 @@ class HttpNms:
         monitor = await self._follow(submitted, tmf.MONITOR_PATH, deadline)
         return _ended(tmf.activation_response, monitor)
 
+    async def deactivate(self, request: DeactivationRequest) -> DeactivationResponse:
+        """Terminate the service (TMF640 ``POST /service`` in state ``terminated``, then
+        its monitor).
+
+        Raises:
+            NmsUnavailable: the NMS could not be reached, failed or took too long.
+        """
+        deadline = time.monotonic() + self._timeout_s
+        submitted = await self._submit(
+            tmf.SERVICE_PATH,
+            request.idempotency_key,
+            tmf.service_termination(request),
+            tmf.Monitor,
+            deadline,
+        )
+        if isinstance(submitted, tmf.TmfError):
+            return tmf.refused_deactivation(submitted)
+        monitor = await self._follow(submitted, tmf.MONITOR_PATH, deadline)
+        return _ended(tmf.deactivation_response, monitor)
+
     async def run_service_test(self, request: ServiceTestRequest) -> ServiceTestResponse:
         """Measure the line (TMF653 ``POST /serviceTest``, then the test).
 
@@ -102,7 +124,7 @@ class HttpNms:
             path,
             deadline,
             headers={tmf.IDEMPOTENCY_KEY: key},
-            json=body.model_dump(mode="json", by_alias=True),
+            json=body.model_dump(mode="json", by_alias=True, exclude_none=True),
         )
         if response.is_success:
             return _parse(response, job)

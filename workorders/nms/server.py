@@ -1,8 +1,8 @@
 """The NMS simulator as an HTTP service: the protocol of ``docs/nms-protocol.md``
 served over :class:`~workorders.nms.simulator.NmsSimulator`.
 
-A request is answered at once with a monitor (activation) or a service test in
-state ``inProgress``; the work runs in the background, taking the simulator's
+A request is answered at once with a monitor (activation, deactivation) or a service
+test in state ``inProgress``; the work runs in the background, taking the simulator's
 latency, and ends the resource ``completed`` or ``failed``. Resources are kept in
 the simulator's state, so they survive a restart, and work in progress is taken up
 again at startup. ``/sim`` holds the controls for tests and operators: the faults to
@@ -27,6 +27,8 @@ from workorders.nms import controls, tmf
 from workorders.nms.base import (
     ActivationRequest,
     ActivationResponse,
+    DeactivationRequest,
+    DeactivationResponse,
     ServiceTestRequest,
     ServiceTestResponse,
 )
@@ -35,6 +37,7 @@ from workorders.nms.simulator import Job, NmsSimulator
 log = logging.getLogger("workorders.nms.server")
 
 ACTIVATION = "activation"
+DEACTIVATION = "deactivation"
 SERVICE_TEST = "service_test"
 
 REASONS = {
@@ -43,6 +46,7 @@ REASONS = {
     "VLAN_TAKEN": "VLAN taken",
     "UNKNOWN_PROFILE": "Profile unknown to the OLT",
     "UNKNOWN_OLT": "OLT unknown",
+    "NOT_OWNER": "Service of another order",
     "LINE_NOT_READY": "Line not ready",
     "TEST_SERVER_BUSY": "Test server busy",
     "NMS_UNAVAILABLE": "NMS unavailable",
@@ -110,12 +114,15 @@ class Jobs:
             if job.kind == ACTIVATION:
                 request = ActivationRequest.model_validate_json(job.request)
                 result = await self.simulator.perform_activation(request)
+            elif job.kind == DEACTIVATION:
+                ending = DeactivationRequest.model_validate_json(job.request)
+                result = await self.simulator.perform_deactivation(ending)
             else:
                 test = ServiceTestRequest.model_validate_json(job.request)
                 result = await self.simulator.perform_service_test(test)
         except Exception:
             log.exception("job %s failed inside the simulator", job.id)
-            # Both kinds read this failure alike; the key is not remembered, so it can
+            # Every kind reads this failure alike; the key is not remembered, so it can
             # be asked again.
             result = ActivationResponse(
                 state="failed", error_code="NMS_UNAVAILABLE", message="the NMS failed inside"
@@ -132,10 +139,18 @@ def _error(code: str | None, message: str | None) -> tmf.TmfError:
 
 
 def monitor(job: Job) -> tmf.Monitor:
-    """An activation job as a TMF640 monitor."""
+    """An activation or deactivation job as a TMF640 monitor."""
     href = f"{tmf.MONITOR_PATH}/{job.id}"
     if job.result is None:
         return tmf.Monitor(id=job.id, href=href, state=tmf.State.IN_PROGRESS)
+    if job.kind == DEACTIVATION:
+        ended = DeactivationResponse.model_validate_json(job.result)
+        if ended.state != "completed":
+            error = _error(ended.error_code, ended.message)
+            return tmf.Monitor(id=job.id, href=href, state=tmf.State.FAILED, error=error)
+        return tmf.Monitor(
+            id=job.id, href=href, state=tmf.State.COMPLETED, description=ended.message
+        )
     answer = ActivationResponse.model_validate_json(job.result)
     if answer.state != "completed" or answer.service_id is None:
         return tmf.Monitor(
@@ -233,12 +248,22 @@ activation = APIRouter(prefix=tmf.ACTIVATION_API, tags=["service activation (TMF
 async def create_service(
     body: tmf.ServiceCreate, key: KeyDep, jobs: JobsDep, response: Response
 ) -> tmf.Monitor:
-    """Activate a service. Answers its monitor: 202 when new, 200 for a repeated key."""
+    """Activate (``state: active``) or terminate (``state: terminated``) a service.
+
+    Answers its monitor: 202 when new, 200 for a repeated key.
+    """
+    kind: str
+    request: BaseModel
     try:
-        request = tmf.activation_request(key, body)
+        if body.state == tmf.ACTIVE:
+            kind, request = ACTIVATION, tmf.activation_request(key, body)
+        elif body.state == tmf.TERMINATED:
+            kind, request = DEACTIVATION, tmf.deactivation_request(key, body)
+        else:
+            raise ValueError(f"state: {body.state!r} is neither {tmf.ACTIVE} nor {tmf.TERMINATED}")
     except ValueError as e:
         raise invalid(e) from None
-    job, created = await jobs.submit(ACTIVATION, key, request)
+    job, created = await jobs.submit(kind, key, request)
     resource = monitor(job)
     if not created:
         response.status_code = 200
@@ -250,9 +275,9 @@ async def create_service(
     "/monitor/{monitor_id}", response_model=tmf.Monitor, response_model_exclude_none=True
 )
 async def get_monitor(monitor_id: str, jobs: JobsDep) -> tmf.Monitor:
-    """Follow an activation."""
+    """Follow an activation or a deactivation."""
     job = await asyncio.to_thread(jobs.simulator.job, monitor_id)
-    if job is None or job.kind != ACTIVATION:
+    if job is None or job.kind not in (ACTIVATION, DEACTIVATION):
         raise not_found("monitor", monitor_id)
     return monitor(job)
 
@@ -346,10 +371,10 @@ def create_nms_app(simulator: NmsSimulator) -> FastAPI:
         title="NMS simulator",
         summary="A simulated network management system for broadband work orders.",
         description=(
-            "Activates services (modelled on TMF640) and runs speed and quality checks "
-            "(modelled on TMF653) on a simulated access network, asynchronously behind "
-            "monitors and service tests. `/sim` injects faults and shows counters. "
-            "The protocol is described in docs/nms-protocol.md."
+            "Activates and terminates services (modelled on TMF640) and runs speed and "
+            "quality checks (modelled on TMF653) on a simulated access network, "
+            "asynchronously behind monitors and service tests. `/sim` injects faults and "
+            "shows counters. The protocol is described in docs/nms-protocol.md."
         ),
         version="0.1.0",
         lifespan=lifespan,

@@ -3,9 +3,10 @@
 It behaves like a real one as far as the work-order system can tell: every call
 takes time; it is sometimes unreachable; it refuses terminal slots (ONT ids on a PON
 port) that are already in use, ports that are faulty, VLANs that are taken on the
-port and profile names that an OLT's firmware does not know; it measures a line only
-once it is activated, and its measurements follow the activated profile, lower when
-the test server is congested or the line degraded. All chance is drawn from a seeded
+port and profile names that an OLT's firmware does not know; it deactivates only the
+service of the order that asks (nothing active is nothing to do); it measures a line
+only once it is activated, and its measurements follow the activated profile, lower
+when the test server is congested or the line degraded. All chance is drawn from a seeded
 generator, and the faults that belong to the network (occupied slots, faulty ports,
 old firmware, degraded lines) are fixed by the seed, so a run can be repeated. Its
 state lives in SQLite (a file, or memory for tests), so it survives a restart of the
@@ -28,6 +29,8 @@ from pathlib import Path
 from workorders.nms.base import (
     ActivationRequest,
     ActivationResponse,
+    DeactivationRequest,
+    DeactivationResponse,
     NmsUnavailable,
     ServiceTestRequest,
     ServiceTestResponse,
@@ -77,7 +80,12 @@ CREATE TABLE IF NOT EXISTS job (
     idempotency_key TEXT NOT NULL, request TEXT NOT NULL, result TEXT
 );
 CREATE INDEX IF NOT EXISTS job_by_key ON job (kind, idempotency_key);
+CREATE INDEX IF NOT EXISTS job_by_idempotency_key ON job (idempotency_key);
 """
+"""Run at every start, so a state file of an older version gains what it lacks.
+
+Deactivations need no table of their own: they delete the ``service`` row and are
+recorded as ``effect``, ``reply`` and ``job`` rows of their own ``kind``."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ class Job:
 
     id: str
     kind: str
-    """``activation`` or ``service_test``."""
+    """``activation``, ``deactivation`` or ``service_test``."""
     idempotency_key: str
     request: str
     """The request, as JSON."""
@@ -157,6 +165,20 @@ class NmsSimulator:
             ).fetchall()
         return {str(order_id): int(n) for order_id, n in rows}
 
+    def deactivation_count(self, order_id: str) -> int:
+        """How many times the order's service was actually deactivated (ended)."""
+        return self._count(
+            "SELECT COUNT(*) FROM effect WHERE order_id = ? AND kind = 'deactivate'", order_id
+        )
+
+    def deactivations_per_order(self) -> dict[str, int]:
+        """How many times each order's service was actually deactivated (ended)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT order_id, COUNT(*) FROM effect WHERE kind = 'deactivate' GROUP BY order_id"
+            ).fetchall()
+        return {str(order_id): int(n) for order_id, n in rows}
+
     def _count(self, sql: str, *args: object) -> int:
         with self._lock:
             return int(self._db.execute(sql, args).fetchone()[0])
@@ -166,6 +188,10 @@ class NmsSimulator:
     async def activate(self, request: ActivationRequest) -> ActivationResponse:
         await self._call()
         return await asyncio.to_thread(self._activate, request)
+
+    async def deactivate(self, request: DeactivationRequest) -> DeactivationResponse:
+        await self._call()
+        return await asyncio.to_thread(self._deactivate, request)
 
     async def run_service_test(self, request: ServiceTestRequest) -> ServiceTestResponse:
         await self._call()
@@ -190,6 +216,10 @@ class NmsSimulator:
         """The work of :meth:`activate`, without its latency and outage."""
         return await asyncio.to_thread(self._activate, request)
 
+    async def perform_deactivation(self, request: DeactivationRequest) -> DeactivationResponse:
+        """The work of :meth:`deactivate`, without its latency and outage."""
+        return await asyncio.to_thread(self._deactivate, request)
+
     async def perform_service_test(self, request: ServiceTestRequest) -> ServiceTestResponse:
         """The work of :meth:`run_service_test`, without its latency and outage."""
         return await asyncio.to_thread(self._service_test, request)
@@ -201,12 +231,14 @@ class NmsSimulator:
 
         A key's job is reused while it is in progress and once its answer is
         remembered; an answer that is not (a line that was not ready) gets a new job.
+        A key names one request whatever its kind: the job found may be of another
+        kind (and its request then differs from ``request``).
         """
         with self._lock:
             row = self._db.execute(
                 "SELECT id, kind, idempotency_key, request, result FROM job"
-                " WHERE kind = ? AND idempotency_key = ? ORDER BY seq DESC LIMIT 1",
-                (kind, idempotency_key),
+                " WHERE idempotency_key = ? ORDER BY seq DESC LIMIT 1",
+                (idempotency_key,),
             ).fetchone()
             if row is not None and (row[4] is None or self._replayed(idempotency_key) is not None):
                 return Job(*row), False
@@ -309,6 +341,43 @@ class NmsSimulator:
             return refuse("VLAN_TAKEN", f"VLAN {req.vlan} is taken on {port}")
         service_id = "svc-" + hashlib.sha256(req.idempotency_key.encode()).hexdigest()[:12]
         return ActivationResponse(state="completed", service_id=service_id)
+
+    def _deactivate(self, req: DeactivationRequest) -> DeactivationResponse:
+        with self._lock:
+            replay = self._replayed(req.idempotency_key)
+            if replay is not None:
+                return DeactivationResponse.model_validate_json(replay)
+            slot = f"{req.olt_id}/{req.pon_port}/{req.ont_id}"
+            holder = self._db.execute(
+                "SELECT order_id FROM service WHERE olt_id = ? AND pon_port = ? AND ont_id = ?",
+                (req.olt_id, req.pon_port, req.ont_id),
+            ).fetchone()
+            if holder is not None and holder[0] == req.order_id:
+                self._db.execute(
+                    "DELETE FROM service WHERE olt_id = ? AND pon_port = ? AND ont_id = ?",
+                    (req.olt_id, req.pon_port, req.ont_id),
+                )
+                self._db.execute(
+                    "INSERT INTO effect VALUES (?, 'deactivate', ?)",
+                    (req.order_id, req.idempotency_key),
+                )
+                response = DeactivationResponse(state="completed")
+            elif holder is not None or self.slot_occupied_outside(
+                req.olt_id, req.pon_port, req.ont_id
+            ):
+                response = DeactivationResponse(
+                    state="failed",
+                    error_code="NOT_OWNER",
+                    message=f"the active service on {slot} is not {req.order_id}'s",
+                )
+            else:
+                response = DeactivationResponse(
+                    state="completed",
+                    message=f"nothing to deactivate: no active service of {req.order_id} on {slot}",
+                )
+            self._remember(req.idempotency_key, "deactivate", response.model_dump_json())
+            self._db.commit()
+            return response
 
     def _service_test(self, req: ServiceTestRequest) -> ServiceTestResponse:
         with self._lock:

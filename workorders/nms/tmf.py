@@ -1,5 +1,5 @@
 """The NMS protocol's documents and paths, modelled on TM Forum's TMF640 (service
-activation) and TMF653 (service test); see ``docs/nms-protocol.md``.
+activation and termination) and TMF653 (service test); see ``docs/nms-protocol.md``.
 
 Shared by the HTTP client (:mod:`workorders.nms.http`) and the NMS simulator
 service (:mod:`workorders.nms.server`), with the conversions from and to the
@@ -16,6 +16,8 @@ from pydantic.alias_generators import to_camel
 from workorders.nms.base import (
     ActivationRequest,
     ActivationResponse,
+    DeactivationRequest,
+    DeactivationResponse,
     ServiceTestRequest,
     ServiceTestResponse,
 )
@@ -26,6 +28,10 @@ MONITOR_PATH = f"{ACTIVATION_API}/monitor"
 TEST_API = "/tmf-api/serviceTestManagement/v4"
 SERVICE_TEST_PATH = f"{TEST_API}/serviceTest"
 IDEMPOTENCY_KEY = "Idempotency-Key"
+ACTIVE = "active"
+"""The service state a ``POST /service`` asks for to activate."""
+TERMINATED = "terminated"
+"""The service state a ``POST /service`` asks for to deactivate."""
 TEST_SPECIFICATION = "broadband-speed-and-quality"
 
 MEASURES = {
@@ -73,15 +79,16 @@ class SpecificationRef(TmfModel):
 
 
 class ServiceCreate(TmfModel):
-    """The body of ``POST /service``: activate one customer's service."""
+    """The body of ``POST /service``: activate or terminate one customer's service."""
 
     external_id: str = Field(min_length=1)
     """The work order's id."""
-    service_specification: SpecificationRef
-    """Names the NMS profile."""
+    service_specification: SpecificationRef | None = None
+    """Names the NMS profile; required to activate."""
     service_characteristic: list[Characteristic]
-    """``oltId``, ``ponPort``, ``ontId`` and ``vlan``."""
-    state: str = "active"
+    """``oltId``, ``ponPort``, ``ontId``, and ``vlan`` to activate."""
+    state: str = ACTIVE
+    """The state asked for: ``active`` or ``terminated``."""
     type: str = Field(default="Service", alias="@type")
 
 
@@ -101,9 +108,12 @@ class Job(TmfModel):
 
 
 class Monitor(Job):
-    """The activation's monitor; its ``service`` once ``completed``."""
+    """The monitor of an activation (its ``service`` once ``completed``) or of a
+    termination."""
 
     service: Service | None = None
+    description: str | None = None
+    """What the work did, when there is more to say (nothing to terminate)."""
     type: str = Field(default="Monitor", alias="@type")
 
 
@@ -176,6 +186,8 @@ def activation_request(idempotency_key: str, body: ServiceCreate) -> ActivationR
     Raises:
         ValueError: a characteristic is missing or has the wrong type.
     """
+    if body.service_specification is None:
+        raise ValueError("serviceSpecification: required to activate")
     values = _values(body.service_characteristic, ("oltId", "ponPort", "ontId", "vlan"))
     return ActivationRequest.model_validate(
         {
@@ -186,6 +198,35 @@ def activation_request(idempotency_key: str, body: ServiceCreate) -> ActivationR
             "ont_id": values["ontId"],
             "vlan": values["vlan"],
             "profile_name": body.service_specification.name,
+        }
+    )
+
+
+def service_termination(request: DeactivationRequest) -> ServiceCreate:
+    """The body that asks for a deactivation."""
+    return ServiceCreate(
+        external_id=request.order_id,
+        service_characteristic=_characteristics(
+            {"oltId": request.olt_id, "ponPort": request.pon_port, "ontId": request.ont_id}
+        ),
+        state=TERMINATED,
+    )
+
+
+def deactivation_request(idempotency_key: str, body: ServiceCreate) -> DeactivationRequest:
+    """The deactivation a body asks for.
+
+    Raises:
+        ValueError: a characteristic is missing or has the wrong type.
+    """
+    values = _values(body.service_characteristic, ("oltId", "ponPort", "ontId"))
+    return DeactivationRequest.model_validate(
+        {
+            "idempotency_key": idempotency_key,
+            "order_id": body.external_id,
+            "olt_id": values["oltId"],
+            "pon_port": values["ponPort"],
+            "ont_id": values["ontId"],
         }
     )
 
@@ -252,6 +293,25 @@ def activation_response(monitor: Monitor) -> ActivationResponse:
 
 def refused_activation(error: TmfError) -> ActivationResponse:
     return ActivationResponse(
+        state="failed", error_code=error.code, message=error.message or error.reason
+    )
+
+
+def deactivation_response(monitor: Monitor) -> DeactivationResponse:
+    """The answer of an ended termination's monitor.
+
+    Raises:
+        ValueError: the monitor is still in progress, or failed without its error.
+    """
+    if monitor.state is State.COMPLETED:
+        return DeactivationResponse(state="completed", message=monitor.description)
+    if monitor.state is State.FAILED and monitor.error is not None:
+        return refused_deactivation(monitor.error)
+    raise ValueError(f"monitor {monitor.id} is {monitor.state} without its error")
+
+
+def refused_deactivation(error: TmfError) -> DeactivationResponse:
+    return DeactivationResponse(
         state="failed", error_code=error.code, message=error.message or error.reason
     )
 
