@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -29,6 +28,7 @@ from activities import (
 )
 from activities.construction import Wake
 from workflows import WorkOrderWorkflow
+from workorders.codec import data_converter
 from workorders.config import Settings, get_settings
 from workorders.db import Database
 from workorders.inventory import Inventory
@@ -60,13 +60,16 @@ def activities_for(
         orders.hand_to_operations,
         orders.prepare_attempt,
         orders.record_order_status,
+        orders.record_cancellation,
         construction.dispatch_construction,
         construction.assign_technician_by_hand,
         construction.release_construction,
         construction.reschedule_construction,
         construction.record_construction_report,
         construction.mark_construction_sla,
+        construction.withdraw_construction,
         activation.activate_resources,
+        activation.deactivate_resources,
         quality.schedule_quality_check,
         quality.run_quality_check,
     ]
@@ -132,11 +135,12 @@ def simulator_config(settings: Settings, catalog: Catalog) -> SimulatorConfig:
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """A client of the configured Temporal server, on ``runtime`` or the default one."""
+    """A client of the configured Temporal server, on ``runtime`` or the default one;
+    its payloads are encrypted with the settings' payload key (:mod:`workorders.codec`)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         runtime=runtime,
     )
 

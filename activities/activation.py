@@ -1,5 +1,5 @@
 """Resource activation: plan the activation data from the order's history, send it to
-the NMS and store the data with the result."""
+the NMS and store the data with the result; deactivate it when the order is cancelled."""
 
 from __future__ import annotations
 
@@ -9,10 +9,23 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import NMS_UNAVAILABLE, not_found
-from models.enums import SubTaskKind
-from models.payloads import ActivationData, ActivationInput, ActivationResult
+from models.enums import AttemptOutcome, SubTaskKind
+from models.payloads import (
+    ActivationData,
+    ActivationInput,
+    ActivationResult,
+    DeactivateResourcesInput,
+    DeactivateResourcesResult,
+    SlotDeactivation,
+)
 from workorders.inventory import Inventory
-from workorders.nms import ActivationRequest, ErrorClass, NetworkManagementSystem, NmsUnavailable
+from workorders.nms import (
+    ActivationRequest,
+    DeactivationRequest,
+    ErrorClass,
+    NetworkManagementSystem,
+    NmsUnavailable,
+)
 from workorders.nms import classify as classify_error
 from workorders.planning import Occupancy, PastAttempt, plan_activation
 from workorders.reference import Catalog, Profile, Region, Regions
@@ -111,6 +124,83 @@ class ActivationActivities:
             message=response.message,
             revisable=error_class is ErrorClass.REVISABLE,
         )
+
+    @activity.defn
+    async def deactivate_resources(
+        self, input: DeactivateResourcesInput
+    ) -> DeactivateResourcesResult:
+        """Deactivate in the NMS what the order's activation attempts sent, then give
+        the order's inventory back (the order is cancelled).
+
+        The slots come from the history: those of the attempts named in ``input`` that
+        the NMS did not refuse (it activated them, or never answered). Each slot is
+        deactivated once, with an idempotency key of its own derived from the order and
+        the slot, and the NMS's answer is stored in the order's history; a retried
+        activity reuses the stored answers. "Nothing active" counts as deactivated. A
+        refusal is an answer: ``NOT_OWNER`` (someone else's service is on the slot)
+        teaches the inventory that the slot is taken.
+
+        Raises:
+            ApplicationError: ``NmsUnavailable`` (retryable) when the NMS cannot be
+                reached; ``OrderNotFound`` (not retryable).
+        """
+        kind = SubTaskKind.ACTIVATION
+        try:
+            order = await self._store.get_order(input.order_id)
+            slots: dict[tuple[str, int, int], tuple[ActivationData, list[int]]] = {}
+            for attempt in await self._store.attempts(order.id, kind):
+                if attempt.attempt not in input.attempts or not attempt.data:
+                    continue
+                if attempt.outcome is AttemptOutcome.FAILED:
+                    continue  # refused by the NMS: nothing was activated
+                data = ActivationData.model_validate(attempt.data)
+                slot = (data.olt_id, data.pon_port, data.ont_id)
+                slots.setdefault(slot, (data, []))[1].append(attempt.attempt)
+            answered = await self._store.deactivations(order.id)
+            results = []
+            for (olt_id, pon_port, ont_id), (data, attempts) in slots.items():
+                key = f"{order.id}/deactivation/{olt_id}/{pon_port}/{ont_id}"
+                if key in answered:
+                    results.append(SlotDeactivation.model_validate(answered[key]))
+                    continue
+                try:
+                    response = await self._nms.deactivate(
+                        DeactivationRequest(
+                            idempotency_key=key,
+                            order_id=order.id,
+                            olt_id=olt_id,
+                            pon_port=pon_port,
+                            ont_id=ont_id,
+                        )
+                    )
+                except NmsUnavailable as e:
+                    raise ApplicationError(str(e), type=NMS_UNAVAILABLE) from e
+                succeeded = response.state == "completed"
+                if not succeeded and classify_error(response.error_code or "") is (
+                    ErrorClass.TRANSIENT
+                ):
+                    raise ApplicationError(
+                        f"{response.error_code}: {response.message}", type=response.error_code
+                    )
+                result = SlotDeactivation(
+                    olt_id=olt_id,
+                    pon_port=pon_port,
+                    ont_id=ont_id,
+                    attempts=attempts,
+                    succeeded=succeeded,
+                    error_code=response.error_code,
+                    message=response.message,
+                )
+                if response.error_code:
+                    await self._inventory.learn(order.id, data, response.error_code)
+                await self._store.record_deactivation(
+                    order.id, key, result.model_dump(mode="json", exclude_none=True)
+                )
+                results.append(result)
+            released = await self._inventory.release(order.id)
+        except OrderNotFound as e:
+            raise not_found(e) from e
+        return DeactivateResourcesResult(order_id=order.id, slots=results, released=released)
 
     async def _plan(
         self, order_id: str, region: Region, profile: Profile, attempt: int

@@ -19,6 +19,7 @@ from models.payloads import (
     ReleaseConstructionInput,
     RescheduleConstructionInput,
     SlaInput,
+    WithdrawConstructionInput,
 )
 from models.tables import SubTask
 from workorders.reference import Catalog
@@ -99,6 +100,19 @@ class ConstructionActivities:
             raise not_found(e) from e
         if released is not None:
             await self._wake_next(released)
+
+    @activity.defn
+    async def withdraw_construction(self, input: WithdrawConstructionInput) -> None:
+        """The order is cancelled: take the job back from its technician (the next job
+        in the queue may go to them), or out of the queue, or away from operations."""
+        try:
+            freed = await self._store.withdraw_construction(
+                input.order_id, input.actor, input.reason
+            )
+        except OrderNotFound as e:
+            raise not_found(e) from e
+        if freed is not None:
+            await self._wake_next(freed)
 
     @activity.defn
     async def reschedule_construction(self, input: RescheduleConstructionInput) -> None:

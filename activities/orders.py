@@ -1,5 +1,5 @@
 """Order generation's and dispatch's activities: open the order, hand sub-tasks to
-operations and back, record the order's status."""
+operations and back, record a cancellation request and the order's status."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from activities.errors import not_found
 from models.enums import SubTaskKind
 from models.payloads import (
     ActivationData,
+    CancellationInput,
     HandOffInput,
     OrderPlan,
     PrepareAttemptInput,
@@ -17,9 +18,17 @@ from models.payloads import (
     RecordOrderStatusInput,
     WorkOrderInput,
 )
+from models.tables import WorkOrder
 from workorders.inventory import Inventory
 from workorders.reference import Regions
 from workorders.store import OrderNotFound, ResourceTaken, WorkOrderStore
+
+
+def one_line_address(order: WorkOrder) -> str:
+    """The order's address on one line, e.g. ``Jianguo Road 88, Flat 1203, 10115
+    Springfield``."""
+    parts = [f"{order.street} {order.house_number}", order.unit, f"{order.postcode} {order.city}"]
+    return ", ".join(p for p in parts if p)
 
 
 class OrderActivities:
@@ -30,7 +39,8 @@ class OrderActivities:
 
     @activity.defn
     async def start_order(self, input: WorkOrderInput) -> OrderPlan:
-        """Mark the order in progress, open its three sub-tasks and return the plan."""
+        """Mark the order in progress, open its three sub-tasks and return the plan,
+        with whom and where to install (customer data, encrypted in Temporal)."""
         try:
             order = await self._store.get_order(input.order_id)
             region = self._regions.get(order.region)
@@ -44,6 +54,9 @@ class OrderActivities:
             profile=order.profile,
             installation_limit=region.installation_limit,
             jeopardy_after=region.jeopardy_after,
+            customer_name=order.customer_name,
+            customer_phone=order.customer_phone,
+            address=one_line_address(order),
         )
 
     @activity.defn
@@ -84,5 +97,14 @@ class OrderActivities:
         """Store the order's status and its sub-tasks' outcomes."""
         try:
             await self._store.complete_order(input.order_id, input.decision, input.outcomes)
+        except OrderNotFound as e:
+            raise not_found(e) from e
+
+    @activity.defn
+    async def record_cancellation(self, input: CancellationInput) -> None:
+        """Record in the order's timeline that its cancellation was requested, by whom
+        and why; its sub-tasks waiting for operations wait no more."""
+        try:
+            await self._store.record_cancellation(input.order_id, input.actor, input.reason)
         except OrderNotFound as e:
             raise not_found(e) from e

@@ -12,16 +12,33 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
+from api import errors, openapi
 from api.metrics import ApiMetrics, MeteredStore, RequestMetrics, name_the_order
 from api.metrics import router as metrics_router
-from api.routes import health, inventory, orders, technicians
+from api.routes import codec, health, inventory, orders, technicians
 from api.workflows import keep_resuming
 from worker import connect
 from workorders.config import Settings, get_settings
 from workorders.db import Database
 from workorders.reference import load_catalog, load_regions
+
+DESCRIPTION = """
+Create a customer's broadband order; its construction, resource activation and quality
+check run in parallel, each by its own party. Technicians report on their installation
+jobs here; operations follow every order and its history.
+
+**Authentication.** Every route but `/healthz` and `/metrics` needs a bearer token:
+`Authorization: Bearer <token>`. Tokens are JWTs signed by this system and name a
+role: `front_desk` (create, follow and cancel orders), `technician` (their own jobs
+only) or `operations` (everything). Issue one with `workorders token ROLE NAME`;
+development mode prints some at start. No token: 401. A role that may not do
+something, or another technician's job: 403.
+
+**Errors** are RFC 9457 problem documents (`application/problem+json`), with the
+fields at fault for 422.
+"""
 
 
 def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = None) -> FastAPI:
@@ -61,21 +78,26 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
     app = FastAPI(
         title="Work orders",
         summary="Broadband work orders worked by several parties at once.",
-        description=(
-            "Create a customer's broadband order; its construction, resource activation "
-            "and quality check run in parallel, each by its own party. Technicians report "
-            "on their installation jobs here; operations follow every order and its history."
-        ),
+        description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
         dependencies=[Depends(name_the_order)],
     )
     app.state.metrics = metrics
     app.add_middleware(RequestMetrics, metrics=metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Namespace"],
+        )
     errors.install(app)
     app.include_router(orders.router)
     app.include_router(technicians.router)
     app.include_router(inventory.router)
+    app.include_router(codec.router)
     app.include_router(health.router)
     app.include_router(metrics_router)
+    openapi.install(app)
     return app

@@ -76,8 +76,10 @@ class MeteredStore(WorkOrderStore):
         super().__init__(db)
         self._metrics = metrics
 
-    async def create_order(self, order: WorkOrder) -> tuple[WorkOrder, bool]:
-        stored, created = await super().create_order(order)
+    async def create_order(
+        self, order: WorkOrder, actor: str | None = None
+    ) -> tuple[WorkOrder, bool]:
+        stored, created = await super().create_order(order, actor)
         bind_order_id(stored.id)
         if created:
             self._metrics.orders_created.labels(channel=stored.channel.value).inc()

@@ -117,10 +117,21 @@ class OrderResponse(OrderSummary):
 
 
 class OrderPage(BaseModel):
+    """A page of orders, newest first."""
+
     items: list[OrderSummary]
-    total: int
+    total: int = Field(description="How many orders match the filters, on every page.")
     limit: int
-    offset: int
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as `cursor` for the next page; null on the last page.",
+    )
+
+
+class OrderCancelRequest(_Strict):
+    """Why the order is cancelled; kept in its timeline with who cancelled it."""
+
+    reason: str = Field(min_length=1, max_length=500, examples=["the customer moved away"])
 
 
 class AttemptResponse(BaseModel):
@@ -152,7 +163,14 @@ class OrderHistoryResponse(BaseModel):
 class ConstructionReportRequest(_Strict):
     """A technician's report on their installation job."""
 
-    technician_id: str = Field(min_length=1, max_length=50, examples=["tech-north-1"])
+    technician_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        examples=["tech-north-1"],
+        description="The reporting technician; a technician's own token implies it. "
+        "Operations reporting on a technician's behalf must name them.",
+    )
     state: JobState = Field(
         examples=["on_site"],
         description="accepted, en_route, on_site, completed or cannot_complete.",

@@ -19,7 +19,7 @@ class ServiceType(StrEnum):
 
 
 class OrderStatus(StrEnum):
-    """A work order's status; ``completed`` and ``failed`` are final."""
+    """A work order's status; ``completed``, ``failed`` and ``cancelled`` are final."""
 
     RECEIVED = "received"
     IN_PROGRESS = "in_progress"
@@ -27,10 +27,13 @@ class OrderStatus(StrEnum):
     """A sub-task needs an operator's decision; the order says which and why."""
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    """Withdrawn on request: the job taken from the technician, what was activated
+    deactivated; the reason says who cancelled it and why."""
 
     @property
     def is_final(self) -> bool:
-        return self in (OrderStatus.COMPLETED, OrderStatus.FAILED)
+        return self in (OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED)
 
 
 class SubTaskKind(StrEnum):
@@ -50,10 +53,17 @@ class SubTaskStatus(StrEnum):
     """Not run because a sub-task it needs failed (the quality check needs an
     installed and activated line)."""
     WAITING_FOR_OPERATIONS = "waiting_for_operations"
+    CANCELLED = "cancelled"
+    """Stopped because the order was cancelled before the sub-task ended."""
 
     @property
     def is_final(self) -> bool:
-        return self in (SubTaskStatus.SUCCEEDED, SubTaskStatus.FAILED, SubTaskStatus.SKIPPED)
+        return self in (
+            SubTaskStatus.SUCCEEDED,
+            SubTaskStatus.FAILED,
+            SubTaskStatus.SKIPPED,
+            SubTaskStatus.CANCELLED,
+        )
 
 
 class JobState(StrEnum):

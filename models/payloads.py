@@ -40,6 +40,13 @@ class OrderPlan(BaseModel):
     """The region's time limit for the installation, from dispatch."""
     jeopardy_after: timedelta
     """When an unfinished installation is marked in jeopardy."""
+    customer_name: str = ""
+    """Whom the technician visits. Customer data: Temporal holds it only encrypted
+    (:mod:`workorders.codec`); empty in plans of orders started before it was kept."""
+    customer_phone: str = ""
+    address: str = ""
+    """Where the line is installed, on one line: street, house number, unit, postcode,
+    city."""
 
 
 class SubTaskOutcome(BaseModel):
@@ -150,6 +157,15 @@ class ConstructionJob(BaseModel):
 class RecordConstructionReportInput(BaseModel):
     order_id: str
     report: ConstructionReport
+
+
+class WithdrawConstructionInput(BaseModel):
+    """The order is cancelled: take the job back from its technician (or out of the
+    queue, or from operations)."""
+
+    order_id: str
+    actor: str
+    reason: str
 
 
 # Activation --------------------------------------------------------------------
@@ -291,6 +307,65 @@ class PrepareAttemptInput(BaseModel):
     operator: str
 
 
+# Cancellation ------------------------------------------------------------------
+
+
+class CancelOrder(BaseModel):
+    """A request to cancel the order: who asks, and why."""
+
+    reason: str = Field(min_length=1, max_length=500)
+    actor: str = Field(
+        min_length=1, max_length=100, description='Who cancels, e.g. "operations:alice".'
+    )
+
+
+class CancellationInput(BaseModel):
+    """Record in the order's timeline that its cancellation was requested."""
+
+    order_id: str
+    actor: str
+    reason: str
+
+
+class DeactivateResourcesInput(BaseModel):
+    """Deactivate in the NMS what these activation attempts sent, then give the order's
+    inventory back."""
+
+    order_id: str
+    attempts: list[int] = Field(
+        description="Activation attempts sent to the NMS (answered or not); the slots"
+        " of those that the NMS did not refuse are deactivated."
+    )
+
+
+class SlotDeactivation(BaseModel):
+    """The NMS's answer to the deactivation of one terminal slot."""
+
+    olt_id: str
+    pon_port: int
+    ont_id: int
+    attempts: list[int]
+    """The activation attempts that sent this slot."""
+    succeeded: bool
+    error_code: str | None = None
+    message: str | None = None
+
+    @property
+    def slot(self) -> str:
+        return f"{self.olt_id}/{self.pon_port}/{self.ont_id}"
+
+
+class DeactivateResourcesResult(BaseModel):
+    order_id: str
+    slots: list[SlotDeactivation] = Field(default_factory=list)
+    released: int = 0
+    """Inventory allocations given back."""
+
+    @property
+    def refused(self) -> list[SlotDeactivation]:
+        return [s for s in self.slots if not s.succeeded]
+
+
 class ConstructionView(BaseModel):
     """The construction sub-task as the workflow holds it."""
 
@@ -312,3 +387,7 @@ class WorkOrderState(BaseModel):
         default_factory=dict, description="Activation or quality check waiting, and why."
     )
     outcomes: list[SubTaskOutcome] = Field(default_factory=list)
+    cancelling: bool = False
+    """The order's cancellation was requested and its cleanup is under way."""
+    cancellation: CancelOrder | None = None
+    """Who requested the cancellation, and why."""

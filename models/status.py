@@ -15,7 +15,14 @@ from models.enums import (
     SubTaskKind,
     SubTaskStatus,
 )
-from models.payloads import ConstructionJob, ConstructionReport, OrderDecision, SubTaskOutcome
+from models.payloads import (
+    CancelOrder,
+    ConstructionJob,
+    ConstructionReport,
+    DeactivateResourcesResult,
+    OrderDecision,
+    SubTaskOutcome,
+)
 
 
 def decide_order_status(outcomes: Iterable[SubTaskOutcome]) -> OrderDecision:
@@ -24,7 +31,8 @@ def decide_order_status(outcomes: Iterable[SubTaskOutcome]) -> OrderDecision:
     The rule: the order is ``completed`` only when construction, activation and the
     quality check all succeeded; ``failed`` as soon as any of them failed or was
     skipped, with a reason naming each such sub-task; ``waiting_for_operations`` while
-    one of them waits for an operator; otherwise ``in_progress``.
+    one of them waits for an operator; otherwise ``in_progress``. A cancelled order's
+    status is :func:`decide_cancelled_status`'s.
 
     Raises:
         ValueError: a sub-task is missing or given twice.
@@ -56,6 +64,32 @@ def decide_order_status(outcomes: Iterable[SubTaskOutcome]) -> OrderDecision:
         return OrderDecision(status=OrderStatus.WAITING_FOR_OPERATIONS, reason=reason)
     waiting = ", ".join(o.kind.value for o in ordered if o.status is not SubTaskStatus.SUCCEEDED)
     return OrderDecision(status=OrderStatus.IN_PROGRESS, reason=f"waiting for {waiting}")
+
+
+def decide_cancelled_status(
+    request: CancelOrder,
+    deactivation: DeactivateResourcesResult | None = None,
+    *,
+    deactivation_error: str | None = None,
+) -> OrderDecision:
+    """The status of an order whose cancellation was requested: ``cancelled``, with a
+    reason naming who cancelled it and why, and any slot the NMS refused to deactivate
+    (or why the deactivation could not be done), for operations to look into.
+
+    Args:
+        deactivation: what the NMS answered to the deactivation, if anything was sent.
+        deactivation_error: why the deactivation gave up, if it did.
+    """
+    reason = f"cancelled by {request.actor}: {request.reason}"
+    if deactivation is not None and deactivation.refused:
+        refused = "; ".join(
+            f"{s.slot} {s.error_code or 'failed'}" + (f": {s.message}" if s.message else "")
+            for s in deactivation.refused
+        )
+        reason += f"; deactivation refused: {refused}"
+    if deactivation_error is not None:
+        reason += f"; deactivation failed: {deactivation_error}"
+    return OrderDecision(status=OrderStatus.CANCELLED, reason=reason[:1000])
 
 
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {

@@ -57,9 +57,16 @@ class WorkOrder(SQLModel, table=True):
     """One customer's broadband order."""
 
     __tablename__ = "work_order"
+    __table_args__ = (
+        # The order list, newest first, by status or region, a page at a time.
+        Index("ix_work_order_status_created", "status", "created_at", "id"),
+        Index("ix_work_order_region_created", "region", "created_at", "id"),
+    )
 
     id: str = Field(primary_key=True, max_length=36)
     external_reference: str = Field(unique=True, index=True, max_length=100)
+    idempotency_key: str | None = Field(default=None, unique=True, index=True, max_length=255)
+    """The ``Idempotency-Key`` header the order was created with, if any."""
     channel: Channel = Field(default=Channel.FRONT_DESK)
     request_fingerprint: str = Field(max_length=64)
 

@@ -23,9 +23,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from workorders.codec import data_converter
+from workorders.config import Settings
 from workorders.db import Database
 from workorders.reference import load_regions
 from workorders.store import WorkOrderStore
@@ -156,7 +157,7 @@ def store(database: Database) -> WorkOrderStore:
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings(_env_file=None)),
         test_server_existing_path=_binary("temporal-test-server"),
     )
     await ensure_search_attributes(env.client, env.client.namespace)
@@ -167,7 +168,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings(_env_file=None)),
         dev_server_existing_path=_binary("temporal"),
         dev_server_log_level="error",
     )

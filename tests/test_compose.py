@@ -97,12 +97,25 @@ def interpolate(value: Any, env: Mapping[str, str]) -> Any:
     return value
 
 
-def load_compose() -> dict[str, Any]:
-    """The compose file as Compose reads it with nothing set beside it: defaults."""
+SECRETS = {
+    "WORKORDERS_AUTH_SECRET": "a-production-secret-of-more-than-32-characters",
+    "WORKORDERS_PAYLOAD_KEY": "cHJvZHVjdGlvbi1wYXlsb2FkLWtleS0zMi1ieXRlcyE=",
+}
+"""What an operator must set beside the compose file; nothing else."""
+
+
+def load_compose(env: Mapping[str, str] = SECRETS) -> dict[str, Any]:
+    """The compose file as Compose reads it with only the secrets set beside it."""
     compose: dict[str, Any] = interpolate(
-        yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8")), {}
+        yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8")), env
     )
     return compose
+
+
+@pytest.mark.parametrize("secret", list(SECRETS))
+def test_compose_refuses_to_start_without_the_secrets(secret: str) -> None:
+    with pytest.raises(AssertionError, match=secret):
+        load_compose({k: v for k, v in SECRETS.items() if k != secret})
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,14 @@ reports, which arrive as validated updates, reassigns or reschedules the job whe
 they cannot complete it, keeps the region's time limit (jeopardy, then escalation)
 and hands the job to operations when nothing else can help. The order's status follows
 from the three outcomes by :func:`models.status.decide_order_status`.
+
+Cancellation (the ``cancel_order`` update, or a cancellation requested in Temporal) is
+recorded in the order's timeline, then each sub-task stops at its next step: the
+construction job is withdrawn from its technician (or the queue, or operations);
+activation starts no new attempt, but an attempt in flight runs to its end, since the
+NMS may be activating it; a quality check in flight is abandoned. Then what activation
+attempts sent is deactivated in the NMS, the inventory given back, and the order ends
+``cancelled`` (:func:`models.status.decide_cancelled_status`).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import Any, TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.activation import ActivationActivities
@@ -35,13 +43,18 @@ with workflow.unsafe.imports_passed_through():
         ActivationInput,
         ActivationResult,
         AssignTechnicianInput,
+        CancellationInput,
+        CancelOrder,
         ConstructionInput,
         ConstructionJob,
         ConstructionOperation,
         ConstructionReport,
         ConstructionView,
+        DeactivateResourcesInput,
+        DeactivateResourcesResult,
         HandOffInput,
         NetworkOperation,
+        OrderDecision,
         OrderPlan,
         PrepareAttemptInput,
         QualityCheckData,
@@ -54,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         SlaInput,
         SubTaskOutcome,
         SubTaskStarted,
+        WithdrawConstructionInput,
         WorkOrderInput,
         WorkOrderResult,
         WorkOrderState,
@@ -62,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
         ReportRejected,
         apply_report,
         check_report,
+        decide_cancelled_status,
         decide_order_status,
         follow_up,
     )
@@ -106,6 +121,21 @@ NMS: _Options = {
 """NMS calls: the same data is retried while the NMS is unreachable or the line not
 ready, for up to an hour; then operations decide."""
 
+DEACTIVATION: _Options = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        maximum_interval=timedelta(minutes=1),
+        non_retryable_error_types=NON_RETRYABLE,
+    ),
+}
+"""A cancelled order's deactivation: retried until the NMS answers, however long that
+takes (nobody else would deactivate the service)."""
+
+CANCELLED_IN_TEMPORAL = CancelOrder(actor="temporal", reason="cancellation requested in Temporal")
+"""Who cancelled, and why, when the cancellation was requested in Temporal (the UI's
+"Request cancellation", ``temporal workflow cancel``) rather than through the API."""
+
 NOT_STARTED_ON_SITE = (JobState.ASSIGNED, JobState.ACCEPTED, JobState.EN_ROUTE)
 
 
@@ -134,24 +164,62 @@ class WorkOrderWorkflow:
         self._woken = False
         self._failed_by_operations: str | None = None
         self._published: dict[str, object] = {}
+        self._customer: list[str] = []
+        """Whom and where, for the current details (encrypted like every payload)."""
         self._next_attempt: dict[SubTaskKind, int] = {}
         self._waiting: dict[SubTaskKind, str] = {}
         """Activation or quality check waiting for operations, and why."""
         self._decisions: dict[SubTaskKind, NetworkOperation] = {}
+        self._cancel: CancelOrder | None = None
+        """The order's cancellation, once requested: every sub-task stops."""
+        self._cancel_recorded = False
+        """The cancellation request is in the order's timeline (or could not be put)."""
+        self._from_temporal: asyncio.Task[None] | None = None
+        self._decision: OrderDecision | None = None
+        """The order's outcome, once decided: it takes no cancellation after that."""
+        self._branches: dict[SubTaskKind, asyncio.Task[SubTaskOutcome]] = {}
+        self._attempting: set[SubTaskKind] = set()
+        """Sub-tasks whose NMS attempt is in flight."""
+        self._sent: list[int] = []
+        """Activation attempts sent to the NMS: deactivated if the order is cancelled."""
 
     @workflow.run
     async def run(self, input: WorkOrderInput) -> WorkOrderResult:
+        """Work the order to its end.
+
+        The work runs in a task of its own: a cancellation requested in Temporal
+        cancels this coroutine (and what it awaits), never the work, and becomes the
+        order's cancellation; the workflow then ends normally, its order cancelled.
+        """
+        work = asyncio.create_task(self._work(input))
+        while True:
+            try:
+                await workflow.wait_condition(work.done)
+            except asyncio.CancelledError:
+                self._cancelled_in_temporal()
+                continue
+            return work.result()
+
+    async def _work(self, input: WorkOrderInput) -> WorkOrderResult:
         plan = await workflow.execute_activity_method(
             OrderActivities.start_order, input, **DATABASE
         )
         self._status = OrderStatus.IN_PROGRESS
         self._publish(plan)
-        outcomes = await asyncio.gather(
-            self._branch(SubTaskKind.CONSTRUCTION, self._run_construction(plan)),
-            self._branch(SubTaskKind.ACTIVATION, self._activation(plan)),
-            self._branch(SubTaskKind.QUALITY_CHECK, self._quality_check(plan)),
-        )
-        decision = decide_order_status(outcomes)
+        self._branches = {
+            kind: asyncio.create_task(self._branch(kind, work))
+            for kind, work in (
+                (SubTaskKind.CONSTRUCTION, self._run_construction(plan)),
+                (SubTaskKind.ACTIVATION, self._activation(plan)),
+                (SubTaskKind.QUALITY_CHECK, self._quality_check(plan)),
+            )
+        }
+        outcomes = await asyncio.gather(*self._branches.values())
+        if self._cancel is None:
+            decision = decide_order_status(outcomes)
+        else:
+            decision, outcomes = await self._clean_up(self._cancel, outcomes)
+        self._decision = decision
         await workflow.execute_activity_method(
             OrderActivities.record_order_status,
             RecordOrderStatusInput(order_id=plan.order_id, decision=decision, outcomes=outcomes),
@@ -172,7 +240,14 @@ class WorkOrderWorkflow:
         try:
             outcome = await work
         except ActivityError as e:
-            outcome = SubTaskOutcome(kind=kind, status=SubTaskStatus.FAILED, reason=_reason(e))
+            if self._cancel is not None and is_cancelled_exception(e):
+                outcome = self._cancelled(kind)  # abandoned
+            else:
+                outcome = SubTaskOutcome(kind=kind, status=SubTaskStatus.FAILED, reason=_reason(e))
+        except asyncio.CancelledError:
+            if self._cancel is None:
+                raise
+            outcome = self._cancelled(kind)  # abandoned
         self._outcomes[kind] = outcome
         return outcome
 
@@ -220,7 +295,12 @@ class WorkOrderWorkflow:
         if updates:
             workflow.upsert_search_attributes(updates)
             self._published = values
-        details = [f"**{self._status.value}**"]
+        if plan is not None and plan.customer_name:
+            self._customer = [
+                f"customer: {plan.customer_name}, {plan.customer_phone}",
+                f"address: {plan.address}",
+            ]
+        details = [f"**{self._status.value}**", *self._customer]
         if job:
             details.append(f"construction: {job.technician_id}, {job.state.value}")
         elif self._construction.queued:
@@ -254,7 +334,9 @@ class WorkOrderWorkflow:
         # A wake-up counts only while queued: one arriving late (two technicians freed
         # up at once) must not wake a loop that has nothing to do.
         return lambda: (
-            (self._woken and self._construction.queued) or self._construction_changes != seen
+            (self._woken and self._construction.queued)
+            or self._construction_changes != seen
+            or self._cancel is not None
         )
 
     def _changed(self) -> None:
@@ -282,6 +364,8 @@ class WorkOrderWorkflow:
         job = view.job
         if job is not None and job.state is JobState.COMPLETED:
             return self._construction_outcome(SubTaskStatus.SUCCEEDED)
+        if self._cancel is not None:
+            return await self._withdraw(self._cancel)
         if job is not None and job.state is JobState.CANNOT_COMPLETE:
             reason = job.reason_code.value if job.reason_code else "unknown"
             action = follow_up(job.reason_code, job.visit)
@@ -339,6 +423,29 @@ class WorkOrderWorkflow:
             **DATABASE,
         )
 
+    async def _withdraw(self, request: CancelOrder) -> SubTaskOutcome:
+        """The order is cancelled: take the job back from its technician, out of the
+        queue, or away from operations."""
+        await workflow.wait_condition(lambda: self._cancel_recorded)  # the request first
+        view = self._construction
+        outcome = self._construction_outcome(
+            SubTaskStatus.CANCELLED, "withdrawn: the order was cancelled"
+        )
+        await workflow.execute_activity_method(
+            ConstructionActivities.withdraw_construction,
+            WithdrawConstructionInput(
+                order_id=self._order_id,
+                actor=request.actor,
+                reason=f"cancelled by {request.actor}: {request.reason}",
+            ),
+            **DATABASE,
+        )
+        view.job = None
+        view.queued = False
+        view.waiting_for_operations = None
+        self._stopped_waiting()
+        return outcome
+
     async def _construction_to_operations(self, reason: str) -> None:
         self._construction.queued = False
         self._construction.waiting_for_operations = reason
@@ -391,12 +498,14 @@ class WorkOrderWorkflow:
 
     @report_construction.validator
     def _validate_report(self, report: ConstructionReport) -> None:
+        self._refuse_when_cancelled("CONSTRUCTION_CLOSED", "its construction takes no reports")
         if self._construction.job is None and self._construction_lock.locked():
             return  # being assigned right now (the technician may see it already): the
             # handler checks the report once the assignment is done
         self._check(report)
 
     def _check(self, report: ConstructionReport) -> None:
+        self._refuse_when_cancelled("CONSTRUCTION_CLOSED", "its construction takes no reports")
         try:
             check_report(self._construction.job, report)
         except ReportRejected as e:
@@ -441,6 +550,7 @@ class WorkOrderWorkflow:
         self._check_operation(operation)
 
     def _check_operation(self, operation: ConstructionOperation) -> None:
+        self._refuse_when_cancelled("CONSTRUCTION_CLOSED", "its construction takes no decisions")
         if SubTaskKind.CONSTRUCTION in self._outcomes or self._failed_by_operations:
             raise ApplicationError(
                 "construction has ended; it takes no more decisions",
@@ -480,6 +590,8 @@ class WorkOrderWorkflow:
     # Quality check ---------------------------------------------------------------
 
     async def _quality_check(self, plan: OrderPlan) -> SubTaskOutcome:
+        if self._cancel is not None:
+            return self._cancelled(SubTaskKind.QUALITY_CHECK)
         await workflow.execute_activity_method(
             QualityCheckActivities.schedule_quality_check,
             SubTaskStarted(
@@ -490,7 +602,11 @@ class WorkOrderWorkflow:
             **DATABASE,
         )
         needed = (SubTaskKind.CONSTRUCTION, SubTaskKind.ACTIVATION)
-        await workflow.wait_condition(lambda: all(k in self._outcomes for k in needed))
+        await workflow.wait_condition(
+            lambda: all(k in self._outcomes for k in needed) or self._cancel is not None
+        )
+        if self._cancel is not None:
+            return self._cancelled(SubTaskKind.QUALITY_CHECK)
         blocked = [
             k.value for k in needed if self._outcomes[k].status is not SubTaskStatus.SUCCEEDED
         ]
@@ -529,9 +645,14 @@ class WorkOrderWorkflow:
         """
         number, last_revision, unanswered = 0, revisions, False
         while True:
+            if self._cancel is not None:  # no new attempt
+                return self._cancelled(kind, number)
             if not unanswered:
                 number += 1
             unanswered = False
+            if kind is SubTaskKind.ACTIVATION:
+                self._sent.append(number)
+            self._attempting.add(kind)
             try:
                 result = await attempt(number)
             except ActivityError as e:
@@ -540,17 +661,25 @@ class WorkOrderWorkflow:
                 # NMS did after all is not done twice.
                 reason, revisable, unanswered = _reason(e), False, True
             else:
+                if self._cancel is not None:  # it ended after the order was cancelled
+                    return self._cancelled(kind, number)
                 if result.succeeded:
                     return SubTaskOutcome(
                         kind=kind, status=SubTaskStatus.SUCCEEDED, attempts=number
                     )
                 reason, revisable = f"{result.error_code}: {result.message}", result.revisable
+            finally:
+                self._attempting.discard(kind)
+            if self._cancel is not None:
+                return self._cancelled(kind, number)
             if revisable and number < last_revision:
                 continue
             if revisable:
                 reason = f"revised {revisions} times in a row; last: {reason}"
             self._next_attempt[kind] = number + 1  # where an operator's data goes
             decision = await self._wait_for_operations(kind, reason)
+            if decision is None:
+                return self._cancelled(kind, number)
             unanswered = unanswered and decision.data is None
             if decision.action == "abort":
                 return SubTaskOutcome(
@@ -561,10 +690,14 @@ class WorkOrderWorkflow:
                 )
             last_revision = number + revisions
 
-    async def _wait_for_operations(self, kind: SubTaskKind, reason: str) -> NetworkOperation:
+    async def _wait_for_operations(self, kind: SubTaskKind, reason: str) -> NetworkOperation | None:
+        """Operations' decision, or ``None`` when the order was cancelled meanwhile."""
         self._waiting[kind] = reason
         await self._to_operations(kind, reason)
-        await workflow.wait_condition(lambda: kind in self._decisions)
+        await workflow.wait_condition(lambda: kind in self._decisions or self._cancel is not None)
+        if self._cancel is not None:
+            self._stopped_waiting(kind)
+            return None
         decision = self._decisions.pop(kind)
         await self._to_operations(kind, None)
         return decision
@@ -601,6 +734,9 @@ class WorkOrderWorkflow:
         self._check_network_operation(operation)
 
     def _check_network_operation(self, operation: NetworkOperation) -> None:
+        self._refuse_when_cancelled(
+            "NOT_WAITING", f"{operation.kind.value} is not waiting for operations"
+        )
         if operation.kind not in self._waiting:
             raise ApplicationError(
                 f"{operation.kind.value} is not waiting for operations",
@@ -621,6 +757,119 @@ class WorkOrderWorkflow:
                     non_retryable=True,
                 ) from None
 
+    # Cancellation ----------------------------------------------------------------
+
+    @workflow.update
+    async def cancel_order(self, request: CancelOrder) -> WorkOrderState:
+        """Cancel the order: the job is withdrawn from the technician, what was
+        activated is deactivated in the NMS, and the order ends cancelled.
+
+        Returns once the request is recorded in the order's timeline; the cleanup
+        goes on after (a deactivation may wait for the NMS). Cancelling an order that
+        is being cancelled returns its state again.
+        """
+        if self._cancel is None:
+            await self._request_cancellation(request)
+        else:
+            await workflow.wait_condition(lambda: self._cancel_recorded)
+        return self.state()
+
+    @cancel_order.validator
+    def _validate_cancel(self, request: CancelOrder) -> None:
+        self._check_open()
+
+    def _check_open(self) -> None:
+        if self._decision is not None:
+            raise ApplicationError(
+                f"the order is {self._decision.status.value}; it cannot be cancelled",
+                type="ORDER_CLOSED",
+                non_retryable=True,
+            )
+
+    async def _request_cancellation(self, request: CancelOrder) -> None:
+        """Stop every sub-task and record who cancelled the order, and why."""
+        self._check_open()
+        self._cancel = request
+        if SubTaskKind.QUALITY_CHECK in self._attempting:  # abandon its NMS attempt
+            self._branches[SubTaskKind.QUALITY_CHECK].cancel()
+        try:
+            await workflow.execute_activity_method(
+                OrderActivities.record_cancellation,
+                CancellationInput(
+                    order_id=self._order_id, actor=request.actor, reason=request.reason
+                ),
+                **DATABASE,
+            )
+        finally:
+            self._cancel_recorded = True
+
+    def _cancelled_in_temporal(self) -> None:
+        """A cancellation requested in Temporal: the order is cancelled as through the
+        API, unless it has ended or is being cancelled already."""
+        if self._decision is not None or self._cancel is not None:
+            return
+
+        async def cancel() -> None:
+            with contextlib.suppress(ActivityError):  # not recorded: cancelled all the same
+                await self._request_cancellation(CANCELLED_IN_TEMPORAL)
+
+        self._from_temporal = asyncio.create_task(cancel())
+
+    def _cancelled(self, kind: SubTaskKind, attempts: int = 0) -> SubTaskOutcome:
+        return SubTaskOutcome(
+            kind=kind,
+            status=SubTaskStatus.CANCELLED,
+            reason="stopped: the order was cancelled",
+            attempts=attempts,
+        )
+
+    def _refuse_when_cancelled(self, code: str, what: str) -> None:
+        if self._cancel is not None:
+            raise ApplicationError(f"the order is cancelled; {what}", type=code, non_retryable=True)
+
+    async def _clean_up(
+        self, request: CancelOrder, outcomes: list[SubTaskOutcome]
+    ) -> tuple[OrderDecision, list[SubTaskOutcome]]:
+        """Once every sub-task has stopped (an activation attempt in flight has ended):
+        deactivate in the NMS what activation sent and give the inventory back. An
+        activation that had succeeded is cancelled too once its service is deactivated.
+        """
+        await workflow.wait_condition(lambda: self._cancel_recorded)
+        if not self._sent:
+            return decide_cancelled_status(request), outcomes  # inventory: given back at the end
+        try:
+            deactivation: DeactivateResourcesResult = await workflow.execute_activity_method(
+                ActivationActivities.deactivate_resources,
+                DeactivateResourcesInput(order_id=self._order_id, attempts=sorted(set(self._sent))),
+                **DEACTIVATION,
+            )
+        except ActivityError as e:
+            return decide_cancelled_status(request, deactivation_error=_reason(e)), outcomes
+        activation = self._outcomes.get(SubTaskKind.ACTIVATION)
+        if (
+            activation is not None
+            and activation.status is SubTaskStatus.SUCCEEDED
+            and deactivation.slots
+            and not deactivation.refused
+        ):
+            self._outcomes[SubTaskKind.ACTIVATION] = activation.model_copy(
+                update={
+                    "status": SubTaskStatus.CANCELLED,
+                    "reason": "deactivated: the order was cancelled",
+                }
+            )
+            outcomes = [self._outcomes.get(o.kind, o) for o in outcomes]
+        return decide_cancelled_status(request, deactivation), outcomes
+
+    def _stopped_waiting(self, kind: SubTaskKind | None = None) -> None:
+        """A sub-task waits for operations no more: the order is cancelled."""
+        if kind is not None:
+            self._waiting.pop(kind, None)
+            self._decisions.pop(kind, None)
+        waiting = self._waiting or self._construction.waiting_for_operations
+        self._status = OrderStatus.WAITING_FOR_OPERATIONS if waiting else OrderStatus.IN_PROGRESS
+        self._publish()
+
     @workflow.query
     def state(self) -> WorkOrderState:
         return WorkOrderState(
@@ -629,4 +878,6 @@ class WorkOrderWorkflow:
             construction=self._construction,
             waiting_for_operations=dict(self._waiting),
             outcomes=list(self._outcomes.values()),
+            cancelling=self._cancel is not None and not self._status.is_final,
+            cancellation=self._cancel,
         )

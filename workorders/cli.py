@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from workorders.auth import Role
 from workorders.config import get_settings
 from workorders.logs import configure_logging
 
@@ -36,9 +37,14 @@ def api(
     import uvicorn
 
     from api import create_app
+    from workorders.auth import development_credentials
+    from workorders.reference import load_regions
 
     settings = get_settings()
     configure_logging(settings)
+    technicians = [t.id for region in load_regions() for t in region.technicians]
+    for line in development_credentials(settings, technicians):
+        logging.getLogger("workorders.api").info("%s", line)
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
@@ -80,6 +86,23 @@ def nms_sim(
 
 
 @app.command()
+def token(
+    role: Annotated[Role, typer.Argument(help="front_desk, technician or operations.")],
+    name: Annotated[str, typer.Argument(help="The holder; for a technician, their id.")],
+    hours: Annotated[
+        float | None, typer.Option(min=0.01, help="Valid this long; WORKORDERS_TOKEN_TTL_H.")
+    ] = None,
+) -> None:
+    """Issue a bearer token for the API, signed with WORKORDERS_AUTH_SECRET."""
+    from datetime import timedelta
+
+    from workorders.auth import issue_token
+
+    ttl = timedelta(hours=hours) if hours is not None else None
+    typer.echo(issue_token(get_settings(), role, name, ttl=ttl))
+
+
+@app.command()
 def worker() -> None:
     """Run a Temporal worker for work-order workflows and activities."""
     import worker as worker_module
@@ -101,12 +124,15 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seeds the customers and the technicians.")] = 7,
 ) -> None:
     """Drive orders through the API as a client and the technicians would."""
+    from workorders.auth import issue_token
     from workorders.demo import DemoConfig, run_demo
 
-    configure_logging(get_settings(), level=logging.WARNING)
+    settings = get_settings()
+    configure_logging(settings, level=logging.WARNING)
     config = DemoConfig(
-        api_url=api_url or get_settings().api_url,
+        api_url=api_url or settings.api_url,
         orders=orders,
+        token_for=lambda role, name: issue_token(settings, Role(role), name),
         cannot_complete=min(cannot_complete, orders),
         absent=min(absent, orders - min(cannot_complete, orders)),
         timeout_s=timeout,

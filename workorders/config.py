@@ -6,8 +6,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_AUTH_SECRET = "development-only-auth-secret-never-use-in-production"
+"""Signs tokens in development; production refuses it."""
+DEVELOPMENT_PAYLOAD_KEY = "ZGV2ZWxvcG1lbnQtb25seS1wYXlsb2FkLWtleS0zMmI="
+"""Encrypts Temporal payloads in development (base64 of 32 bytes); production refuses it."""
 
 
 class Settings(BaseSettings):
@@ -63,6 +68,34 @@ class Settings(BaseSettings):
         description="The Temporal SDK's metrics of the worker (its runtime); 0 serves none.",
     )
 
+    auth_secret: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_AUTH_SECRET),
+        description="The key that signs the API's bearer tokens (HS256); at least 32"
+        " characters. The default is for development only and refused in production.",
+    )
+    token_ttl_h: float = Field(
+        default=12, gt=0, description="How long a token issued by `workorders token` is valid."
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="The bearer token `workorders orders` sends; unset, it issues itself"
+        " an operations token with auth_secret.",
+    )
+    payload_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_PAYLOAD_KEY),
+        description="The AES-256 key (base64, 32 bytes) that encrypts Temporal payloads;"
+        " the default is for development only and refused in production.",
+    )
+    payload_old_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys of earlier payloads, still decrypted after a key change.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API, e.g. the Temporal UI that"
+        " decodes payloads through /codec; `workorders up` adds its own Temporal UI.",
+    )
+
     nms_url: str = Field(
         default="",
         description="Base URL of an NMS speaking docs/nms-protocol.md, e.g. the NMS simulator"
@@ -95,8 +128,20 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.nms_latency_max_s < self.nms_latency_min_s:
             raise ValueError("nms_latency_max_s must be at least nms_latency_min_s")
-        if self.environment == "production" and not self.database_url:
-            raise ValueError("WORKORDERS_DATABASE_URL must be set in production")
+        if self.environment == "production":
+            if not self.database_url:
+                raise ValueError("WORKORDERS_DATABASE_URL must be set in production")
+            secret = self.auth_secret.get_secret_value()
+            if secret == DEVELOPMENT_AUTH_SECRET or len(secret) < 32:
+                raise ValueError(
+                    "WORKORDERS_AUTH_SECRET must be set in production, at least 32 characters"
+                    " (e.g. `openssl rand -base64 48`)"
+                )
+            if self.payload_key.get_secret_value() == DEVELOPMENT_PAYLOAD_KEY:
+                raise ValueError(
+                    "WORKORDERS_PAYLOAD_KEY must be set in production: 32 random bytes in"
+                    " base64 (e.g. `openssl rand -base64 32`)"
+                )
         return self
 
     @property

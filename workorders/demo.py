@@ -15,6 +15,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,10 +56,15 @@ DEMANDS = [
 ]
 
 
+TokenFor = Callable[[str, str], str]
+"""A bearer token for a role and a name (``"technician", "tech-north-1"``)."""
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     api_url: str
     orders: int
+    token_for: TokenFor
     cannot_complete: int = 0
     """Customers who decline on site: their orders are expected to fail."""
     absent: int = 0
@@ -76,6 +82,10 @@ class Run:
     refuse: set[str] = field(default_factory=set)
     absent: set[str] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def auth(self, role: str, name: str) -> dict[str, str]:
+        """The header that identifies a party to the API."""
+        return {"Authorization": f"Bearer {self.config.token_for(role, name)}"}
 
 
 def order_request(rng: random.Random, reference: str) -> dict[str, Any]:
@@ -98,16 +108,21 @@ def order_request(rng: random.Random, reference: str) -> dict[str, Any]:
 
 
 async def _create(client: httpx.AsyncClient, run: Run, prefix: str, index: int) -> str:
-    response = await client.post("/orders", json=order_request(run.rng, f"{prefix}-{index:05d}"))
+    response = await client.post(
+        "/orders",
+        json=order_request(run.rng, f"{prefix}-{index:05d}"),
+        headers=run.auth("front_desk", "demo-front-desk"),
+    )
     response.raise_for_status()
     order_id: str = response.json()["id"]
     return order_id
 
 
 async def _technician(client: httpx.AsyncClient, run: Run, technician_id: str) -> None:
-    """Work one technician's queue until the demo ends."""
+    """Work one technician's queue until the demo ends, with their own token."""
+    auth = run.auth("technician", technician_id)
     while not run.done.is_set():
-        response = await client.get(f"/technicians/{technician_id}/jobs")
+        response = await client.get(f"/technicians/{technician_id}/jobs", headers=auth)
         response.raise_for_status()
         for job in response.json():
             if job["order_id"] not in run.order_ids:
@@ -134,7 +149,8 @@ async def _technician(client: httpx.AsyncClient, run: Run, technician_id: str) -
             try:
                 reply = await client.post(
                     f"/orders/{job['order_id']}/construction/reports",
-                    json={"technician_id": technician_id, **report},
+                    json=report,
+                    headers=auth,
                 )
             except httpx.TimeoutException:
                 # The workflow is slow to take it (a worker died and its task waits for
@@ -146,8 +162,11 @@ async def _technician(client: httpx.AsyncClient, run: Run, technician_id: str) -
         await asyncio.sleep(run.config.poll_s)
 
 
-async def _statuses(client: httpx.AsyncClient, order_ids: list[str]) -> dict[str, dict[str, Any]]:
-    replies = await asyncio.gather(*(client.get(f"/orders/{oid}") for oid in order_ids))
+async def _statuses(client: httpx.AsyncClient, run: Run) -> dict[str, dict[str, Any]]:
+    auth = run.auth("front_desk", "demo-front-desk")
+    replies = await asyncio.gather(
+        *(client.get(f"/orders/{oid}", headers=auth) for oid in run.order_ids)
+    )
     for reply in replies:
         reply.raise_for_status()
     return {r.json()["id"]: r.json() for r in replies}
@@ -159,7 +178,8 @@ async def run_demo(config: DemoConfig) -> int:
     started = time.monotonic()
     limits = httpx.Limits(max_connections=20)
     async with httpx.AsyncClient(base_url=config.api_url, timeout=30, limits=limits) as client:
-        technicians = (await client.get("/technicians")).raise_for_status().json()
+        listing = await client.get("/technicians", headers=run.auth("operations", "demo"))
+        technicians = listing.raise_for_status().json()
         creating = [_create(client, run, prefix, i) for i in range(config.orders)]
         run.order_ids = list(await asyncio.gather(*creating))
         chosen = run.rng.sample(run.order_ids, config.cannot_complete + config.absent)
@@ -171,7 +191,7 @@ async def run_demo(config: DemoConfig) -> int:
         try:
             while time.monotonic() - started < config.timeout_s:
                 try:
-                    orders = await _statuses(client, run.order_ids)
+                    orders = await _statuses(client, run)
                 except httpx.TimeoutException:
                     continue
                 if all(o["status"] in FINAL for o in orders.values()):

@@ -5,7 +5,8 @@ Activation data is allocated from it: a terminal slot (an ONT id on a PON port) 
 VLAN on that port, held by one order at a time (unique constraints, so concurrent
 orders cannot take the same). A refusal teaches it: a slot in use by someone it did
 not know, a faulty port, a VLAN taken on a port are never offered again. Resources are
-released when the activation fails for good, and kept (``active``) when it succeeded.
+released when the activation fails for good, and kept (``active``) when it succeeded,
+until the order is cancelled: then they are deactivated in the NMS and given back.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from workorders.reference import Olt
 Reserve = Callable[[Any, dict[str, Any]], Awaitable[None]]
 """Holds the resources of planned activation data, inside the caller's transaction."""
 
-BLOCKING_CODES = {"ONT_ID_IN_USE", "PORT_FAULTY", "VLAN_TAKEN"}
+BLOCKING_CODES = {"ONT_ID_IN_USE", "PORT_FAULTY", "VLAN_TAKEN", "NOT_OWNER"}
+SLOT_CODES = {"ONT_ID_IN_USE", "NOT_OWNER"}
+"""Refusals that say someone else uses the terminal slot: an activation's, or a
+deactivation's (the active service on the slot is not the order's)."""
 
 
 def releasing(order_id: str) -> Delete:
@@ -118,7 +122,7 @@ class Inventory:
         block = BlockedResource(
             olt_id=data.olt_id,
             pon_port=data.pon_port,
-            ont_id=data.ont_id if error_code == "ONT_ID_IN_USE" else 0,
+            ont_id=data.ont_id if error_code in SLOT_CODES else 0,
             vlan=data.vlan if error_code == "VLAN_TAKEN" else 0,
             reason=error_code,
             order_id=order_id,

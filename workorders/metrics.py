@@ -4,11 +4,12 @@
 each attempt, counts retries (attempts after the first) and failures, and reads the
 outcomes the activities return or receive, without touching activity code:
 
-- an NMS activity's result with an error code, or its retryable failure, is an NMS
-  error (by the NMS's code);
+- an NMS activity's result with an error code (a deactivation's refused slots too), or
+  its retryable failure, is an NMS error (by the NMS's code);
 - ``mark_construction_sla`` marks an installation in jeopardy or breached;
-- ``record_order_status`` with a final status ends the order; the order's history
-  (its events in the database) then gives each sub-task's duration.
+- ``record_order_status`` with a final status (completed, failed or cancelled) ends the
+  order; the order's history (its events in the database) then gives each sub-task's
+  duration.
 
 Each process owns its registry (:func:`new_registry`), so tests can build as many as
 they like without duplicate registrations.
@@ -41,10 +42,12 @@ from temporalio.worker import (
 )
 
 from activities.errors import LINE_NOT_READY, NMS_UNAVAILABLE
-from models.enums import SlaState, SubTaskKind, SubTaskStatus
+from models.enums import OrderStatus, SlaState, SubTaskKind, SubTaskStatus
 from models.payloads import (
     ActivationInput,
     ActivationResult,
+    DeactivateResourcesInput,
+    DeactivateResourcesResult,
     QualityCheckInput,
     QualityCheckResult,
     RecordOrderStatusInput,
@@ -66,8 +69,8 @@ __all__ = [
 
 log = logging.getLogger("workorders.metrics")
 
-ENDED_STATUSES = ("completed", "failed", "cancelled")
-"""The final statuses an order can end with; ``cancelled`` is counted once it exists."""
+ENDED_STATUSES = tuple(s.value for s in OrderStatus if s.is_final)
+"""The final statuses an order can end with: completed, failed and cancelled."""
 
 ACTIVITY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 """Seconds: database activities take milliseconds, an NMS call up to two minutes."""
@@ -241,7 +244,10 @@ class _MeteredActivity(ActivityInboundInterceptor):
             else type(error).__name__
         )
         self._metrics.activity_errors.labels(activity=name, error_type=error_type).inc()
-        if any(isinstance(a, ActivationInput | QualityCheckInput) for a in args):
+        if any(
+            isinstance(a, ActivationInput | QualityCheckInput | DeactivateResourcesInput)
+            for a in args
+        ):
             code = _NMS_CODE_OF_ERROR_TYPE.get(error_type, error_type)
             if code in ERROR_CLASSES:
                 self._metrics.nms_errors.labels(activity=name, error_code=code).inc()
@@ -254,6 +260,10 @@ class _MeteredActivity(ActivityInboundInterceptor):
             and result.data is not None
         ):
             self._metrics.nms_errors.labels(activity=name, error_code=result.error_code).inc()
+        if isinstance(result, DeactivateResourcesResult):
+            for slot in result.refused:
+                code = slot.error_code or "UNKNOWN"
+                self._metrics.nms_errors.labels(activity=name, error_code=code).inc()
         for arg in args:
             if isinstance(arg, SlaInput) and arg.state is not SlaState.ON_TIME:
                 self._metrics.sla_marks.labels(state=arg.state.value).inc()

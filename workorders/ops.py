@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from workorders.auth import Role, issue_token
 from workorders.config import get_settings
 
 app = typer.Typer(
@@ -25,11 +28,21 @@ STATUS_STYLE = {
     "waiting_for_operations": "bold yellow",
     "in_progress": "cyan",
     "received": "white",
+    "cancelled": "magenta",
 }
 
 
 def _client(api_url: str | None) -> httpx.Client:
-    return httpx.Client(base_url=api_url or get_settings().api_url, timeout=30)
+    settings = get_settings()
+    if settings.api_token is not None:
+        token = settings.api_token.get_secret_value()
+    else:
+        token = issue_token(settings, Role.OPERATIONS, getpass.getuser(), ttl=timedelta(hours=1))
+    return httpx.Client(
+        base_url=api_url or settings.api_url,
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 def _get(client: httpx.Client, path: str, **params: Any) -> Any:
@@ -68,12 +81,26 @@ ApiUrl = Annotated[str | None, typer.Option(help="Defaults to the configured API
 def list_orders(
     status: Annotated[str | None, typer.Option(help="e.g. waiting_for_operations")] = None,
     region: Annotated[str | None, typer.Option()] = None,
+    technician: Annotated[str | None, typer.Option(help="Whose installation job.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Created at or after, e.g. 2026-11-25T00:00:00Z.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="The next page's cursor.")] = None,
     api_url: ApiUrl = None,
 ) -> None:
-    """Orders, newest first."""
+    """Orders, newest first, a page at a time."""
     with _client(api_url) as client:
-        page = _get(client, "/orders", status=status, region=region, limit=limit)
+        page = _get(
+            client,
+            "/orders",
+            status=status,
+            region=region,
+            technician=technician,
+            created_from=since,
+            limit=limit,
+            cursor=cursor,
+        )
     table = Table(title=f"{len(page['items'])} of {page['total']} orders")
     for column in ("order", "reference", "status", "region", "profile", "created"):
         table.add_column(column, no_wrap=True)
@@ -89,6 +116,8 @@ def list_orders(
             order.get("status_reason") or "",
         )
     console.print(table)
+    if page.get("next_cursor"):
+        console.print(f"next page: --cursor {page['next_cursor']}")
 
 
 @app.command()
@@ -165,3 +194,36 @@ def retry(
     console.print(f"{kind}: {_status(task['status'])} {task.get('detail') or ''}")
     if task["status"] != "succeeded":
         raise typer.Exit(1)
+
+
+@app.command()
+def cancel(
+    order_id: str,
+    reason: Annotated[str, typer.Option(help="Why; kept in the order's timeline.")],
+    wait: Annotated[bool, typer.Option(help="Wait until the order is cancelled.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait at most.")] = 300,
+    api_url: ApiUrl = None,
+) -> None:
+    """Cancel an order: withdraw the technician's job, deactivate what the NMS
+    activated, and end the order cancelled."""
+    with _client(api_url) as client:
+        response = client.post(f"/orders/{order_id}/cancel", json={"reason": reason})
+        _check(response)
+        order = response.json()
+        console.print(f"{order_id}: cancellation accepted")
+        if wait:
+            deadline = time.monotonic() + timeout
+            with console.status("cancelling ...") as progress:
+                while order["status"] != "cancelled" and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    order = _get(client, f"/orders/{order_id}")
+                    open_tasks = [
+                        t["kind"] for t in order["sub_tasks"] if t["status"] in OPEN_SUB_TASKS
+                    ]
+                    progress.update(f"cancelling: waiting for {', '.join(open_tasks) or 'the end'}")
+    console.print(f"{order_id}: {_status(order['status'])} {order.get('status_reason') or ''}")
+    if wait and order["status"] != "cancelled":
+        raise typer.Exit(1)
+
+
+OPEN_SUB_TASKS = ("pending", "in_progress", "waiting_for_operations")

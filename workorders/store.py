@@ -7,12 +7,12 @@ activity makes is idempotent, since Temporal may run an activity more than once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, func, select, update
+from sqlmodel import and_, col, func, or_, select, update
 
 from models.enums import (
     AttemptOutcome,
@@ -37,6 +37,8 @@ from workorders.inventory import releasing
 from workorders.planning import PastAttempt
 
 SYSTEM = "system"
+DEACTIVATION_EVENTS = ("deactivation.completed", "deactivation.failed")
+"""The history's events of a cancelled order's deactivations, one per terminal slot."""
 
 
 class OrderNotFound(LookupError):
@@ -55,14 +57,21 @@ class WorkOrderStore:
 
     # Orders ------------------------------------------------------------------
 
-    async def create_order(self, order: WorkOrder) -> tuple[WorkOrder, bool]:
-        """Store a new order, or return the one with the same external reference.
+    async def create_order(
+        self, order: WorkOrder, actor: str | None = None
+    ) -> tuple[WorkOrder, bool]:
+        """Store a new order, or return the one with the same idempotency key or, failing
+        that, the same external reference.
+
+        Args:
+            order: the new order.
+            actor: who creates it, for the timeline; its channel by default.
 
         Returns:
             The stored order, and whether it was created now.
         """
         async with self.db.session() as session:
-            existing = await self._by_reference(session, order.external_reference)
+            existing = await self._existing(session, order)
             if existing is not None:
                 return existing, False
             session.add(order)
@@ -71,28 +80,37 @@ class WorkOrderStore:
                 session.add(
                     _event(
                         order.id,
-                        f"channel:{order.channel.value}",
+                        actor or f"channel:{order.channel.value}",
                         "order.received",
                         external_reference=order.external_reference,
+                        channel=order.channel.value,
                         region=order.region,
                     )
                 )
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
-                existing = await self._by_reference(session, order.external_reference)
+                existing = await self._existing(session, order)
                 if existing is None:
                     raise
                 return existing, False
             return order, True
 
     @staticmethod
-    async def _by_reference(session: Any, reference: str) -> WorkOrder | None:
+    async def _existing(session: Any, order: WorkOrder) -> WorkOrder | None:
+        """The stored order with the new one's idempotency key, else its reference."""
+        if order.idempotency_key is not None:
+            result = await session.exec(
+                select(WorkOrder).where(WorkOrder.idempotency_key == order.idempotency_key)
+            )
+            found: WorkOrder | None = result.first()
+            if found is not None:
+                return found
         result = await session.exec(
-            select(WorkOrder).where(WorkOrder.external_reference == reference)
+            select(WorkOrder).where(WorkOrder.external_reference == order.external_reference)
         )
-        order: WorkOrder | None = result.first()
-        return order
+        by_reference: WorkOrder | None = result.first()
+        return by_reference
 
     async def get_order(self, order_id: str) -> WorkOrder:
         async with self.db.session() as session:
@@ -111,23 +129,54 @@ class WorkOrderStore:
         *,
         status: OrderStatus | None = None,
         region: str | None = None,
+        technician_id: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        after: tuple[datetime, str] | None = None,
         limit: int = 50,
-        offset: int = 0,
     ) -> tuple[list[WorkOrder], int]:
-        """Orders, newest first, with the count of all that match."""
-        query = select(WorkOrder)
-        count = select(func.count()).select_from(WorkOrder)
+        """Orders, newest first, with the count of all that match.
+
+        Args:
+            status: only orders with this status.
+            region: only orders of this region.
+            technician_id: only orders whose installation job is this technician's.
+            created_from: only orders created at or after this instant.
+            created_to: only orders created before this instant.
+            after: the page after this order's ``(created_at, id)`` (keyset paging).
+            limit: at most this many orders.
+        """
+        filters: list[Any] = []
         if status is not None:
-            query = query.where(WorkOrder.status == status)
-            count = count.where(WorkOrder.status == status)
+            filters.append(WorkOrder.status == status)
         if region is not None:
-            query = query.where(WorkOrder.region == region)
-            count = count.where(WorkOrder.region == region)
-        query = (
-            query.order_by(col(WorkOrder.created_at).desc(), col(WorkOrder.id))
-            .offset(offset)
-            .limit(limit)
+            filters.append(WorkOrder.region == region)
+        if created_from is not None:
+            filters.append(col(WorkOrder.created_at) >= created_from)
+        if created_to is not None:
+            filters.append(col(WorkOrder.created_at) < created_to)
+        if technician_id is not None:
+            filters.append(
+                col(WorkOrder.id).in_(
+                    select(SubTask.order_id).where(
+                        SubTask.kind == SubTaskKind.CONSTRUCTION,
+                        SubTask.technician_id == technician_id,
+                    )
+                )
+            )
+        query = select(WorkOrder).where(*filters)
+        if after is not None:
+            created_at, order_id = after
+            query = query.where(
+                or_(
+                    col(WorkOrder.created_at) < created_at,
+                    and_(col(WorkOrder.created_at) == created_at, col(WorkOrder.id) < order_id),
+                )
+            )
+        query = query.order_by(col(WorkOrder.created_at).desc(), col(WorkOrder.id).desc()).limit(
+            limit
         )
+        count = select(func.count()).select_from(WorkOrder).where(*filters)
         async with self.db.session() as session:
             rows = (await session.exec(query)).all()
             total = (await session.exec(count)).one()
@@ -191,8 +240,9 @@ class WorkOrderStore:
                 o.kind is SubTaskKind.ACTIVATION and o.status is SubTaskStatus.SUCCEEDED
                 for o in outcomes
             )
-            if decision.status.is_final and not activated:  # give the network back
-                await session.exec(releasing(order_id))
+            cancelled = decision.status is OrderStatus.CANCELLED  # deactivated before
+            if decision.status.is_final and (cancelled or not activated):
+                await session.exec(releasing(order_id))  # give the network back
             construction = tasks.get(SubTaskKind.CONSTRUCTION)
             if construction is not None and construction.queued_at is not None:
                 construction.queued_at = None  # an ended order waits for nobody
@@ -348,12 +398,13 @@ class WorkOrderStore:
             stored.finished_at = utcnow()
             session.add(stored)
             task = await self._sub_task(session, order_id, kind)
-            task.result = result
-            task.detail = detail
-            if succeeded:
-                task.status = SubTaskStatus.SUCCEEDED
-            task.updated_at = utcnow()
-            session.add(task)
+            if task.status is not SubTaskStatus.CANCELLED:  # else: an abandoned attempt
+                task.result = result
+                task.detail = detail
+                if succeeded:
+                    task.status = SubTaskStatus.SUCCEEDED
+                task.updated_at = utcnow()
+                session.add(task)
             session.add(
                 _event(
                     order_id,
@@ -789,6 +840,154 @@ class WorkOrderStore:
         task.detail = f"assigned to {name} ({technician_id})"
         task.updated_at = utcnow()
         session.add(task)
+
+    # Cancellation --------------------------------------------------------------
+
+    async def record_cancellation(self, order_id: str, actor: str, reason: str) -> None:
+        """Record that the order's cancellation was requested, by whom and why.
+
+        Sub-tasks waiting for operations stop waiting (they are cancelled), so the order
+        no longer waits for an operator while its cleanup runs; its reason says that it
+        is being cancelled. Recorded once, however often the activity runs.
+        """
+        async with self.db.session() as session:
+            order = await session.get(WorkOrder, order_id)
+            if order is None:
+                raise OrderNotFound(order_id)
+            if await self._cancellation_requested(session, order_id):
+                return
+            if not order.status.is_final:
+                await self._stop_waiting(
+                    session, order, (SubTaskKind.ACTIVATION, SubTaskKind.QUALITY_CHECK)
+                )
+                order.status_reason = f"cancellation requested by {actor}: {reason}"[:1000]
+                order.updated_at = utcnow()
+                session.add(order)
+            session.add(_event(order_id, actor, "order.cancellation_requested", reason=reason))
+            await session.commit()
+
+    @staticmethod
+    async def _cancellation_requested(session: Any, order_id: str) -> bool:
+        found = await session.exec(
+            select(OrderEvent.id).where(
+                OrderEvent.order_id == order_id,
+                OrderEvent.kind == "order.cancellation_requested",
+            )
+        )
+        return found.first() is not None
+
+    @staticmethod
+    async def _stop_waiting(
+        session: Any, order: WorkOrder, kinds: Sequence[SubTaskKind] = tuple(SubTaskKind)
+    ) -> None:
+        """Those of the order's sub-tasks that wait for operations are cancelled (the
+        order is); the order waits no more unless another still does."""
+        waiting = (
+            await session.exec(
+                select(SubTask).where(
+                    SubTask.order_id == order.id,
+                    SubTask.status == SubTaskStatus.WAITING_FOR_OPERATIONS,
+                )
+            )
+        ).all()
+        for task in waiting:
+            if task.kind in kinds:
+                task.status = SubTaskStatus.CANCELLED
+                task.detail = "cancelled while waiting for operations"
+                task.queued_at = None
+                task.updated_at = utcnow()
+                session.add(task)
+        still = any(t.kind not in kinds for t in waiting)
+        if order.status is OrderStatus.WAITING_FOR_OPERATIONS and not still:
+            order.status = OrderStatus.IN_PROGRESS
+            order.updated_at = utcnow()
+            session.add(order)
+
+    async def withdraw_construction(self, order_id: str, actor: str, reason: str) -> str | None:
+        """The order is cancelled: its installation job is taken back from the
+        technician (who has room for another job again), leaves the queue, or stops
+        waiting for operations; the construction sub-task is cancelled.
+
+        Returns:
+            The technician who got room for another job, if any.
+        """
+        async with self.db.session() as session:
+            order = await session.get(WorkOrder, order_id)
+            if order is None:
+                raise OrderNotFound(order_id)
+            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+            technician_id = task.technician_id
+            queued = task.queued_at is not None
+            waiting = task.status is SubTaskStatus.WAITING_FOR_OPERATIONS
+            if task.status is SubTaskStatus.CANCELLED:
+                return None  # withdrawn already (the activity ran again)
+            freed = None
+            if technician_id is not None and task.job_state is not JobState.COMPLETED:
+                await self._unbook(session, technician_id)
+                freed = technician_id
+            task.technician_id = None
+            task.job_state = None
+            task.queued_at = None
+            task.status = SubTaskStatus.CANCELLED
+            task.detail = reason
+            task.updated_at = utcnow()
+            session.add(task)
+            await self._stop_waiting(session, order)
+            if technician_id is not None or queued or waiting:
+                session.add(
+                    _event(
+                        order_id,
+                        actor,
+                        "construction.withdrawn",
+                        technician_id=technician_id,
+                        queued=queued,
+                        waiting_for_operations=waiting,
+                        reason=reason,
+                    )
+                )
+            await session.commit()
+            return freed
+
+    async def deactivations(self, order_id: str) -> dict[str, dict[str, Any]]:
+        """The NMS's answers to the order's deactivations so far, by idempotency key."""
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(OrderEvent)
+                .where(
+                    OrderEvent.order_id == order_id,
+                    col(OrderEvent.kind).in_(DEACTIVATION_EVENTS),
+                )
+                .order_by(col(OrderEvent.id))
+            )
+            return {
+                str(e.detail["idempotency_key"]): e.detail
+                for e in rows.all()
+                if e.detail and "idempotency_key" in e.detail
+            }
+
+    async def record_deactivation(
+        self, order_id: str, idempotency_key: str, result: dict[str, Any]
+    ) -> None:
+        """Store the NMS's answer to one deactivation in the order's history (once per
+        idempotency key); ``result["succeeded"]`` says whether it was deactivated."""
+        async with self.db.session() as session:
+            if await session.get(WorkOrder, order_id) is None:
+                raise OrderNotFound(order_id)
+            earlier = (
+                await session.exec(
+                    select(OrderEvent).where(
+                        OrderEvent.order_id == order_id,
+                        col(OrderEvent.kind).in_(DEACTIVATION_EVENTS),
+                    )
+                )
+            ).all()
+            if any(
+                e.detail and e.detail.get("idempotency_key") == idempotency_key for e in earlier
+            ):
+                return
+            kind = DEACTIVATION_EVENTS[0 if result.get("succeeded") else 1]
+            session.add(_event(order_id, "nms", kind, idempotency_key=idempotency_key, **result))
+            await session.commit()
 
     # Technicians ---------------------------------------------------------------
 

@@ -11,6 +11,7 @@ data folder.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -25,6 +26,7 @@ from types import FrameType
 from rich.console import Console
 
 from workflows.search_attributes import cli_flags
+from workorders.auth import development_credentials
 from workorders.config import Settings
 from workorders.db import Database
 from workorders.reference import load_regions
@@ -141,6 +143,8 @@ def up(settings: Settings) -> int:
                 str(temporal_port),
                 "--ui-port",
                 str(settings.temporal_ui_port),
+                "--ui-codec-endpoint",
+                f"{settings.api_url}/codec",
                 "--namespace",
                 settings.temporal_namespace,
                 "--log-level",
@@ -162,7 +166,14 @@ def up(settings: Settings) -> int:
             )
         worker_env = {**env, "WORKORDERS_NMS_URL": nms_url}
         children.append(_start("worker", [sys.executable, "-m", "worker"], logs, worker_env))
-        api = _start("api", [sys.executable, "-m", "workorders.cli", "api"], logs, env)
+        ui_origins = [
+            f"http://{ui_host}:{settings.temporal_ui_port}" for ui_host in (host, "localhost")
+        ]
+        api_env = {
+            **env,
+            "WORKORDERS_CORS_ORIGINS": json.dumps([*settings.cors_origins, *ui_origins]),
+        }
+        api = _start("api", [sys.executable, "-m", "workorders.cli", "api"], logs, api_env)
         children.append(api)
         _wait_for_port(settings.api_host, settings.api_port, api.proc, "the API")
 
@@ -175,6 +186,9 @@ def up(settings: Settings) -> int:
         simulated = "" if settings.nms_url else "  (simulator: /sim/faults, /sim/stats)"
         console.print(f"  NMS          {nms_url}{simulated}")
         console.print(f"  data         {data}  (logs in {logs})")
+        technicians = [t.id for region in load_regions() for t in region.technicians]
+        for line in development_credentials(settings, technicians):
+            console.print(line, soft_wrap=True, highlight=False)
         console.print("Try [bold]workorders demo --orders 20[/] in another shell; Ctrl-C stops.")
         while not stopping:
             for child in children:

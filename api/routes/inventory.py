@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import RegionsDep, StoreDep
 from api.errors import ProblemError
+from api.security import Operations
 from workorders.inventory import Inventory, Usage
 
 router = APIRouter(prefix="/regions", tags=["operations"])
@@ -16,7 +17,9 @@ router = APIRouter(prefix="/regions", tags=["operations"])
     response_model=Usage,
     responses={404: {"description": "No such region."}},
 )
-async def region_inventory(region: str, store: StoreDep, regions: RegionsDep) -> Usage:
+async def region_inventory(
+    region: str, store: StoreDep, regions: RegionsDep, _: Operations
+) -> Usage:
     """How full a region's access network is: its terminal slots, those allocated to
     orders being activated, those active, and those the NMS refused."""
     if region not in {r.code for r in regions}:

@@ -6,9 +6,10 @@ import hashlib
 import json
 import logging
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -16,6 +17,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import CatalogDep, RegionsDep, SettingsDep, StoreDep, TemporalDep
 from api.errors import ProblemError
+from api.pagination import decode_cursor, encode_cursor
+from api.security import (
+    CurrentPrincipal,
+    Forbidden,
+    FrontDeskOrOperations,
+    Operations,
+    require_roles,
+)
 from api.workflows import start_order_workflow
 from models.api import (
     Address,
@@ -30,6 +39,7 @@ from models.api import (
     InstallationWindow,
     NetworkOperationRequest,
     NetworkOperationResponse,
+    OrderCancelRequest,
     OrderCreateRequest,
     OrderHistoryResponse,
     OrderPage,
@@ -39,6 +49,7 @@ from models.api import (
 )
 from models.enums import OrderStatus, SubTaskKind
 from models.payloads import (
+    CancelOrder,
     ConstructionOperation,
     ConstructionReport,
     ConstructionView,
@@ -47,6 +58,7 @@ from models.payloads import (
 )
 from models.tables import SubTask, WorkOrder
 from workflows import WorkOrderWorkflow, workflow_id_for
+from workorders.auth import Principal, Role
 from workorders.reference import NoProfile, UnknownRegion
 from workorders.store import OrderNotFound, WorkOrderStore
 
@@ -108,8 +120,14 @@ async def _order_or_404(store: WorkOrderStore, order_id: str) -> WorkOrder:
     response_model=OrderResponse,
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"description": "An order with this external reference exists; it is returned."},
-        409: {"description": "The external reference was used for a different order."},
+        200: {
+            "description": "An order with this Idempotency-Key or external reference exists"
+            " with the same details; it is returned and nothing new starts."
+        },
+        409: {
+            "description": "The Idempotency-Key or the external reference was used for an"
+            " order with different details."
+        },
         422: {
             "description": "Invalid order, or an address or bandwidth the operator cannot serve."
         },
@@ -118,16 +136,29 @@ async def _order_or_404(store: WorkOrderStore, order_id: str) -> WorkOrder:
 async def create_order(
     request: OrderCreateRequest,
     response: Response,
+    principal: FrontDeskOrOperations,
     store: StoreDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     regions: RegionsDep,
     catalog: CatalogDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Makes the request safe to repeat: the same key returns the same"
+            " order; the same key with different details is a 409.",
+            examples=["8e0f4c1a-5b7d-4f6e-9a55-2f1d3c4b5a69"],
+        ),
+    ] = None,
 ) -> OrderResponse:
-    """Create a work order and start its workflow.
+    """Create a work order and start its workflow (front desk, operations).
 
     The customer's postcode decides the region, the demand the profile. Sending the
-    same external reference again returns the same order and starts nothing new.
+    same Idempotency-Key or external reference again returns the same order and starts
+    nothing new.
     """
     try:
         region = regions.for_postcode(request.address.postcode)
@@ -145,6 +176,7 @@ async def create_order(
             external_reference=request.external_reference,
             channel=request.channel,
             request_fingerprint=fingerprint(request),
+            idempotency_key=idempotency_key,
             customer_name=request.customer.name,
             customer_phone=request.customer.phone,
             customer_email=request.customer.email,
@@ -161,9 +193,17 @@ async def create_order(
             window_end=window.end if window else None,
             region=region.code,
             workflow_id=workflow_id_for(order_id),
-        )
+        ),
+        actor=principal.actor,
     )
     if not created and order.request_fingerprint != fingerprint(request):
+        if idempotency_key is not None and order.idempotency_key == idempotency_key:
+            raise ProblemError(
+                409,
+                "Idempotency-Key already used",
+                f"order {order.id} was created with this Idempotency-Key and different details",
+                code="IDEMPOTENCY_KEY_CONFLICT",
+            )
         raise ProblemError(
             409,
             "External reference already used",
@@ -184,31 +224,84 @@ async def create_order(
     return to_response(order, await store.get_sub_tasks(order.id))
 
 
-@router.get("", response_model=OrderPage)
+@router.get(
+    "",
+    response_model=OrderPage,
+    responses={400: {"description": "A cursor that is not one this API gave."}},
+)
 async def list_orders(
     store: StoreDep,
+    _: FrontDeskOrOperations,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
-    region: str | None = None,
+    region: Annotated[str | None, Query(max_length=50, examples=["north"])] = None,
+    technician: Annotated[
+        str | None,
+        Query(max_length=50, description="Orders whose installation job is this technician's."),
+    ] = None,
+    created_from: Annotated[
+        datetime | None, Query(description="Created at or after (ISO 8601).")
+    ] = None,
+    created_to: Annotated[datetime | None, Query(description="Created before (ISO 8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the page before.")
+    ] = None,
 ) -> OrderPage:
-    """Work orders, newest first."""
+    """Work orders, newest first, a page at a time (front desk, operations)."""
+    for instant in (created_from, created_to):
+        if instant is not None and instant.tzinfo is None:
+            raise ProblemError(
+                422, "Invalid request", "give created_from and created_to with a time zone"
+            )
     orders, total = await store.list_orders(
-        status=status_, region=region, limit=limit, offset=offset
+        status=status_,
+        region=region,
+        technician_id=technician,
+        created_from=created_from,
+        created_to=created_to,
+        after=decode_cursor(cursor) if cursor else None,
+        limit=limit,
     )
-    return OrderPage(items=[to_summary(o) for o in orders], total=total, limit=limit, offset=offset)
+    next_cursor = None
+    if len(orders) == limit:
+        last = orders[-1]
+        next_cursor = encode_cursor(last.created_at, last.id)
+    return OrderPage(
+        items=[to_summary(o) for o in orders], total=total, limit=limit, next_cursor=next_cursor
+    )
 
 
-@router.get("/{order_id}", response_model=OrderResponse)
-async def get_order(order_id: str, store: StoreDep) -> OrderResponse:
-    """One work order with its three sub-tasks, their latest data and results."""
+async def _technicians_own(store: WorkOrderStore, principal: Principal, order_id: str) -> None:
+    """A technician may touch only the orders whose installation job is theirs (an
+    order that does not exist is not theirs either: 403, so ids cannot be probed)."""
+    if principal.role is not Role.TECHNICIAN:
+        return
+    for task in await store.get_sub_tasks(order_id):
+        if task.kind is SubTaskKind.CONSTRUCTION and task.technician_id == principal.subject:
+            return
+    raise Forbidden(f"order {order_id} is not one of {principal.subject}'s jobs")
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderResponse,
+    responses={403: {"description": "A technician asking for another's job."}},
+)
+async def get_order(order_id: str, store: StoreDep, principal: CurrentPrincipal) -> OrderResponse:
+    """One work order with its three sub-tasks, their latest data and results (front
+    desk, operations, and the technician whose job it is)."""
+    await _technicians_own(store, principal, order_id)
     order = await _order_or_404(store, order_id)
     return to_response(order, await store.get_sub_tasks(order.id))
 
 
 @router.get("/{order_id}/history", response_model=OrderHistoryResponse)
-async def get_history(order_id: str, store: StoreDep) -> OrderHistoryResponse:
-    """Every attempt of every sub-task with its data and result, and every event."""
+async def get_history(
+    order_id: str, store: StoreDep, _: FrontDeskOrOperations
+) -> OrderHistoryResponse:
+    """The order's timeline: every event, in order, with who did what (``actor``:
+    ``front_desk:anna``, ``technician:tech-north-1``, ``operations:li``, ``system``), and
+    every attempt of every sub-task with its data and result (front desk, operations)."""
     order = await _order_or_404(store, order_id)
     return OrderHistoryResponse(
         order_id=order.id,
@@ -223,8 +316,61 @@ async def get_history(order_id: str, store: StoreDep) -> OrderHistoryResponse:
     )
 
 
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderResponse,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"description": "The order was cancelled already."},
+        404: {"description": "No such order."},
+        409: {"description": "The order has ended (completed or failed)."},
+        503: {"description": "Temporal does not answer; try again."},
+    },
+)
+async def cancel_order(
+    order_id: str,
+    request: OrderCancelRequest,
+    response: Response,
+    principal: FrontDeskOrOperations,
+    store: StoreDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> OrderResponse:
+    """Cancel an order (front desk, operations): its installation job is withdrawn from
+    the technician, resources activated in the NMS are deactivated, and the order ends
+    ``cancelled``. Accepted at once; the order's status turns ``cancelled`` when that
+    is done. Cancelling again is harmless."""
+    order = await _order_or_404(store, order_id)
+    if order.status is OrderStatus.CANCELLED:
+        response.status_code = status.HTTP_200_OK
+        return to_response(order, await store.get_sub_tasks(order.id))
+    if order.status in (OrderStatus.COMPLETED, OrderStatus.FAILED):
+        raise _closed(order)
+    if order.status is OrderStatus.RECEIVED:
+        await start_order_workflow(temporal, settings.task_queue, order)
+    await _update_workflow(
+        temporal,
+        order,
+        WorkOrderWorkflow.cancel_order,
+        CancelOrder(reason=request.reason, actor=principal.actor),
+    )
+    response.headers["Location"] = f"/orders/{order.id}"
+    order = await store.get_order(order.id)
+    return to_response(order, await store.get_sub_tasks(order.id))
+
+
+def _closed(order: WorkOrder) -> ProblemError:
+    return ProblemError(
+        409,
+        "Order has ended",
+        f"order {order.id} is {order.status.value}; it takes no more changes",
+        code="ORDER_CLOSED",
+    )
+
+
 UPDATE_ERRORS = {
-    "NOT_ASSIGNED": (409, "Not this technician's job"),
+    "NOT_ASSIGNED": (403, "Not this technician's job"),
+    "ORDER_CLOSED": (409, "Order has ended"),
     "INVALID_TRANSITION": (409, "Report does not fit the job's state"),
     "MISSING_EVIDENCE": (422, "Report lacks what it needs"),
     "TECHNICIAN_UNAVAILABLE": (409, "Technician cannot take the job"),
@@ -254,7 +400,7 @@ async def _update_workflow(
             raise ProblemError(
                 409,
                 "Order has ended",
-                f"order {order.id} is {order.status.value}; its workflow is not running",
+                f"order {order.id}'s workflow is not running; it takes no more changes",
                 code="ORDER_CLOSED",
             ) from None
         raise
@@ -264,32 +410,45 @@ async def _update_workflow(
     "/{order_id}/construction/reports",
     response_model=ConstructionJobResponse,
     responses={
+        403: {"description": "Not the technician's job, or a front desk token."},
         404: {"description": "No such order."},
-        409: {
-            "description": "Not the assigned technician, a state the job cannot take, "
-            "or the order has ended."
-        },
+        409: {"description": "A state the job cannot take, or the order has ended."},
         422: {
-            "description": "Completion without the terminal's serial, or a refusal "
-            "without a reason code."
+            "description": "Completion without the terminal's serial, a refusal without a"
+            " reason code, or operations reporting without naming the technician."
         },
     },
 )
 async def report_construction(
-    order_id: str, report: ConstructionReportRequest, store: StoreDep, temporal: TemporalDep
+    order_id: str,
+    report: ConstructionReportRequest,
+    principal: Annotated[Principal, Depends(require_roles(Role.TECHNICIAN, Role.OPERATIONS))],
+    store: StoreDep,
+    temporal: TemporalDep,
 ) -> ConstructionJobResponse:
-    """A technician reports progress on, completion of, or failure of their job.
+    """A technician reports progress on, completion of, or failure of their own job
+    (operations may report on a technician's behalf, naming them).
 
     A job that cannot be completed is reassigned (the technician declined), the
     customer visited again (absent, no access; at most three visits), handed to
     operations (no free port, network fault, other) or given up (the customer declined).
     """
+    technician_id = report.technician_id
+    if principal.role is Role.TECHNICIAN:
+        if technician_id not in (None, principal.subject):
+            raise Forbidden(f"{principal.subject} may report only as themself")
+        technician_id = principal.subject
+        await _technicians_own(store, principal, order_id)
+    elif technician_id is None:
+        raise ProblemError(
+            422, "Invalid request", "operations must name the technician: technician_id"
+        )
     order = await _order_or_404(store, order_id)
     job = await _update_workflow(
         temporal,
         order,
         WorkOrderWorkflow.report_construction,
-        ConstructionReport.model_validate(report.model_dump()),
+        ConstructionReport.model_validate({**report.model_dump(), "technician_id": technician_id}),
     )
     return ConstructionJobResponse(order_id=order.id, **job.model_dump(exclude={"visit"}))
 
@@ -307,7 +466,11 @@ async def report_construction(
     },
 )
 async def operate_construction(
-    order_id: str, request: ConstructionOperationRequest, store: StoreDep, temporal: TemporalDep
+    order_id: str,
+    request: ConstructionOperationRequest,
+    principal: Operations,
+    store: StoreDep,
+    temporal: TemporalDep,
 ) -> ConstructionStateResponse:
     """Operations assign (or reassign) the construction job to a technician by hand,
     or give the installation up."""
@@ -318,7 +481,7 @@ async def operate_construction(
         temporal,
         order,
         WorkOrderWorkflow.operate_construction,
-        ConstructionOperation(**request.model_dump()),
+        ConstructionOperation(**request.model_dump(), operator=principal.actor),
     )
     job = view.job
     return ConstructionStateResponse(
@@ -337,6 +500,7 @@ async def _operate_network_task(
     order_id: str,
     kind: SubTaskKind,
     request: NetworkOperationRequest,
+    principal: Principal,
     store: WorkOrderStore,
     temporal: Client,
 ) -> NetworkOperationResponse:
@@ -345,7 +509,7 @@ async def _operate_network_task(
         temporal,
         order,
         WorkOrderWorkflow.operate_network_task,
-        NetworkOperation(kind=kind, **request.model_dump()),
+        NetworkOperation(kind=kind, **request.model_dump(), operator=principal.actor),
     )
     return NetworkOperationResponse(
         order_id=order.id,
@@ -369,11 +533,17 @@ NETWORK_OPERATION_ERRORS: dict[int | str, dict[str, Any]] = {
     responses=NETWORK_OPERATION_ERRORS,
 )
 async def operate_activation(
-    order_id: str, request: NetworkOperationRequest, store: StoreDep, temporal: TemporalDep
+    order_id: str,
+    request: NetworkOperationRequest,
+    principal: Operations,
+    store: StoreDep,
+    temporal: TemporalDep,
 ) -> NetworkOperationResponse:
     """Operations retry an activation that waits for them (with edited data, or with
     data planned anew from the history), or abort it."""
-    return await _operate_network_task(order_id, SubTaskKind.ACTIVATION, request, store, temporal)
+    return await _operate_network_task(
+        order_id, SubTaskKind.ACTIVATION, request, principal, store, temporal
+    )
 
 
 @router.post(
@@ -383,9 +553,13 @@ async def operate_activation(
     responses=NETWORK_OPERATION_ERRORS,
 )
 async def operate_quality_check(
-    order_id: str, request: NetworkOperationRequest, store: StoreDep, temporal: TemporalDep
+    order_id: str,
+    request: NetworkOperationRequest,
+    principal: Operations,
+    store: StoreDep,
+    temporal: TemporalDep,
 ) -> NetworkOperationResponse:
     """Operations retry a quality check that waits for them, or abort it."""
     return await _operate_network_task(
-        order_id, SubTaskKind.QUALITY_CHECK, request, store, temporal
+        order_id, SubTaskKind.QUALITY_CHECK, request, principal, store, temporal
     )

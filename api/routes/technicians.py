@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from api.deps import RegionsDep, StoreDep
 from api.errors import ProblemError
 from api.routes.orders import address_of
+from api.security import Operations, TechnicianSelf
 from models.api import (
     InstallationWindow,
     TechnicianCreateRequest,
@@ -33,9 +34,9 @@ def to_response(technician: Technician) -> TechnicianResponse:
 
 @router.get("", response_model=list[TechnicianResponse])
 async def list_technicians(
-    store: StoreDep, region: str | None = None, active: bool | None = None
+    store: StoreDep, _: Operations, region: str | None = None, active: bool | None = None
 ) -> list[TechnicianResponse]:
-    """Technicians, optionally of one region, active or not."""
+    """Technicians, optionally of one region, active or not (operations)."""
     return [to_response(t) for t in await store.list_technicians(region, active=active)]
 
 
@@ -46,7 +47,7 @@ async def list_technicians(
     responses={409: {"description": "The id is taken."}, 422: {"description": "Unknown region."}},
 )
 async def add_technician(
-    request: TechnicianCreateRequest, store: StoreDep, regions: RegionsDep
+    request: TechnicianCreateRequest, store: StoreDep, regions: RegionsDep, _: Operations
 ) -> TechnicianResponse:
     """Add a technician (operations)."""
     _known_regions(regions, request.regions)
@@ -65,7 +66,11 @@ async def add_technician(
     responses={404: {"description": "No such technician."}},
 )
 async def change_technician(
-    technician_id: str, request: TechnicianUpdateRequest, store: StoreDep, regions: RegionsDep
+    technician_id: str,
+    request: TechnicianUpdateRequest,
+    store: StoreDep,
+    regions: RegionsDep,
+    _: Operations,
 ) -> TechnicianResponse:
     """Change a technician (operations): regions, skills, job limit; ``active: false``
     deactivates them, so they get no new jobs."""
@@ -81,9 +86,10 @@ async def change_technician(
 
 @router.get("/{technician_id}/jobs", response_model=list[TechnicianJobResponse])
 async def list_jobs(
-    technician_id: str, store: StoreDep, include_closed: bool = False
+    technician_id: str, store: StoreDep, _: TechnicianSelf, include_closed: bool = False
 ) -> list[TechnicianJobResponse]:
-    """A technician's installation jobs, oldest first: open ones unless asked for all."""
+    """A technician's installation jobs, oldest first: open ones unless asked for all
+    (the technician themself, operations)."""
     if await store.get_technician(technician_id) is None:
         raise ProblemError(404, "Technician not found", f"no technician {technician_id}")
     jobs = await store.technician_jobs(technician_id, open_only=not include_closed)

@@ -18,16 +18,23 @@ from activities import (
 )
 from models.enums import AttemptOutcome, JobState, OrderStatus, SubTaskKind, SubTaskStatus
 from models.payloads import (
+    ActivationData,
     ActivationInput,
     AssignTechnicianInput,
+    CancellationInput,
+    CancelOrder,
     ConstructionInput,
     ConstructionReport,
+    DeactivateResourcesInput,
+    DeactivateResourcesResult,
     QualityCheckInput,
     RecordConstructionReportInput,
     ReleaseConstructionInput,
     SubTaskStarted,
+    WithdrawConstructionInput,
     WorkOrderInput,
 )
+from models.status import decide_cancelled_status
 from models.tables import Technician, WorkOrder
 from tests.factories import new_order, quiet_simulator
 from workorders.inventory import Inventory
@@ -392,3 +399,186 @@ async def test_assignment_by_hand_refuses_with_a_reason(store: WorkOrderStore) -
     assert raised.value.type == "TECHNICIAN_UNAVAILABLE"
     assert raised.value.non_retryable
     assert "does not work in region north" in raised.value.message
+
+
+# Cancellation --------------------------------------------------------------------
+
+
+async def activated_order(store: WorkOrderStore, nms: NmsSimulator) -> tuple[WorkOrder, int]:
+    """A started order whose first activation attempt succeeded."""
+    order = await started_order(store)
+    result = await ActivityEnvironment().run(
+        activation(store, nms).activate_resources, ActivationInput(order_id=order.id, attempt=1)
+    )
+    assert result.succeeded
+    return order, 1
+
+
+async def deactivate(
+    store: WorkOrderStore, nms: NmsSimulator, order: WorkOrder, attempts: list[int]
+) -> DeactivateResourcesResult:
+    return await ActivityEnvironment().run(
+        activation(store, nms).deactivate_resources,
+        DeactivateResourcesInput(order_id=order.id, attempts=attempts),
+    )
+
+
+async def test_deactivation_ends_the_service_once_and_gives_the_inventory_back(
+    store: WorkOrderStore,
+) -> None:
+    nms = simulator()
+    order, attempt = await activated_order(store, nms)
+    (held,) = await Inventory(store.db).held_by(order.id)
+    assert held.state == "active"
+
+    first = await deactivate(store, nms, order, [attempt])
+    again = await deactivate(store, nms, order, [attempt])  # Temporal ran it again
+
+    assert first.slots == again.slots
+    (slot,) = first.slots
+    assert slot.succeeded and slot.attempts == [attempt]
+    assert (slot.olt_id, slot.pon_port, slot.ont_id) == (held.olt_id, held.pon_port, held.ont_id)
+    assert first.released == 1
+    assert nms.deactivation_count(order.id) == 1
+    assert await Inventory(store.db).held_by(order.id) == []
+    events = [e for e in await store.timeline(order.id) if e.kind.startswith("deactivation.")]
+    assert [(e.kind, e.actor) for e in events] == [("deactivation.completed", "nms")]
+    assert events[0].detail is not None
+    assert events[0].detail["idempotency_key"] == (
+        f"{order.id}/deactivation/{held.olt_id}/{held.pon_port}/{held.ont_id}"
+    )
+
+
+async def test_an_unanswered_attempt_is_deactivated_and_a_refused_one_is_not(
+    store: WorkOrderStore, tmp_path: Path
+) -> None:
+    # Two simulators over one state file: the same NMS, unreachable and then not.
+    state = tmp_path / "nms.db"
+    nms, down = simulator(state), simulator(state, outage_rate=1.0)
+    order = await started_order(store)
+    with pytest.raises(ApplicationError):
+        await ActivityEnvironment().run(
+            activation(store, down).activate_resources,
+            ActivationInput(order_id=order.id, attempt=1),
+        )
+    (pending,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    assert pending.outcome is AttemptOutcome.PENDING
+    elsewhere = ActivationData.model_validate(pending.data).model_copy(update={"ont_id": 99})
+    await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 2, lambda _: elsewhere)
+    await store.finish_attempt(
+        order.id,
+        SubTaskKind.ACTIVATION,
+        2,
+        succeeded=False,
+        result={"state": "failed"},
+        error_code="ONT_ID_IN_USE",
+    )
+
+    result = await deactivate(store, nms, order, [1, 2, 3])  # 3: never begun
+
+    (slot,) = result.slots
+    assert slot.attempts == [1]  # not the refused attempt 2
+    assert slot.succeeded  # nothing was active: nothing to do
+    assert slot.message is not None and "nothing to deactivate" in slot.message
+    assert nms.deactivation_count(order.id) == 0
+    assert await Inventory(store.db).held_by(order.id) == []
+
+
+async def test_a_slot_someone_else_holds_is_refused_and_blocked(
+    store: WorkOrderStore, tmp_path: Path
+) -> None:
+    state = tmp_path / "nms.db"
+    nms, down = simulator(state), simulator(state, outage_rate=1.0)
+    order = await started_order(store)
+    with pytest.raises(ApplicationError):  # the attempt goes unanswered
+        await ActivityEnvironment().run(
+            activation(store, down).activate_resources,
+            ActivationInput(order_id=order.id, attempt=1),
+        )
+    (pending,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    planned = ActivationData.model_validate(pending.data)
+    await nms.activate(  # meanwhile someone the inventory does not know took the slot
+        ActivationRequest(
+            idempotency_key=f"outsider-{uuid.uuid4()}",
+            order_id=f"outsider-{uuid.uuid4()}",
+            olt_id=planned.olt_id,
+            pon_port=planned.pon_port,
+            ont_id=planned.ont_id,
+            vlan=planned.vlan + 1 if planned.vlan < 199 else planned.vlan - 1,
+            profile_name=planned.nms_profile_name,
+        )
+    )
+
+    result = await deactivate(store, nms, order, [1])
+
+    (slot,) = result.refused
+    assert slot.error_code == "NOT_OWNER"
+    assert [e.kind for e in await store.timeline(order.id)][-1] == "deactivation.failed"
+    assert await Inventory(store.db).held_by(order.id) == []
+    taken = await Inventory(store.db).occupancy([planned.olt_id], "anyone")
+    assert (planned.olt_id, planned.pon_port, planned.ont_id) in taken.slots
+    assert decide_cancelled_status(CancelOrder(actor="ops:a", reason="moved"), result).reason == (
+        f"cancelled by ops:a: moved; deactivation refused: {slot.slot} NOT_OWNER: {slot.message}"
+    )
+
+
+async def test_an_unreachable_nms_is_retried_for_the_deactivation(
+    store: WorkOrderStore, tmp_path: Path
+) -> None:
+    state = tmp_path / "nms.db"
+    nms, down = simulator(state), simulator(state, outage_rate=1.0)
+    order, attempt = await activated_order(store, nms)
+    with pytest.raises(ApplicationError) as raised:
+        await deactivate(store, down, order, [attempt])
+    assert raised.value.type == "NmsUnavailable"
+    assert not raised.value.non_retryable
+    assert len(await Inventory(store.db).held_by(order.id)) == 1  # not before it is done
+
+    result = await deactivate(store, nms, order, [attempt])
+    assert [s.succeeded for s in result.slots] == [True]
+    assert nms.deactivation_count(order.id) == 1
+
+
+async def test_cancelled_order_withdraws_its_job_and_wakes_the_next_in_queue(
+    store: WorkOrderStore,
+) -> None:
+    woken: list[str] = []
+
+    async def wake(workflow_id: str) -> None:
+        woken.append(workflow_id)
+
+    region = f"r-{uuid.uuid4().hex[:8]}"
+    regions = Regions([*REGIONS, REGIONS.get("north").model_copy(update={"code": region})])
+    technician = f"{region}-a"
+    await store.add_technician(
+        Technician(id=technician, name="A", regions=[region], skills=["fibre"], max_open_jobs=1)
+    )
+    placed = []
+    for _ in range(2):
+        order, _ = await store.create_order(new_order(region=region))
+        await ActivityEnvironment().run(
+            orders(store, regions).start_order, WorkOrderInput(order_id=order.id)
+        )
+        placed.append(order)
+    activities = ConstructionActivities(store, CATALOG, wake)
+    for order in placed:
+        await ActivityEnvironment().run(
+            activities.dispatch_construction, ConstructionInput(order_id=order.id)
+        )
+
+    await ActivityEnvironment().run(
+        orders(store, regions).record_cancellation,
+        CancellationInput(order_id=placed[0].id, actor="operations:alice", reason="moved"),
+    )
+    await ActivityEnvironment().run(
+        activities.withdraw_construction,
+        WithdrawConstructionInput(
+            order_id=placed[0].id, actor="operations:alice", reason="cancelled: moved"
+        ),
+    )
+
+    assert woken == [placed[1].workflow_id]
+    freed = await store.get_technician(technician)
+    assert freed is not None and freed.open_jobs == 0
+    kinds = [e.kind for e in await store.timeline(placed[0].id)]
+    assert kinds[-2:] == ["order.cancellation_requested", "construction.withdrawn"]

@@ -1,4 +1,8 @@
-"""The API on a real Temporal dev server, with a real worker and the NMS simulator."""
+"""The API on a real Temporal dev server, with a real worker and the NMS simulator.
+
+``system.http`` sends an operations token (who may do everything); tests of the other
+roles send ``system.auth(role, name)`` headers of their own.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import worker
 from api import create_app
+from workorders.auth import Role, issue_token
 from workorders.config import Settings
 from workorders.db import Database
 from workorders.nms import NmsSimulator
@@ -27,6 +32,10 @@ class System:
     store: WorkOrderStore
     nms: NmsSimulator
     settings: Settings
+
+    def auth(self, role: Role, name: str) -> dict[str, str]:
+        """The header of a token for ``name`` in ``role``."""
+        return {"Authorization": f"Bearer {issue_token(self.settings, role, name)}"}
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +65,11 @@ async def system(
     async with (
         worker.build_worker(dev_server_env.client, settings.task_queue, store, nms),
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://api",
+            headers={"Authorization": f"Bearer {issue_token(settings, Role.OPERATIONS, 'ops')}"},
+        ) as http,
     ):
         # Many test orders stay open: give the seeded technicians room for all of them.
         for technician in await store.list_technicians():

@@ -112,6 +112,50 @@ async def test_concurrent_creates_with_one_reference_make_one_order(system: Syst
     assert len({r.json()["id"] for r in replies}) == 1
 
 
+async def test_fifty_concurrent_creates_with_one_idempotency_key_make_one_order(
+    system: System,
+) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    body = order_request()
+    replies = await asyncio.gather(
+        *(system.http.post("/orders", json=body, headers=key) for _ in range(50))
+    )
+    assert sorted(r.status_code for r in replies) == [200] * 49 + [201], [
+        r.text for r in replies if r.status_code not in (200, 201)
+    ]
+    order_ids = {r.json()["id"] for r in replies}
+    assert len(order_ids) == 1
+    (order_id,) = order_ids
+    page = (await system.http.get("/orders", params={"limit": 500})).json()
+    assert [o["id"] for o in page["items"]].count(order_id) == 1
+    workflows = [
+        w.id async for w in system.temporal.list_workflows(f"WorkflowId = 'work-order-{order_id}'")
+    ]
+    assert len(workflows) == 1
+
+
+async def test_an_idempotency_key_returns_its_order_and_refuses_other_details(
+    system: System,
+) -> None:
+    key = {"Idempotency-Key": f"key-{uuid.uuid4()}"}
+    body = order_request()
+    first = await system.http.post("/orders", json=body, headers=key)
+    assert first.status_code == 201
+    # A repeat with a new external reference but the same key: still the first order,
+    # since the key identifies the request, as long as the details are the same.
+    again = await system.http.post("/orders", json=body, headers=key)
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    changed = {**body, "external_reference": f"other-{uuid.uuid4().hex[:8]}"}
+    conflict = await system.http.post("/orders", json=changed, headers=key)
+    assert conflict.status_code == 409
+    assert conflict.json()["code"] == "IDEMPOTENCY_KEY_CONFLICT"
+    assert (await system.http.get("/orders", params={"limit": 500})).json()["total"] >= 1
+    bad = await system.http.post(
+        "/orders", json=order_request(), headers={"Idempotency-Key": "has spaces"}
+    )
+    assert bad.status_code == 422
+
+
 async def test_same_reference_with_other_details_is_a_conflict(system: System) -> None:
     body = order_request()
     await create(system, body)
@@ -179,7 +223,7 @@ async def test_reports_that_do_not_fit_are_rejected(system: System) -> None:
     technician = await assigned(system, order["id"])
 
     other = await report(system, order["id"], "tech-east-1", "accepted")
-    assert other.status_code == 409
+    assert other.status_code == 403
     assert other.json()["code"] == "NOT_ASSIGNED"
 
     early = await report(system, order["id"], technician, "completed", ont_serial="HWTC0001")
@@ -233,6 +277,51 @@ async def test_list_filters_by_status_and_region(system: System) -> None:
     assert all(o["status"] == "in_progress" for o in page["items"])
     assert (await system.http.get("/orders", params={"status": "nonsense"})).status_code == 422
     assert (await system.http.get("/orders", params={"limit": 0})).status_code == 422
+
+
+async def test_list_filters_by_technician_and_time(system: System) -> None:
+    order = await create(system)
+    technician = await assigned(system, order["id"])
+    created = order["created_at"]
+    mine = (await system.http.get("/orders", params={"technician": technician})).json()
+    assert order["id"] in [o["id"] for o in mine["items"]]
+    others = (await system.http.get("/orders", params={"technician": "tech-nobody"})).json()
+    assert (others["items"], others["total"]) == ([], 0)
+    window = {"created_from": created, "created_to": "2100-01-01T00:00:00Z"}
+    since = (await system.http.get("/orders", params=window)).json()
+    assert order["id"] in [o["id"] for o in since["items"]]
+    assert all(o["created_at"] >= created for o in since["items"])
+    before = (await system.http.get("/orders", params={"created_to": created})).json()
+    assert order["id"] not in [o["id"] for o in before["items"]]
+    naive = await system.http.get("/orders", params={"created_from": "2026-01-01T00:00:00"})
+    assert naive.status_code == 422
+
+
+def in_east() -> dict[str, Any]:
+    body = order_request()
+    body["address"]["postcode"] = "20110"
+    return body
+
+
+async def test_cursor_pages_list_every_order_once(system: System) -> None:
+    expected = {(await create(system, in_east()))["id"] for _ in range(5)}
+    seen: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"region": "east", "limit": 2}
+    while True:
+        page = (await system.http.get("/orders", params=params)).json()
+        seen += page["items"]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    ids = [o["id"] for o in seen]
+    assert len(ids) == len(set(ids)) == page["total"]
+    assert expected <= set(ids)
+    keys = [(o["created_at"], o["id"]) for o in seen]
+    assert keys == sorted(keys, reverse=True)
+    for cursor in ("garbage", "e30", "WyJub3QtYS1kYXRlIiwxXQ"):
+        bad = await system.http.get("/orders", params={"cursor": cursor})
+        assert bad.status_code == 400, cursor
+        assert bad.json()["code"] == "BAD_CURSOR"
 
 
 async def test_received_order_without_workflow_is_resumed(system: System) -> None:
@@ -319,7 +408,7 @@ async def test_operations_retry_an_activation_with_edited_data(system: System) -
         assert activation["data"] == edited
         history = (await system.http.get(f"/orders/{order['id']}/history")).json()
         started = [e for e in history["events"] if e["kind"] == "activation.attempt_started"]
-        assert started[-1]["actor"] == "operations"
+        assert started[-1]["actor"] == "operations:ops"
         assert system.nms.activation_count(order["id"]) == 1
     finally:
         system.nms.config = healthy

@@ -22,10 +22,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel, func, select
 
+from models.enums import OrderStatus, SubTaskKind, SubTaskStatus
+from models.payloads import OrderDecision, SubTaskOutcome
 from models.tables import Technician
 from tests.conftest import PostgresDatabases
+from tests.factories import new_order
 from workorders.db import Database, MigrationError, alembic_config, schema_lock
 from workorders.reference import load_regions
+from workorders.store import WorkOrderStore
 
 ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC = Path(sys.executable).parent / "alembic"
@@ -136,6 +140,30 @@ async def test_downgrade_to_base_removes_everything_and_upgrade_rebuilds(empty: 
     assert await on(empty, differences) == []
 
 
+async def test_cancelled_orders_become_failed_on_the_way_down_and_stay_so(
+    empty: Database,
+) -> None:
+    await empty.migrate()
+    store = WorkOrderStore(empty)
+    order, _ = await store.create_order(new_order())
+    await store.start_order(order.id)
+    decision = OrderDecision(status=OrderStatus.CANCELLED, reason="cancelled by ops:a: moved")
+    outcomes = [SubTaskOutcome(kind=k, status=SubTaskStatus.CANCELLED) for k in SubTaskKind]
+    await store.complete_order(order.id, decision, outcomes)
+
+    await alembic(empty, lambda config: command.downgrade(config, "0001"))
+
+    def statuses(connection: Connection) -> tuple[list[str], list[str]]:
+        orders = connection.execute(text("SELECT status FROM work_order")).scalars()
+        tasks = connection.execute(text("SELECT status FROM sub_task")).scalars()
+        return [str(s) for s in orders], sorted(str(s) for s in tasks)
+
+    assert await on(empty, statuses) == (["FAILED"], ["SKIPPED"] * 3)
+    await empty.migrate()
+    assert await on(empty, differences) == []
+    assert await on(empty, statuses) == (["FAILED"], ["SKIPPED"] * 3)
+
+
 async def test_migrations_started_together_run_one_after_the_other(empty_url: str) -> None:
     databases = [Database.from_url(empty_url) for _ in range(4)]
     try:
@@ -241,4 +269,7 @@ def test_alembic_writes_the_sql_for_a_dba(tmp_path: Path) -> None:
     sql = run_alembic("upgrade", "head", "--sql", url=url, cwd=tmp_path)
     assert "CREATE TYPE subtaskkind AS ENUM" in sql
     assert "CREATE TABLE work_order" in sql
-    assert f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD}')" in sql
+    assert "ALTER TYPE orderstatus ADD VALUE IF NOT EXISTS 'CANCELLED'" in sql
+    assert sql.index("CREATE TYPE orderstatus") < sql.index("ALTER TYPE orderstatus")
+    # The first revision inserts its version, each later one updates it, to head.
+    assert f"VALUES ('{HEAD}')" in sql or f"SET version_num='{HEAD}'" in sql

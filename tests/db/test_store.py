@@ -163,7 +163,8 @@ async def test_list_orders_filters_and_pages(store: WorkOrderStore) -> None:
     page, total = await store.list_orders(region=region, limit=2)
     assert total == 3
     assert len(page) == 2
-    rest, _ = await store.list_orders(region=region, limit=2, offset=2)
+    last = page[-1]
+    rest, _ = await store.list_orders(region=region, limit=2, after=(last.created_at, last.id))
     assert {o.id for o in [*page, *rest]} == set(ids)
     started, count = await store.list_orders(region=region, status=OrderStatus.IN_PROGRESS)
     assert count == 1 and started[0].id == ids[0]

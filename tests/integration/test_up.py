@@ -3,6 +3,7 @@ then a restart that must keep every order."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import socket
@@ -11,12 +12,21 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.factories import order_request
+from workorders.auth import Role, issue_token
+from workorders.config import Settings
+
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.integration
+OPERATIONS = {
+    "Authorization": f"Bearer {issue_token(Settings(_env_file=None), Role.OPERATIONS, 'test')}"
+}
+"""The development secret signs it, as ``workorders up`` uses it."""
 
 
 def free_port() -> int:
@@ -107,7 +117,43 @@ def demo(env: dict[str, str], orders: int, *extra: str) -> subprocess.CompletedP
     )
 
 
+def cancel_an_activated_order(system: Up, env: dict[str, str]) -> str:
+    """Create an order, wait for its activation, and cancel it with the command line:
+    it ends cancelled, its service deactivated. Returns its id."""
+    desk = {
+        "Authorization": f"Bearer {issue_token(Settings(_env_file=None), Role.FRONT_DESK, 'a')}"
+    }
+    created = httpx.post(f"{system.api}/orders", json=order_request(), headers=desk)
+    assert created.status_code == 201, created.text
+    order_id: str = created.json()["id"]
+    deadline = time.monotonic() + 60
+    while True:
+        order = httpx.get(f"{system.api}/orders/{order_id}", headers=desk).json()
+        activation: dict[str, Any] = next(
+            (t for t in order["sub_tasks"] if t["kind"] == "activation"), {}
+        )
+        if activation.get("status") == "succeeded":
+            break
+        assert time.monotonic() < deadline, order
+        time.sleep(0.2)
+    cancelled = subprocess.run(
+        [str(BIN / "workorders"), "orders", "cancel", order_id, "--reason", "customer moved"],
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    assert "cancelled" in cancelled.stdout
+    history = httpx.get(f"{system.api}/orders/{order_id}/history", headers=desk).json()
+    actors = {e["actor"] for e in history["events"]}
+    assert f"operations:{getpass.getuser()}" in actors, history["events"]
+    return order_id
+
+
 def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_path: Path) -> None:
+    assert "Credentials (development only" in system.output()
     result = demo(env, 6, "--cannot-complete", "1", "--absent", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = result.stdout.strip().splitlines()[-1]
@@ -169,16 +215,23 @@ def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_
     )
     assert "Total: 14" in listed.stdout
 
-    before = httpx.get(f"{system.api}/orders", params={"limit": 100}).json()
-    assert before["total"] == 14
+    active = httpx.get(f"{nms}/sim/stats").json()["active_services"]
+    cancelled = cancel_an_activated_order(system, env)
+    stats = httpx.get(f"{nms}/sim/stats").json()
+    assert stats["deactivations"] == {cancelled: 1}
+    assert stats["activations"][cancelled] == 1
+    assert stats["active_services"] == active  # activated, then deactivated
+
+    before = httpx.get(f"{system.api}/orders", params={"limit": 100}, headers=OPERATIONS).json()
+    assert before["total"] == 15
     assert system.stop() == 0
     assert "stopped temporal" in system.output()
 
     again = Up(env, tmp_path)
     try:
         again.wait_ready()
-        after = httpx.get(f"{again.api}/orders", params={"limit": 100}).json()
-        assert after["total"] == 14
+        after = httpx.get(f"{again.api}/orders", params={"limit": 100}, headers=OPERATIONS).json()
+        assert after["total"] == 15
         assert {(o["id"], o["status"]) for o in after["items"]} == {
             (o["id"], o["status"]) for o in before["items"]
         }

@@ -19,9 +19,12 @@ from models.payloads import (
     ActivationInput,
     ActivationResult,
     AssignTechnicianInput,
+    CancellationInput,
     ConstructionAssignment,
     ConstructionInput,
     ConstructionJob,
+    DeactivateResourcesInput,
+    DeactivateResourcesResult,
     HandOffInput,
     OrderPlan,
     PrepareAttemptInput,
@@ -32,7 +35,9 @@ from models.payloads import (
     ReleaseConstructionInput,
     RescheduleConstructionInput,
     SlaInput,
+    SlotDeactivation,
     SubTaskStarted,
+    WithdrawConstructionInput,
     WorkOrderInput,
     WorkOrderResult,
     WorkOrderState,
@@ -127,6 +132,11 @@ class FakeActivities:
     """Raised, in order, by the first calls of ``activate_resources``."""
     wait_for_parallel_start: bool = False
     """The first activity of each sub-task waits until all three have started."""
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Activities (by name) that wait for their event before they answer: in flight
+    until the test sets it."""
+    deactivation_refusal: str | None = None
+    """The NMS's error code for every slot ``deactivate_resources`` deactivates."""
     calls: list[tuple[str, object]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     _started: set[str] = field(default_factory=set)
@@ -141,12 +151,29 @@ class FakeActivities:
                 self._all_started.set()
             if self.wait_for_parallel_start:
                 await asyncio.wait_for(self._all_started.wait(), timeout=10)
+        if name in self.gates:
+            await asyncio.wait_for(self.gates[name].wait(), timeout=30)
 
     def _leave(self, name: str) -> None:
         self.events.append(f"end:{name}")
 
     def called(self, name: str) -> list[object]:
         return [arg for n, arg in self.calls if n == name]
+
+    async def started(self, name: str) -> None:
+        """Wait until the activity ``name`` has started."""
+        await self._seen(f"start:{name}")
+
+    async def ended(self, name: str) -> None:
+        """Wait until the activity ``name`` has ended."""
+        await self._seen(f"end:{name}")
+
+    async def _seen(self, event: str) -> None:
+        for _ in range(200):
+            if event in self.events:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"never {event}: {self.events}")
 
     def activities(self) -> Sequence[Callable[..., object]]:
         @activity.defn(name="start_order")
@@ -244,6 +271,40 @@ class FakeActivities:
             finally:
                 self._leave("activate_resources")
 
+        @activity.defn(name="record_cancellation")
+        async def record_cancellation(input: CancellationInput) -> None:
+            await self._enter("record_cancellation", input)
+            self._leave("record_cancellation")
+
+        @activity.defn(name="withdraw_construction")
+        async def withdraw_construction(input: WithdrawConstructionInput) -> None:
+            await self._enter("withdraw_construction", input)
+            self._leave("withdraw_construction")
+
+        @activity.defn(name="deactivate_resources")
+        async def deactivate_resources(
+            input: DeactivateResourcesInput,
+        ) -> DeactivateResourcesResult:
+            await self._enter("deactivate_resources", input)
+            self._leave("deactivate_resources")
+            refusal = self.deactivation_refusal
+            return DeactivateResourcesResult(
+                order_id=input.order_id,
+                slots=[
+                    SlotDeactivation(
+                        olt_id="olt-1",
+                        pon_port=1,
+                        ont_id=attempt,
+                        attempts=[attempt],
+                        succeeded=refusal is None,
+                        error_code=refusal,
+                        message=f"{refusal} (scripted)" if refusal else None,
+                    )
+                    for attempt in input.attempts
+                ],
+                released=1,
+            )
+
         @activity.defn(name="schedule_quality_check")
         async def schedule_quality_check(input: SubTaskStarted) -> None:
             await self._enter("schedule_quality_check", input)
@@ -269,6 +330,9 @@ class FakeActivities:
             activate_resources,
             schedule_quality_check,
             run_quality_check,
+            record_cancellation,
+            withdraw_construction,
+            deactivate_resources,
         ]
 
     def worker(self, client: Client, task_queue: str) -> Worker:

@@ -15,11 +15,15 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from models.enums import CannotCompleteReason, JobState, SubTaskKind
-from models.payloads import ConstructionOperation, ConstructionReport, NetworkOperation
+from models.payloads import (
+    CancelOrder,
+    ConstructionOperation,
+    ConstructionReport,
+    NetworkOperation,
+)
 from tests.workflows.fakes import (
     FakeActivities,
     activation_fails,
@@ -34,6 +38,8 @@ from tests.workflows.fakes import (
 )
 from tests.workflows.test_work_order import Handle, decide, install
 from workflows import WorkOrderWorkflow
+from workorders.codec import data_converter
+from workorders.config import Settings
 from workorders.temporal_setup import ensure_search_attributes
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -105,6 +111,27 @@ async def operations_retry_activation(env: WorkflowEnvironment, handle: Handle) 
     )
 
 
+async def cancelled(env: WorkflowEnvironment, handle: Handle) -> None:
+    await wait_for_job(handle)
+    await handle.execute_update(
+        WorkOrderWorkflow.cancel_order,
+        CancelOrder(actor="operations:alice", reason="customer moved"),
+    )
+
+
+async def cancelled_while_activation_waits(env: WorkflowEnvironment, handle: Handle) -> None:
+    for _ in range(100):
+        if (await handle.query(WorkOrderWorkflow.state)).waiting_for_operations:
+            break
+        await asyncio.sleep(0.05)
+    await cancelled(env, handle)
+
+
+async def cancelled_in_temporal(env: WorkflowEnvironment, handle: Handle) -> None:
+    await wait_for_job(handle)
+    await handle.cancel()
+
+
 Drive = Callable[[WorkflowEnvironment, Handle], Awaitable[None]]
 
 SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Drive]] = {
@@ -140,6 +167,12 @@ SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Drive]] = {
         lambda: FakeActivities(technicians=[]),
         operations_assign,
     ),
+    "cancelled": (FakeActivities, cancelled),
+    "cancelled_while_activation_waits": (
+        lambda: FakeActivities(activation=activation_fails("UNKNOWN_OLT", revisable=False)),
+        cancelled_while_activation_waits,
+    ),
+    "cancelled_in_temporal": (FakeActivities, cancelled_in_temporal),
 }
 
 
@@ -147,7 +180,7 @@ async def record(names: list[str], directory: Path = HISTORIES) -> list[Path]:
     """Record the named scenarios (all when none is named)."""
     directory.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings(_env_file=None)),
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
     )
     written = []

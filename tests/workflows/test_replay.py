@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows import WorkOrderWorkflow
+from workorders.codec import data_converter
+from workorders.config import Settings
 
 HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("*.json"))
 
@@ -22,5 +23,7 @@ def test_histories_are_stored() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[WorkOrderWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[WorkOrderWorkflow], data_converter=data_converter(Settings(_env_file=None))
+    )
     await replayer.replay_workflow(history)

@@ -1,0 +1,110 @@
+"""Bearer authentication and the role each route needs (see :mod:`workorders.auth`).
+
+No token, or one that is not valid: 401 with ``WWW-Authenticate: Bearer``. A valid
+token whose role may not do this, or a technician asking for another technician's
+job: 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.deps import SettingsDep
+from api.errors import ProblemError
+from workorders.auth import InvalidToken, Principal, Role, read_token
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A token from `workorders token ROLE NAME` (development mode prints some"
+    " at start): `Authorization: Bearer <token>`.",
+)
+
+
+class Unauthenticated(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            401,
+            "Not authenticated",
+            detail,
+            code="UNAUTHENTICATED",
+            headers={"WWW-Authenticate": 'Bearer realm="workorders"'},
+        )
+
+
+class Forbidden(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(403, "Forbidden", detail, code="FORBIDDEN")
+
+
+def authenticate(
+    request: Request,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The principal of the request's bearer token."""
+    if credentials is None:
+        raise Unauthenticated("send a bearer token: Authorization: Bearer <token>")
+    try:
+        principal = read_token(settings, credentials.credentials)
+    except InvalidToken as e:
+        raise Unauthenticated(str(e)) from None
+    request.state.principal = principal
+    return principal
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets only these roles through."""
+    allowed = ", ".join(r.value for r in roles)
+
+    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"{principal.role.value} may not do this; it needs {allowed}")
+        return principal
+
+    return check
+
+
+def require_technician_self(
+    technician_id: str, principal: Annotated[Principal, Depends(authenticate)]
+) -> Principal:
+    """Operations, or the technician ``technician_id`` themself."""
+    if principal.role is Role.OPERATIONS:
+        return principal
+    if principal.role is Role.TECHNICIAN and principal.subject == technician_id:
+        return principal
+    raise Forbidden(f"only {technician_id} or operations may see these jobs")
+
+
+def require_codec_access(
+    request: Request,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    """Operations may decode payloads. In development, so may the local Temporal UI,
+    which calls from the browser without a token: a request from one of the allowed
+    browser origins (``cors_origins``)."""
+    origin = request.headers.get("origin")
+    if (
+        credentials is None
+        and settings.environment == "development"
+        and origin is not None
+        and origin in settings.cors_origins
+    ):
+        return
+    principal = authenticate(request, settings, credentials)
+    if principal.role is not Role.OPERATIONS:
+        raise Forbidden("only operations may encode or decode payloads")
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+Operations = Annotated[Principal, Depends(require_roles(Role.OPERATIONS))]
+FrontDeskOrOperations = Annotated[
+    Principal, Depends(require_roles(Role.FRONT_DESK, Role.OPERATIONS))
+]
+TechnicianSelf = Annotated[Principal, Depends(require_technician_self)]
+CodecAccess = Depends(require_codec_access)
