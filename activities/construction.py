@@ -82,7 +82,7 @@ class ConstructionActivities:
                 input.technician_id,
                 order.region,
                 self._catalog.skill_for(order.service_type),
-                operator="operations",
+                operator=input.operator,
             )
         except OrderNotFound as e:
             raise not_found(e) from e

@@ -86,6 +86,8 @@ class AssignTechnicianInput(BaseModel):
 
     order_id: str
     technician_id: str
+    operator: str = "operations"
+    """Who assigned it, for the timeline (``operations:li``)."""
 
 
 class ReleaseConstructionInput(BaseModel):

@@ -523,7 +523,9 @@ class WorkOrderWorkflow:
                     await workflow.execute_activity_method(
                         ConstructionActivities.assign_technician_by_hand,
                         AssignTechnicianInput(
-                            order_id=self._order_id, technician_id=operation.technician_id
+                            order_id=self._order_id,
+                            technician_id=operation.technician_id,
+                            operator=operation.operator,
                         ),
                         **DATABASE,
                     )

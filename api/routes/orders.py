@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -64,6 +64,54 @@ from workorders.store import OrderNotFound, WorkOrderStore
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 log = logging.getLogger("workorders.api")
+
+
+CREATE_EXAMPLES: dict[str, Any] = {
+    "fibre": {
+        "summary": "Fibre to the home, from a CRM",
+        "value": {
+            "external_reference": "CRM-2026-000123",
+            "channel": "crm",
+            "customer": {
+                "name": "Wang Xiaoming",
+                "phone": "+86 138 0013 8000",
+                "email": "wang@example.com",
+            },
+            "address": {
+                "street": "Jianguo Road",
+                "house_number": "88",
+                "unit": "Flat 1203",
+                "postcode": "10115",
+                "city": "Springfield",
+            },
+            "demand": {"service_type": "FTTH", "download_mbps": 300, "upload_mbps": 100},
+        },
+    },
+    "copper_with_window": {
+        "summary": "VDSL at the front desk, with an installation window",
+        "value": {
+            "external_reference": "DESK-0042",
+            "channel": "front_desk",
+            "customer": {"name": "Li Na", "phone": "+86 139 1234 5678"},
+            "address": {
+                "street": "Renmin Avenue",
+                "house_number": "12",
+                "postcode": "20110",
+                "city": "Springfield",
+            },
+            "demand": {
+                "service_type": "VDSL",
+                "download_mbps": 100,
+                "upload_mbps": 40,
+                "installation_window": {
+                    "start": "2026-12-01T08:00:00+08:00",
+                    "end": "2026-12-01T12:00:00+08:00",
+                },
+            },
+        },
+    },
+}
+"""Orders as a CRM and the front desk send them, shown in the API docs."""
 
 
 def fingerprint(request: OrderCreateRequest) -> str:
@@ -134,7 +182,7 @@ async def _order_or_404(store: WorkOrderStore, order_id: str) -> WorkOrder:
     },
 )
 async def create_order(
-    request: OrderCreateRequest,
+    request: Annotated[OrderCreateRequest, Body(openapi_examples=CREATE_EXAMPLES)],
     response: Response,
     principal: FrontDeskOrOperations,
     store: StoreDep,

@@ -119,6 +119,8 @@ async def test_operations_assign_by_hand_and_give_up(system: System) -> None:
     moved = await operate(system, order["id"], action="assign", technician_id=other)
     assert moved.status_code == 200, moved.text
     assert moved.json()["technician_id"] == other
+    events = (await system.http.get(f"/orders/{order['id']}/history")).json()["events"]
+    assert "operations:ops" in {e["actor"] for e in events}  # who reassigned it
     same = await operate(system, order["id"], action="assign", technician_id=other)
     assert same.status_code == 409
     assert same.json()["code"] == "ALREADY_ASSIGNED"

@@ -358,6 +358,16 @@ async def test_openapi_lists_every_route(system: System) -> None:
     }
 
 
+async def test_the_documented_examples_create_orders(system: System) -> None:
+    spec = (await system.http.get("/openapi.json")).json()
+    body = spec["paths"]["/orders"]["post"]["requestBody"]["content"]["application/json"]
+    assert len(body["examples"]) >= 2
+    for example in body["examples"].values():
+        order = {**example["value"], "external_reference": f"example-{uuid.uuid4().hex[:8]}"}
+        response = await system.http.post("/orders", json=order)
+        assert response.status_code == 201, response.text
+
+
 async def test_operations_retry_an_activation_with_edited_data(system: System) -> None:
     healthy = system.nms.config
     system.nms.config = replace(healthy, faulty_port_rate=1.0)  # every port reports LOS
