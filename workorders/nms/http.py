@@ -63,18 +63,12 @@ class HttpNms:
         Raises:
             NmsUnavailable: the NMS could not be reached, failed or took too long.
         """
-        deadline = time.monotonic() + self._timeout_s
-        submitted = await self._submit(
-            tmf.SERVICE_PATH,
+        return await self._service_order(
             request.idempotency_key,
             tmf.service_create(request),
-            tmf.Monitor,
-            deadline,
+            tmf.refused_activation,
+            tmf.activation_response,
         )
-        if isinstance(submitted, tmf.TmfError):
-            return tmf.refused_activation(submitted)
-        monitor = await self._follow(submitted, tmf.MONITOR_PATH, deadline)
-        return _ended(tmf.activation_response, monitor)
 
     async def deactivate(self, request: DeactivationRequest) -> DeactivationResponse:
         """Terminate the service (TMF640 ``POST /service`` in state ``terminated``, then
@@ -83,18 +77,27 @@ class HttpNms:
         Raises:
             NmsUnavailable: the NMS could not be reached, failed or took too long.
         """
-        deadline = time.monotonic() + self._timeout_s
-        submitted = await self._submit(
-            tmf.SERVICE_PATH,
+        return await self._service_order(
             request.idempotency_key,
             tmf.service_termination(request),
-            tmf.Monitor,
-            deadline,
+            tmf.refused_deactivation,
+            tmf.deactivation_response,
         )
+
+    async def _service_order(
+        self,
+        key: str,
+        body: BaseModel,
+        refused: Callable[[tmf.TmfError], ResponseT],
+        ended: Callable[[tmf.Monitor], ResponseT],
+    ) -> ResponseT:
+        """Submit a TMF640 service order and follow its monitor to the end."""
+        deadline = time.monotonic() + self._timeout_s
+        submitted = await self._submit(tmf.SERVICE_PATH, key, body, tmf.Monitor, deadline)
         if isinstance(submitted, tmf.TmfError):
-            return tmf.refused_deactivation(submitted)
+            return refused(submitted)
         monitor = await self._follow(submitted, tmf.MONITOR_PATH, deadline)
-        return _ended(tmf.deactivation_response, monitor)
+        return _ended(ended, monitor)
 
     async def run_service_test(self, request: ServiceTestRequest) -> ServiceTestResponse:
         """Measure the line (TMF653 ``POST /serviceTest``, then the test).
