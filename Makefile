@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up test lint typecheck pytest pytest-postgres install demo clean
+.PHONY: up test lint typecheck pytest pytest-postgres install demo bench bench-smoke clean
 
 up: $(STAMP)
 	$(BIN)/workorders up
@@ -33,6 +33,18 @@ pytest-postgres: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/workorders demo --orders 20
+
+# The benchmarks (README, "Benchmarks and fault tests"): each prints its figures and
+# exits 1 when it misses its target, so `make -k bench` runs them all.
+bench: $(STAMP)
+	$(BIN)/python -m bench.lead_time
+	$(BIN)/python -m bench.throughput
+	$(BIN)/python -m bench.latency
+	$(BIN)/python -m bench.capacity
+	$(BIN)/python -m bench.faults
+
+bench-smoke: $(STAMP)
+	$(BIN)/pytest -m slow tests/bench
 
 install: $(STAMP)
 

@@ -1,0 +1,260 @@
+"""Throughput: orders completed end to end per second, against the floor.
+
+``workorders up`` runs the whole system with a zero-latency NMS simulator; the front
+desk creates orders through the API, keeping ``--concurrency`` of them open at a
+time, and simulated technicians (:class:`bench.system.Technicians`) take each job
+from assigned to completed through the API. On the same Temporal server, in the same
+run, the floor (:mod:`bench.floor`: three parallel no-op activities, its worker a
+process of its own) runs the same number of workflows at the same concurrency, once
+before the system and once after. The figure is ``ratio_vs_floor``: the system's
+orders/s over the floor's workflows/s (the mean of both floor runs); target at
+least 0.5.
+
+Also prints the CPU seconds each process used per order (or floor workflow), and the
+worker's Temporal SDK latencies, to show where the time goes.
+
+    .venv/bin/python -m bench.throughput [--quick] [--orders N] [--concurrency C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+
+from bench.floor import FloorWorkflow
+from bench.stats import summary, verdict
+from bench.system import (
+    ZERO_LATENCY_NMS,
+    Api,
+    System,
+    Technicians,
+    cpu_seconds,
+    make_room,
+    settings_for,
+    system_env,
+)
+from worker import connect
+
+TARGET_RATIO = 0.5
+TIMEOUT_S = 1800
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Phase:
+    """One measured run: how many, how long, and the CPU each process used."""
+
+    name: str
+    count: int
+    elapsed_s: float
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.elapsed_s
+
+
+class Cpu:
+    """CPU seconds used by each process between two snapshots."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def snapshot(self) -> dict[str, float]:
+        used = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        times = os.times()
+        used["bench"] = times.user + times.system
+        return used
+
+    @staticmethod
+    def between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {name: after[name] - before[name] for name in before}
+
+
+async def measured(name: str, count: int, cpu: Cpu, work: Callable[[], Awaitable[None]]) -> Phase:
+    before, started = cpu.snapshot(), time.monotonic()
+    await work()
+    elapsed = time.monotonic() - started
+    return Phase(name, count, elapsed, Cpu.between(before, cpu.snapshot()))
+
+
+async def run_orders(api: Api, count: int, concurrency: int, prefix: str) -> None:
+    """Create ``count`` orders, at most ``concurrency`` open at a time, and return once
+    all have ended; raise if one did not complete."""
+    rng = random.Random(7)
+    base = await api.ended()
+    created = 0
+    creating: list[asyncio.Task[str]] = []
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        ended = await api.ended() - base
+        if ended >= count:
+            break
+        for task in creating:
+            if task.done() and task.exception() is not None:
+                raise RuntimeError("an order could not be created") from task.exception()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{count - ended} of {count} orders still open after {TIMEOUT_S} s")
+        while created < count and created - ended < concurrency:
+            creating.append(asyncio.create_task(api.create_order(rng, f"{prefix}-{created:06d}")))
+            created += 1
+        await asyncio.sleep(0.25)
+    await asyncio.gather(*creating)
+    failed = await api.count("failed")
+    if failed:
+        raise RuntimeError(f"{failed} orders failed; a zero-fault NMS should fail none")
+
+
+async def run_floor(client: Client, task_queue: str, count: int, concurrency: int) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            await client.execute_workflow(
+                FloorWorkflow.run, id=f"floor-{uuid.uuid4()}", task_queue=task_queue
+            )
+
+    await asyncio.gather(*(one() for _ in range(count)))
+
+
+async def sdk_latencies(http: httpx.AsyncClient, url: str) -> dict[str, float]:
+    """The mean of some of the worker's Temporal SDK latency histograms, in ms."""
+    wanted = (
+        "temporal_workflow_task_schedule_to_start_latency",
+        "temporal_workflow_task_execution_latency",
+        "temporal_workflow_endtoend_latency",
+        "temporal_activity_schedule_to_start_latency",
+        "temporal_activity_execution_latency",
+    )
+    try:
+        text = (await http.get(url)).text
+    except httpx.HTTPError:
+        return {}
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        series, _, value = line.rpartition(" ")
+        metric = series.split("{", 1)[0]
+        name = next((w for w in wanted if metric.startswith(w)), None)
+        if name is None:
+            continue
+        scale = 1000.0 if "_seconds" in metric else 1.0  # milliseconds unless said
+        if metric.endswith("_sum"):
+            sums[name] = sums.get(name, 0) + float(value) * scale
+        elif metric.endswith("_count"):
+            counts[name] = counts.get(name, 0) + float(value)
+    return {
+        name.removeprefix("temporal_").removesuffix("_latency"): sums[name] / counts[name]
+        for name in wanted
+        if counts.get(name)
+    }
+
+
+async def measure(running: System, settings_env: dict[str, str], args: argparse.Namespace) -> int:
+    settings = settings_for(settings_env)
+    client = await connect(settings)
+    floor_queue = f"floor-{uuid.uuid4().hex[:8]}"
+    floor = subprocess.Popen(  # noqa: ASYNC220 (started once, before anything is measured)
+        [sys.executable, "-m", "bench.floor", floor_queue],
+        env=settings_env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        pids = {**running.pids(), "floor-worker": floor.pid}
+        cpu = Cpu(pids)
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(base_url=running.api, timeout=60, limits=limits) as http:
+            api = Api(settings, http)
+            technicians = await make_room(api)
+            n, c = args.orders, args.concurrency
+            warm = max(10, n // 5)  # imports, caches, connections
+            await run_floor(client, floor_queue, warm, c)
+            phases = [await measured("floor", n, cpu, lambda: run_floor(client, floor_queue, n, c))]
+            # The technicians look at their queues only while the system runs.
+            async with Technicians(api, technicians):
+                await run_orders(api, warm, c, "warm")
+                phases.append(
+                    await measured("system", n, cpu, lambda: run_orders(api, n, c, "bench"))
+                )
+            phases.append(
+                await measured("floor", n, cpu, lambda: run_floor(client, floor_queue, n, c))
+            )
+            metrics_port = settings_env["WORKORDERS_TEMPORAL_METRICS_PORT"]
+            latencies = await sdk_latencies(http, f"http://127.0.0.1:{metrics_port}/metrics")
+    finally:
+        floor.terminate()
+        floor.wait(timeout=30)
+
+    system = phases[1]
+    floors = [phases[0], phases[2]]
+    floor_rate = sum(p.rate for p in floors) / len(floors)
+    ratio = system.rate / floor_rate
+    for phase in phases:
+        per = {
+            f"cpu_ms_per_{phase.name}_{k}": v / phase.count * 1000 for k, v in phase.cpu_s.items()
+        }
+        print(
+            summary(
+                phase=phase.name,
+                count=phase.count,
+                elapsed_s=phase.elapsed_s,
+                per_s=phase.rate,
+                **per,
+            )
+        )
+    if latencies:
+        print(summary(**{f"worker_sdk_{k}_ms": v for k, v in latencies.items()}))
+    print(
+        summary(
+            orders=system.count,
+            concurrency=args.concurrency,
+            system_orders_per_s=system.rate,
+            floor_workflows_per_s=floor_rate,
+            floor_before_per_s=floors[0].rate,
+            floor_after_per_s=floors[1].rate,
+            ratio_vs_floor=ratio,
+            target_ratio=TARGET_RATIO,
+        )
+    )
+    missed = [] if ratio >= TARGET_RATIO else [f"ratio_vs_floor={ratio:.3f} < {TARGET_RATIO}"]
+    return verdict(missed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="40 orders, 20 at a time")
+    parser.add_argument("--orders", type=int, default=None, help="default 300 (quick: 40)")
+    parser.add_argument("--concurrency", type=int, default=None, help="default 50 (quick: 20)")
+    parser.add_argument("--database-url", default="", help="default: SQLite in a temp folder")
+    parser.add_argument(
+        "--worker", default=None, help="a bench.variants worker, e.g. passthrough,local_db"
+    )
+    args = parser.parse_args(argv)
+    args.orders = args.orders or (40 if args.quick else 300)
+    args.concurrency = args.concurrency or (20 if args.quick else 50)
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
+        env = system_env(Path(tmp) / "data", database_url=args.database_url, **ZERO_LATENCY_NMS)
+        with System(env, Path(tmp), args.worker) as system:
+            return asyncio.run(measure(system, env, args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
