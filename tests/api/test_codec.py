@@ -27,9 +27,9 @@ from temporalio.client import WorkflowHistory
 
 from api import errors
 from api.routes import codec
+from bench.system import free_port
 from tests.api.conftest import System
 from tests.factories import order_request
-from tests.integration.test_up import free_port
 from workflows import workflow_id_for
 from workorders.auth import Role, issue_token
 from workorders.codec import ENCODING, EncryptionCodec

@@ -27,7 +27,7 @@ from schemathesis.checks import (
 from schemathesis.core.result import Ok
 from temporalio.testing import WorkflowEnvironment
 
-from tests.integration.test_up import free_port
+from bench.system import free_port
 from workorders.auth import Role, issue_token
 from workorders.config import Settings
 

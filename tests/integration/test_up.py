@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.system import Up, free_port
 from tests.factories import order_request
 from workorders.auth import Role, issue_token
 from workorders.config import Settings
@@ -27,13 +26,6 @@ OPERATIONS = {
     "Authorization": f"Bearer {issue_token(Settings(_env_file=None), Role.OPERATIONS, 'test')}"
 }
 """The development secret signs it, as ``workorders up`` uses it."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -56,44 +48,6 @@ def env(tmp_path: Path, new_database_url: Callable[[], str]) -> dict[str, str]:
         "WORKORDERS_NMS_LATENCY_MIN_S": "0.01",
         "WORKORDERS_NMS_LATENCY_MAX_S": "0.1",
     }
-
-
-class Up:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env = env
-        self.log = cwd / f"up-{time.monotonic_ns()}.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [str(BIN / "workorders"), "up"],
-                env=env,
-                cwd=cwd,
-                start_new_session=True,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.api = f"http://127.0.0.1:{env['WORKORDERS_API_PORT']}"
-
-    def wait_ready(self, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.output()
-            if "workorders is up" in self.output():
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"not up in time:\n{self.output()}")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                raise
-        return self.proc.returncode
 
 
 @pytest.fixture
