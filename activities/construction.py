@@ -4,7 +4,6 @@ time limit and what follows when a technician cannot complete."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -24,11 +23,9 @@ from models.payloads import (
 from models.tables import SubTask
 from workorders.reference import Catalog
 from workorders.store import OrderNotFound, TechnicianUnavailable, WorkOrderStore
+from workorders.wake import Wake, wake_queued
 
 log = logging.getLogger("workorders.activities")
-
-Wake = Callable[[str], Awaitable[None]]
-"""Tells the workflow with this id that a technician has room for its job."""
 
 
 class ConstructionActivities:
@@ -146,10 +143,5 @@ class ConstructionActivities:
 
     async def _wake_next(self, technician_id: str) -> None:
         """Tell the order that has waited longest for this technician's kind of job."""
-        if self._wake is None:
-            return
-        workflow_id = await self._store.next_in_queue(
-            technician_id, self._catalog.service_types_by_skill()
-        )
-        if workflow_id is not None:
-            await self._wake(workflow_id)
+        if self._wake is not None:
+            await wake_queued(self._store, self._catalog, self._wake, technician_id)

@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=5, help="seconds not counted")
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp folder")
     parser.add_argument(
-        "--worker", default=None, help="a bench.variants worker, e.g. passthrough,local_db"
+        "--worker", default=None, help="a bench.variants worker, e.g. full_sandbox or cache200"
     )
     args = parser.parse_args(argv)
     args.seconds = args.seconds or (15 if args.quick else 60)

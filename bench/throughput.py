@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=None, help="default 50 (quick: 20)")
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp folder")
     parser.add_argument(
-        "--worker", default=None, help="a bench.variants worker, e.g. passthrough,local_db"
+        "--worker", default=None, help="a bench.variants worker, e.g. full_sandbox or cache200"
     )
     args = parser.parse_args(argv)
     args.orders = args.orders or (40 if args.quick else 300)

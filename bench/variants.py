@@ -5,16 +5,15 @@ each would buy before anyone changes ``worker.py`` or the workflow.
 does (the same activities, clients, metrics and settings), built with:
 
 - ``production``: nothing changed (for a comparison on equal terms);
-- ``passthrough``: the workflow sandbox passes every module through instead of
-  importing the workflow's modules afresh for each workflow run;
+- ``full_sandbox``: the workflow sandbox imports the workflow's modules afresh for
+  each workflow run (the SDK's default) instead of passing them through;
 - ``unsandboxed``: no sandbox at all;
-- ``local_db``: every database write of the workflow (the activities with the
-  30-second ``DATABASE`` options) runs as a local activity, in the workflow task that
-  asks for it, instead of a round trip through the server's activity task queue. The
-  workflow is not edited: ``workflow.execute_activity_method`` is wrapped in this
-  process only. Not replay-compatible with histories of the production worker;
 - ``cache200``: at most 200 workflows kept in the worker's cache (1000 by default);
 - ``slots``: twice the default pollers for workflow and activity tasks.
+
+Database writes as local activities, once measured here as a variant, are the
+production worker's since (``LOCAL_WRITES_PATCH`` in the workflow), as is the
+pass-through sandbox.
 
 ``bench.throughput``, ``bench.latency`` and ``bench.capacity`` take ``--worker
 OPTIONS`` to run the system with such a worker in place of its own.
@@ -26,17 +25,14 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import httpx
-from temporalio import workflow
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import worker as production
 from workflows import WorkOrderWorkflow
-from workflows.work_order import DATABASE
 from workorders.config import Settings, get_settings
 from workorders.db import Database
 from workorders.logs import configure_logging
@@ -44,29 +40,19 @@ from workorders.metrics import ActivityMetricsInterceptor, WorkerMetrics, serve_
 from workorders.nms.http import HttpNms
 from workorders.reference import load_catalog, load_regions
 from workorders.store import WorkOrderStore
+from workorders.wake import waker
 
-OPTIONS = ("production", "passthrough", "unsandboxed", "local_db", "cache200", "slots")
+OPTIONS = ("production", "full_sandbox", "unsandboxed", "cache200", "slots")
 log = logging.getLogger("bench.variants")
 
 
-def database_writes_as_local_activities() -> None:
-    """Make ``workflow.execute_activity_method`` run activities with the ``DATABASE``
-    options as local activities (in this process only)."""
-    remote: Callable[..., Any] = workflow.execute_activity_method
-
-    def execute(activity: Any, *args: Any, **options: Any) -> Any:
-        if options.get("start_to_close_timeout") == DATABASE["start_to_close_timeout"]:
-            return workflow.execute_local_activity_method(activity, *args, **options)
-        return remote(activity, *args, **options)
-
-    setattr(workflow, "execute_activity_method", execute)  # noqa: B010
-
-
 def worker_options(options: set[str]) -> dict[str, Any]:
-    built: dict[str, Any] = {}
-    if "passthrough" in options:
-        restrictions = SandboxRestrictions.default.with_passthrough_all_modules()
-        built["workflow_runner"] = SandboxedWorkflowRunner(restrictions=restrictions)
+    built: dict[str, Any] = {
+        "workflow_runner": production.workflow_runner(),
+        "max_cached_workflows": get_settings().workflow_cache_size,
+    }
+    if "full_sandbox" in options:
+        built["workflow_runner"] = SandboxedWorkflowRunner()
     if "unsandboxed" in options:
         built["workflow_runner"] = UnsandboxedWorkflowRunner()
     if "cache200" in options:
@@ -80,8 +66,6 @@ def worker_options(options: set[str]) -> dict[str, Any]:
 async def run(settings: Settings, options: set[str]) -> None:
     """As :func:`worker.run`, with the NMS over HTTP, but the worker built with
     ``options``."""
-    if "local_db" in options:
-        database_writes_as_local_activities()
     regions, catalog = load_regions(), load_catalog()
     db = Database.from_url(settings.effective_database_url)
     await db.migrate()
@@ -108,9 +92,7 @@ async def run(settings: Settings, options: set[str]) -> None:
             client,
             task_queue=settings.task_queue,
             workflows=[WorkOrderWorkflow],
-            activities=production.activities_for(
-                store, nms, regions, catalog, production.waker(client)
-            ),
+            activities=production.activities_for(store, nms, regions, catalog, waker(client)),
             interceptors=[ActivityMetricsInterceptor(metrics, store)],
             **worker_options(options),
         )

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "work-orders"
     temporal_ui_port: int = 8233
+    workflow_cache_size: int = Field(
+        default=1000,
+        ge=0,
+        description="Work orders the worker keeps in memory between their steps (about"
+        " 0.2 MiB each); one not kept replays its history at its next step.",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -742,36 +742,40 @@ class WorkOrderStore:
             return freed
 
     async def next_in_queue(
-        self, technician_id: str, service_types_by_skill: dict[str, list[ServiceType]]
-    ) -> str | None:
-        """The workflow id of the order that has waited longest for a job this
-        technician could take, if any."""
+        self,
+        technician_id: str,
+        service_types_by_skill: dict[str, list[ServiceType]],
+        count: int = 1,
+    ) -> list[str]:
+        """The workflow ids of the ``count`` orders that have waited longest for a job
+        this technician could take (none when they are inactive)."""
+        if count < 1:
+            return []
         async with self.db.session() as session:
             technician = await session.get(Technician, technician_id)
-            if technician is None:
-                return None
+            if technician is None or not technician.active:
+                return []
             types = [t for s in technician.skills for t in service_types_by_skill.get(s, [])]
-            queued = (
-                await session.exec(
-                    select(WorkOrder.workflow_id, SubTask.excluded)
-                    .join(SubTask, col(SubTask.order_id) == col(WorkOrder.id))
-                    .where(
-                        SubTask.kind == SubTaskKind.CONSTRUCTION,
-                        col(SubTask.queued_at).is_not(None),
-                        col(WorkOrder.region).in_(technician.regions),
-                        col(WorkOrder.service_type).in_(types),
-                    )
-                    .order_by(col(SubTask.queued_at))
+            queued = await session.stream(
+                select(WorkOrder.workflow_id, SubTask.excluded)
+                .join(SubTask, col(SubTask.order_id) == col(WorkOrder.id))
+                .where(
+                    SubTask.kind == SubTaskKind.CONSTRUCTION,
+                    col(SubTask.queued_at).is_not(None),
+                    col(WorkOrder.region).in_(technician.regions),
+                    col(WorkOrder.service_type).in_(types),
                 )
-            ).all()
-        return next(
-            (
-                workflow_id
-                for workflow_id, excluded in queued
-                if technician_id not in (excluded or [])
-            ),
-            None,
-        )
+                .order_by(col(SubTask.queued_at))
+                .execution_options(yield_per=max(count, 50))
+            )
+            found: list[str] = []
+            async for workflow_id, excluded in queued:
+                if technician_id not in (excluded or []):
+                    found.append(workflow_id)
+                    if len(found) == count:
+                        break
+            await queued.close()
+        return found
 
     async def has_technicians(self, region: str, skill: str, excluded: Sequence[str] = ()) -> bool:
         """Whether the region has any active technician with the skill (but those

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import logging
 
-from api.deps import RegionsDep, StoreDep
+from fastapi import APIRouter, status
+from temporalio.client import Client
+
+from api.deps import CatalogDep, RegionsDep, StoreDep, TemporalDep
 from api.errors import ProblemError
 from api.routes.orders import address_of
 from api.security import Operations, TechnicianSelf
@@ -16,16 +19,33 @@ from models.api import (
     TechnicianUpdateRequest,
 )
 from models.tables import Technician
-from workorders.reference import Regions
-from workorders.store import TechnicianExists
+from workorders.reference import Catalog, Regions
+from workorders.store import TechnicianExists, WorkOrderStore
+from workorders.wake import wake_queued, waker
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
+log = logging.getLogger("workorders.api")
 
 
 def _known_regions(regions: Regions, codes: list[str] | None) -> None:
     unknown = sorted(set(codes or []) - {r.code for r in regions})
     if unknown:
         raise ProblemError(422, "Unknown region", f"no region {', '.join(unknown)}")
+
+
+async def _offer_queued_jobs(
+    store: WorkOrderStore, catalog: Catalog, temporal: Client, technician: Technician
+) -> None:
+    """Wake the queued jobs the technician has room for, longest waiting first. The
+    change is stored already: a failure here is only logged (a queued job also asks
+    again by itself, hourly)."""
+    room = technician.max_open_jobs - technician.open_jobs if technician.active else 0
+    if room <= 0:
+        return
+    try:
+        await wake_queued(store, catalog, waker(temporal), technician.id, room)
+    except Exception:
+        log.warning("could not offer queued jobs to %s", technician.id, exc_info=True)
 
 
 def to_response(technician: Technician) -> TechnicianResponse:
@@ -47,9 +67,14 @@ async def list_technicians(
     responses={409: {"description": "The id is taken."}, 422: {"description": "Unknown region."}},
 )
 async def add_technician(
-    request: TechnicianCreateRequest, store: StoreDep, regions: RegionsDep, _: Operations
+    request: TechnicianCreateRequest,
+    store: StoreDep,
+    regions: RegionsDep,
+    catalog: CatalogDep,
+    temporal: TemporalDep,
+    _: Operations,
 ) -> TechnicianResponse:
-    """Add a technician (operations)."""
+    """Add a technician (operations); jobs queued in their regions go to them at once."""
     _known_regions(regions, request.regions)
     try:
         technician = await store.add_technician(Technician(**request.model_dump()))
@@ -57,6 +82,7 @@ async def add_technician(
         raise ProblemError(
             409, "Technician exists", f"technician {request.id} exists already"
         ) from None
+    await _offer_queued_jobs(store, catalog, temporal, technician)
     return to_response(technician)
 
 
@@ -70,10 +96,13 @@ async def change_technician(
     request: TechnicianUpdateRequest,
     store: StoreDep,
     regions: RegionsDep,
+    catalog: CatalogDep,
+    temporal: TemporalDep,
     _: Operations,
 ) -> TechnicianResponse:
     """Change a technician (operations): regions, skills, job limit; ``active: false``
-    deactivates them, so they get no new jobs."""
+    deactivates them, so they get no new jobs. Jobs queued for them go to them at once
+    when they have room."""
     _known_regions(regions, request.regions)
     try:
         technician = await store.change_technician(
@@ -81,6 +110,7 @@ async def change_technician(
         )
     except LookupError:
         raise ProblemError(404, "Technician not found", f"no technician {technician_id}") from None
+    await _offer_queued_jobs(store, catalog, temporal, technician)
     return to_response(technician)
 
 

@@ -197,16 +197,10 @@ async def started_order(system: System) -> tuple[str, WorkflowHistory]:
     for _ in range(300):
         with contextlib.suppress(Exception):  # not started yet
             history = await handle.fetch_history()
-            scheduled = {
-                e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+            if any(  # start_order, the workflow's first local activity, has ended
+                e.marker_recorded_event_attributes.marker_name == "core_local_activity"
                 for e in history.events
-                if e.HasField("activity_task_scheduled_event_attributes")
-            }
-            if any(
-                scheduled.get(e.activity_task_completed_event_attributes.scheduled_event_id)
-                == "start_order"
-                for e in history.events
-                if e.HasField("activity_task_completed_event_attributes")
+                if e.HasField("marker_recorded_event_attributes")
             ):
                 return handle.id, history
         await asyncio.sleep(0.1)

@@ -141,3 +141,33 @@ async def test_operations_assign_by_hand_and_give_up(system: System) -> None:
     assert "building demolished" in failed["status_reason"]
     after = await operate(system, order["id"], action="assign", technician_id=first)
     assert after.status_code == 409
+
+
+async def test_a_technician_given_room_takes_queued_jobs_at_once(system: System) -> None:
+    """Jobs queued in a region go to a technician as soon as they have room (here: a
+    higher job limit), not at the queue's hourly poll."""
+    north = {t["id"]: t for t in (await system.http.get("/technicians")).json()}
+    one, two = north["tech-north-1"], north["tech-north-2"]  # north's fibre technicians
+    try:
+        await system.http.patch("/technicians/tech-north-2", json={"active": False})
+        if one["open_jobs"] == 0:
+            await assigned(system, (await create(system))["id"])
+            one = (await system.http.get("/technicians", params={"region": "north"})).json()
+            one = next(t for t in one if t["id"] == "tech-north-1")
+        full = await system.http.patch(
+            "/technicians/tech-north-1", json={"max_open_jobs": one["open_jobs"]}
+        )
+        assert full.status_code == 200, full.text
+        order = await create(system)
+        await wait_for(
+            system, order["id"], lambda o: "queued" in (construction(o).get("detail") or "")
+        )
+        room = await system.http.patch("/technicians/tech-north-1", json={"max_open_jobs": 50})
+        assert room.status_code == 200, room.text
+        assert await assigned(system, order["id"]) == "tech-north-1"
+    finally:
+        await system.http.patch("/technicians/tech-north-1", json={"max_open_jobs": 50})
+        await system.http.patch(
+            "/technicians/tech-north-2",
+            json={"active": True, "max_open_jobs": two["max_open_jobs"]},
+        )

@@ -102,7 +102,7 @@ async def test_a_queued_job_leaves_the_queue(store: WorkOrderStore) -> None:
     assert await store.withdraw_construction(queued.id, "temporal", "cancelled") is None
 
     assert (await construction(store, queued)).queued_at is None
-    assert await store.next_in_queue(a, {"fibre": FIBRE}) is None
+    assert await store.next_in_queue(a, {"fibre": FIBRE}) == []
     assert await open_jobs(store, a) == 1  # the first order's job stays
     (withdrawn,) = [
         e for e in await store.timeline(queued.id) if e.kind == "construction.withdrawn"

@@ -107,11 +107,13 @@ async def test_queue_is_first_come_first_served(store: WorkOrderStore) -> None:
     assert await open_jobs(store, a) == 0
     # The one who waited longest is told, and the newer one cannot jump the queue.
     waiting = await store.next_in_queue(a, {"fibre": FIBRE})
-    assert waiting == second.workflow_id
+    assert waiting == [second.workflow_id]
+    both = await store.next_in_queue(a, {"fibre": FIBRE}, count=5)
+    assert both == [second.workflow_id, third.workflow_id]  # longest waiting first
     assert await assign(store, third) is None
     assert await assign(store, second) == a
     assert (await construction(store, second)).queued_at is None
-    assert await store.next_in_queue(a, {"fibre": FIBRE}) == third.workflow_id
+    assert await store.next_in_queue(a, {"fibre": FIBRE}) == [third.workflow_id]
 
 
 async def test_cannot_complete_keeps_the_slot_until_released(store: WorkOrderStore) -> None:
@@ -277,8 +279,8 @@ async def test_an_order_that_cannot_use_a_free_technician_does_not_hold_the_queu
     assert await assign(store, first, excluded=[b]) is None  # waits for a only
     # b has room; the order that waited longer does not want b: the newer one gets b.
     assert await assign(store, second) == b
-    assert await store.next_in_queue(b, {"fibre": FIBRE}) is None
-    assert await store.next_in_queue(a, {"fibre": FIBRE}) == first.workflow_id
+    assert await store.next_in_queue(b, {"fibre": FIBRE}) == []
+    assert await store.next_in_queue(a, {"fibre": FIBRE}) == [first.workflow_id]
 
 
 async def test_waiting_reasons_of_two_sub_tasks(store: WorkOrderStore) -> None:

@@ -45,6 +45,9 @@ from models.payloads import (
 from workflows import WorkOrderWorkflow
 
 FIRST_ACTIVITIES = ("dispatch_construction", "activate_resources", "schedule_quality_check")
+FIRST_WRITES = ("dispatch_construction", "schedule_quality_check")
+"""The first activities that are database writes, run as local activities: an activity
+the workflow schedules in the same workflow task starts only once they have ended."""
 
 ActivationScript = Callable[[ActivationInput], ActivationResult]
 QualityScript = Callable[[QualityCheckInput], QualityCheckResult]
@@ -131,7 +134,9 @@ class FakeActivities:
     activation_errors: list[Exception] = field(default_factory=list)
     """Raised, in order, by the first calls of ``activate_resources``."""
     wait_for_parallel_start: bool = False
-    """The first activity of each sub-task waits until all three have started."""
+    """The first activity of each sub-task waits until the first database writes of
+    construction and the quality check have both started: started one after another,
+    the first of them (or the activation, if it went first) would time out."""
     gates: dict[str, asyncio.Event] = field(default_factory=dict)
     """Activities (by name) that wait for their event before they answer: in flight
     until the test sets it."""
@@ -147,7 +152,7 @@ class FakeActivities:
         self.events.append(f"start:{name}")
         if name in FIRST_ACTIVITIES:
             self._started.add(name)
-            if self._started >= set(FIRST_ACTIVITIES):
+            if self._started >= set(FIRST_WRITES):
                 self._all_started.set()
             if self.wait_for_parallel_start:
                 await asyncio.wait_for(self._all_started.wait(), timeout=10)
@@ -356,6 +361,9 @@ async def start(
         WorkOrderInput(order_id=order_id),
         id=f"work-order-{order_id}",
         task_queue=task_queue,
+        # A local activity a test holds keeps its workflow task open; the worker
+        # heartbeats it at 80 % of this, and only then do updates and queries get in.
+        task_timeout=timedelta(seconds=2),
     )
 
 

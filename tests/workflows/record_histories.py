@@ -136,7 +136,6 @@ Drive = Callable[[WorkflowEnvironment, Handle], Awaitable[None]]
 
 SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Drive]] = {
     "completed": (FakeActivities, installed),
-    "completed_with_search_attributes": (FakeActivities, installed),
     "activation_revised_twice": (
         lambda: FakeActivities(
             activation=by_attempt(

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -295,3 +295,32 @@ async def test_no_decision_on_a_completed_installation(
     assert {o.kind: o.status for o in result.outcomes}[SubTaskKind.CONSTRUCTION].value == (
         "succeeded"
     )
+
+
+async def test_a_report_before_the_workflow_has_assigned_the_job_waits_for_it(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    # The technician can see the job before the workflow has the assignment: a worker
+    # that took the order over replays it and assigns it again. The report waits.
+    gate = asyncio.Event()
+    fakes = FakeActivities(gates={"start_order": gate})
+    async with order(time_skipping_env, fakes) as handle:
+        await fakes.started("start_order")
+        accepted = ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED)
+        update = await handle.start_update(
+            WorkOrderWorkflow.report_construction,
+            accepted,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
+        assert fakes.called("dispatch_construction") == []
+        gate.set()
+        job = await update.result()
+        assert job.technician_id == "tech-north-1" and job.state is JobState.ACCEPTED
+        # Someone else's report is still refused, once the assignment is known.
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(
+                WorkOrderWorkflow.report_construction,
+                ConstructionReport(technician_id="tech-north-2", state=JobState.EN_ROUTE),
+            )
+        assert isinstance(refused.value.cause, ApplicationError)
+        assert refused.value.cause.type == "NOT_ASSIGNED"

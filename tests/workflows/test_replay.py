@@ -1,5 +1,7 @@
 """Stored histories must replay on the current workflow code: a change that breaks
-determinism for orders already running fails here."""
+determinism for orders already running fails here. ``tests/histories`` holds those of
+the current code; its folders, those of orders started before a versioned change
+(``before-local-writes``: database writes were activities of the server's)."""
 
 from __future__ import annotations
 
@@ -13,14 +15,16 @@ from workflows import WorkOrderWorkflow
 from workorders.codec import data_converter
 from workorders.config import Settings
 
-HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("*.json"))
+ROOT = Path(__file__).resolve().parent.parent / "histories"
+HISTORIES = sorted(ROOT.rglob("*.json"))
 
 
 def test_histories_are_stored() -> None:
-    assert len(HISTORIES) >= 9
+    assert len(list(ROOT.glob("*.json"))) >= 11  # of the current code
+    assert len(list(ROOT.glob("before-local-writes/*.json"))) >= 12
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+@pytest.mark.parametrize("path", HISTORIES, ids=[str(p.relative_to(ROOT)) for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(

@@ -36,7 +36,7 @@ from tests.workflows.fakes import (
     wait_for_job,
 )
 from workflows import WorkOrderWorkflow
-from workflows.work_order import MAX_ACTIVATION_ATTEMPTS, QUEUE_POLL
+from workflows.work_order import MAX_ACTIVATION_ATTEMPTS, QUEUE_POLL_HOURLY
 
 Handle = WorkflowHandle[WorkOrderWorkflow, WorkOrderResult]
 
@@ -110,8 +110,10 @@ async def test_order_completes_when_all_three_succeed(
 async def test_all_three_sub_tasks_start_before_any_finishes(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    # Each sub-task's first activity waits until all three have started: run one
-    # after another, they would time out.
+    # Each sub-task's first activity waits until construction's and the quality
+    # check's first database writes have started: run one after another, they would
+    # time out. (The activation, an activity of the server's, starts once these local
+    # ones have ended.)
     fakes = FakeActivities(wait_for_parallel_start=True)
     result = await run_order(time_skipping_env, fakes)
     assert result.status is OrderStatus.COMPLETED
@@ -119,11 +121,9 @@ async def test_all_three_sub_tasks_start_before_any_finishes(
         i for i, e in enumerate(fakes.events) if e.startswith("end:") and e[4:] != "start_order"
     )
     started_before = {e[6:] for e in fakes.events[:first_end] if e.startswith("start:")}
-    assert {
-        "dispatch_construction",
-        "activate_resources",
-        "schedule_quality_check",
-    } <= started_before
+    assert {"dispatch_construction", "schedule_quality_check"} <= started_before
+    activation = fakes.events.index("start:activate_resources")
+    assert activation < fakes.events.index("end:record_construction_report")
 
 
 async def test_failed_activation_is_retried_with_revised_data(
@@ -352,7 +352,9 @@ async def test_job_waits_while_every_technician_is_fully_booked(
     task_queue = f"tq-{uuid.uuid4()}"
     async with fakes.worker(time_skipping_env.client, task_queue):
         handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
-        await time_skipping_env.sleep(QUEUE_POLL * 4)
+        # Nobody wakes it: it asks again every 0.8 to 1.2 hours, so at least 3 times in
+        # 4 hours, and the fourth dispatch gets a technician (then it stops asking).
+        await time_skipping_env.sleep(QUEUE_POLL_HOURLY * 4)
         await install(handle)
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED

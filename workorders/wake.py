@@ -1,0 +1,48 @@
+"""Waking the work orders whose construction job waits in the technicians' queue.
+
+A queued job is woken when a technician who could take it has room: their job ended or
+moved on (the construction activities), or operations added them, activated them or
+raised their job limit (the API). The workflow then asks for a technician again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from workorders.reference import Catalog
+from workorders.store import WorkOrderStore
+
+log = logging.getLogger("workorders.wake")
+
+Wake = Callable[[str], Awaitable[None]]
+"""Tells the workflow with this id that a technician has room for its job."""
+
+
+def waker(client: Client) -> Wake:
+    """Signals ``technician_available`` to a work order's workflow."""
+    # Imported here: the workflow module imports the activities, which import this one.
+    from workflows import WorkOrderWorkflow
+
+    async def wake(workflow_id: str) -> None:
+        handle = client.get_workflow_handle_for(WorkOrderWorkflow.run, workflow_id)
+        try:
+            await handle.signal(WorkOrderWorkflow.technician_available)
+        except RPCError as e:  # it ended meanwhile: nobody to wake
+            log.info("could not wake %s: %s", workflow_id, e)
+
+    return wake
+
+
+async def wake_queued(
+    store: WorkOrderStore, catalog: Catalog, wake: Wake, technician_id: str, count: int = 1
+) -> int:
+    """Wake the ``count`` orders that have waited longest for a job this technician
+    could take; how many were woken."""
+    woken = await store.next_in_queue(technician_id, catalog.service_types_by_skill(), count)
+    for workflow_id in woken:
+        await wake(workflow_id)
+    return len(woken)
