@@ -58,9 +58,12 @@ class WorkOrder(SQLModel, table=True):
 
     __tablename__ = "work_order"
     __table_args__ = (
-        # The order list, newest first, by status or region, a page at a time.
+        # The order list, newest first, by status, region, both, or technician, a
+        # page at a time; each filter reads one index range in order, and counts in it.
         Index("ix_work_order_status_created", "status", "created_at", "id"),
         Index("ix_work_order_region_created", "region", "created_at", "id"),
+        Index("ix_work_order_status_region_created", "status", "region", "created_at", "id"),
+        Index("ix_work_order_technician_created", "technician_id", "created_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -87,6 +90,9 @@ class WorkOrder(SQLModel, table=True):
     window_end: datetime | None = _ts(default=None, nullable=True)
 
     region: str = Field(index=True, max_length=50)
+    technician_id: str | None = Field(default=None, max_length=50)
+    """The technician whose installation job this is (that of the construction
+    sub-task, kept here for the order list's technician filter)."""
     status: OrderStatus = Field(default=OrderStatus.RECEIVED, index=True)
     status_reason: str | None = Field(default=None, max_length=1000)
     workflow_id: str = Field(max_length=100)

@@ -156,14 +156,7 @@ class WorkOrderStore:
         if created_to is not None:
             filters.append(col(WorkOrder.created_at) < created_to)
         if technician_id is not None:
-            filters.append(
-                col(WorkOrder.id).in_(
-                    select(SubTask.order_id).where(
-                        SubTask.kind == SubTaskKind.CONSTRUCTION,
-                        SubTask.technician_id == technician_id,
-                    )
-                )
-            )
+            filters.append(WorkOrder.technician_id == technician_id)
         query = select(WorkOrder).where(*filters)
         if after is not None:
             created_at, order_id = after
@@ -531,7 +524,7 @@ class WorkOrderStore:
                     session.add(_event(order_id, SYSTEM, "construction.queued", region=region))
                     await session.commit()
                 return None
-            self._assign(session, task, chosen.id, chosen.name)
+            await self._assign(session, task, chosen.id, chosen.name)
             session.add(
                 _event(
                     order_id,
@@ -565,7 +558,7 @@ class WorkOrderStore:
             previous = task.technician_id
             if previous is not None and task.job_state is not JobState.COMPLETED:
                 await self._unbook(session, previous)
-            self._assign(session, task, technician_id, technician.name)
+            await self._assign(session, task, technician_id, technician.name)
             session.add(
                 _event(
                     order_id,
@@ -594,6 +587,7 @@ class WorkOrderStore:
                 return None
             if task.job_state is not JobState.COMPLETED:
                 await self._unbook(session, technician_id)
+            await self._set_order_technician(session, order_id, None)
             task.technician_id = None
             task.job_state = None
             task.detail = reason
@@ -834,8 +828,9 @@ class WorkOrderStore:
             .values(open_jobs=col(Technician.open_jobs) - 1)
         )
 
-    @staticmethod
-    def _assign(session: Any, task: SubTask, technician_id: str, name: str) -> None:
+    @classmethod
+    async def _assign(cls, session: Any, task: SubTask, technician_id: str, name: str) -> None:
+        await cls._set_order_technician(session, task.order_id, technician_id)
         task.technician_id = technician_id
         task.job_state = JobState.ASSIGNED
         task.status = SubTaskStatus.IN_PROGRESS
@@ -844,6 +839,15 @@ class WorkOrderStore:
         task.detail = f"assigned to {name} ({technician_id})"
         task.updated_at = utcnow()
         session.add(task)
+
+    @staticmethod
+    async def _set_order_technician(session: Any, order_id: str, technician_id: str | None) -> None:
+        """Keep the order's copy of its installation's technician (the list filters by it)."""
+        await session.exec(
+            update(WorkOrder)
+            .where(col(WorkOrder.id) == order_id)
+            .values(technician_id=technician_id)
+        )
 
     # Cancellation --------------------------------------------------------------
 
@@ -929,6 +933,8 @@ class WorkOrderStore:
             if technician_id is not None and task.job_state is not JobState.COMPLETED:
                 await self._unbook(session, technician_id)
                 freed = technician_id
+            if technician_id is not None:
+                await self._set_order_technician(session, order_id, None)
             task.technician_id = None
             task.job_state = None
             task.queued_at = None
