@@ -68,29 +68,34 @@ class Inventory:
     async def occupancy(self, olt_ids: list[str], order_id: str) -> Occupancy:
         """What is not free on these OLTs for ``order_id``: what other orders hold and
         what the NMS refused."""
+        # Plain rows, not ORM objects: a region's OLTs hold a slot for every customer.
+        allocation, blocked = ResourceAllocation, BlockedResource
         async with self.db.session() as session:
             held = (
                 await session.exec(
-                    select(ResourceAllocation).where(
-                        col(ResourceAllocation.olt_id).in_(olt_ids),
-                        ResourceAllocation.order_id != order_id,
-                    )
+                    select(
+                        allocation.olt_id, allocation.pon_port, allocation.ont_id, allocation.vlan
+                    ).where(col(allocation.olt_id).in_(olt_ids), allocation.order_id != order_id)
                 )
             ).all()
-            blocked = (
+            refused = (
                 await session.exec(
-                    select(BlockedResource).where(col(BlockedResource.olt_id).in_(olt_ids))
+                    select(blocked.olt_id, blocked.pon_port, blocked.ont_id, blocked.vlan).where(
+                        col(blocked.olt_id).in_(olt_ids)
+                    )
                 )
             ).all()
         return Occupancy(
             slots=frozenset(
-                {(a.olt_id, a.pon_port, a.ont_id) for a in held}
-                | {(b.olt_id, b.pon_port, b.ont_id) for b in blocked if b.ont_id}
+                {(olt, port, ont) for olt, port, ont, _ in held}
+                | {(olt, port, ont) for olt, port, ont, _ in refused if ont}
             ),
-            ports=frozenset((b.olt_id, b.pon_port) for b in blocked if not b.ont_id and not b.vlan),
+            ports=frozenset(
+                (olt, port) for olt, port, ont, vlan in refused if not ont and not vlan
+            ),
             vlans=frozenset(
-                {(a.olt_id, a.pon_port, a.vlan) for a in held}
-                | {(b.olt_id, b.pon_port, b.vlan) for b in blocked if b.vlan}
+                {(olt, port, vlan) for olt, port, _, vlan in held}
+                | {(olt, port, vlan) for olt, port, _, vlan in refused if vlan}
             ),
         )
 

@@ -499,7 +499,6 @@ class WorkOrderStore:
                 return task.technician_id
             now = utcnow()
             task.excluded = list(excluded) or None
-            ahead = await self._queued_before(session, order_id, region, service_types, task)
             chosen: Technician | None = None
             technicians = (
                 await session.exec(select(Technician).where(col(Technician.active)))
@@ -507,6 +506,13 @@ class WorkOrderStore:
             candidates = sorted(
                 (t for t in technicians if t.can_take(region, skill) and t.id not in excluded),
                 key=lambda t: (t.open_jobs, t.id),
+            )
+            # Who waits before this job matters only when someone has room (reading
+            # them costs as much as the region's queue is long).
+            ahead = (
+                await self._queued_before(session, order_id, region, service_types, task)
+                if candidates
+                else []
             )
             for candidate in candidates:
                 if any(candidate.id not in (earlier.excluded or []) for earlier in ahead):
