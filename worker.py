@@ -84,7 +84,7 @@ def build_worker(
     regions: Regions | None = None,
     catalog: Catalog | None = None,
     metrics: WorkerMetrics | None = None,
-    cache_size: int = 1000,
+    cache_size: int = 500,
 ) -> Worker:
     """The work-order worker; its activities are timed and counted in ``metrics`` (a
     registry of their own by default), and it keeps ``cache_size`` workflows in memory."""

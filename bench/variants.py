@@ -8,7 +8,7 @@ does (the same activities, clients, metrics and settings), built with:
 - ``full_sandbox``: the workflow sandbox imports the workflow's modules afresh for
   each workflow run (the SDK's default) instead of passing them through;
 - ``unsandboxed``: no sandbox at all;
-- ``cache200``: at most 200 workflows kept in the worker's cache (1000 by default);
+- ``cache200``: at most 200 workflows kept in the worker's cache (500 by default);
 - ``slots``: twice the default pollers for workflow and activity tasks.
 
 Database writes as local activities, once measured here as a variant, are the

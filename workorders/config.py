@@ -40,10 +40,11 @@ class Settings(BaseSettings):
     task_queue: str = "work-orders"
     temporal_ui_port: int = 8233
     workflow_cache_size: int = Field(
-        default=1000,
+        default=500,
         ge=0,
         description="Work orders the worker keeps in memory between their steps (about"
-        " 0.2 MiB each); one not kept replays its history at its next step.",
+        " 0.2 MiB each); one not kept replays its history at its next step. Most open"
+        " orders wait for days (a technician, a customer): keep those that move.",
     )
 
     api_host: str = "127.0.0.1"
