@@ -269,8 +269,17 @@ class WorkOrderWorkflow:
     async def _write(self, activity: Callable[[Any, _Arg], Awaitable[_Ret]], arg: _Arg) -> _Ret:
         """Run a database write of the order (an activity with the :data:`DATABASE`
         options): a local activity, unless the order started before
-        :data:`LOCAL_WRITES_PATCH`."""
-        if workflow.patched(LOCAL_WRITES_PATCH):
+        :data:`LOCAL_WRITES_PATCH` or an update handler asks for it.
+
+        An update is durable only once the workflow task that accepts it completes; a
+        Temporal server that restarts before that forgets it, and its caller gets an
+        error. A local activity's write would already be in the database, where the
+        technician sees it, while the workflow never learned of it (a report landed
+        in the database only: found by ``bench.faults``, Temporal restarted). An
+        activity is scheduled by that same workflow task, so both happen or neither.
+        """
+        local = workflow.patched(LOCAL_WRITES_PATCH)
+        if local and workflow.current_update_info() is None:
             return await workflow.execute_local_activity_method(activity, arg, **DATABASE)
         return await workflow.execute_activity_method(activity, arg, **DATABASE)
 

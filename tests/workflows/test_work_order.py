@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 
 import pytest
@@ -393,3 +394,36 @@ async def test_operator_data_for_a_taken_slot_is_refused(
             ),
         )
         assert (await handle.result()).status is OrderStatus.COMPLETED
+
+
+async def test_database_writes_are_local_but_those_of_updates_and_the_outcome(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The workflow's own writes run as local activities (markers in the history); a
+    write an update asks for, and the order's outcome, are activities of the server's:
+    scheduled by the workflow task that makes the update (or the decision) durable."""
+    fakes = FakeActivities()
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with fakes.worker(time_skipping_env.client, task_queue):
+        handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
+        await install(handle)
+        await handle.result()
+        history = await handle.fetch_history()
+    scheduled = Counter(
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    )
+    assert scheduled == {
+        "activate_resources": 1,
+        "run_quality_check": 1,
+        "record_construction_report": 4,
+        "record_order_status": 1,
+    }
+    local = [
+        e
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    assert len(local) == 3  # start_order, dispatch_construction, schedule_quality_check
