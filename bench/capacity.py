@@ -272,9 +272,10 @@ async def store_figures(url: str, stored: int, repeat: int, where: str) -> dict[
 # 2. Open orders in the running system -------------------------------------------------
 
 
-async def waiting(db: Database, prefix: str = "open-") -> tuple[int, int]:
+async def waiting(db: Database, prefix: str = "open-") -> tuple[int, int, int]:
     """Of the orders whose reference starts with ``prefix``: construction jobs waiting
-    in a queue, and activations that have succeeded."""
+    in a queue, activations that have succeeded, and activations handed to operations
+    (the region's access network has no free slot left for them)."""
 
     async def count(*where: Any) -> int:
         async with db.session() as session:
@@ -292,7 +293,11 @@ async def waiting(db: Database, prefix: str = "open-") -> tuple[int, int]:
     activated = await count(
         SubTask.kind == SubTaskKind.ACTIVATION, SubTask.status == SubTaskStatus.SUCCEEDED
     )
-    return queued, activated
+    handed = await count(
+        SubTask.kind == SubTaskKind.ACTIVATION,
+        SubTask.status == SubTaskStatus.WAITING_FOR_OPERATIONS,
+    )
+    return queued, activated, handed
 
 
 @dataclass
@@ -304,16 +309,20 @@ class Fill:
     queued: int
     """Construction jobs waiting in their region's queue."""
     activated: int
+    to_operations: int
+    """Activations handed to operations: no free slot left in the region's network."""
     settled: bool
-    """Whether every order had its technician or waited for one, activated, in time."""
+    """Whether every order had its technician or waited for one, and its activation
+    had ended (done, or handed to operations), in time."""
 
 
 async def open_orders(
     api: Api, db: Database, count: int, concurrency: int, worker_pid: int, timeout_s: float
 ) -> Fill:
     """Create ``count`` orders and wait (up to ``timeout_s``) until every one has its
-    technician or waits for one, with its activation done; the worker's RSS is sampled
-    meanwhile."""
+    technician or waits for one, with its activation ended (the seeded regions have
+    slots for about 6,500 customers: the others wait for operations); the worker's RSS
+    is sampled meanwhile."""
     technicians = await api.technicians()
     await asyncio.gather(*(api.change_technician(t["id"], max_open_jobs=1) for t in technicians))
     rng = random.Random(5)
@@ -326,22 +335,23 @@ async def open_orders(
             await api.create_order(rng, f"open-{i:06d}")
 
     creating = asyncio.gather(*(create(i) for i in range(count)))
-    queued = activated = 0
+    queued = activated = handed = 0
     settled = False
     while time.monotonic() - started < timeout_s:
         await asyncio.sleep(2)
         peak = max(peak, rss_mib(worker_pid))
-        queued, activated = await waiting(db)
+        queued, activated, handed = await waiting(db)
         if creating.done() and creating.exception() is not None:
             raise RuntimeError("an order could not be created") from creating.exception()
-        if creating.done() and activated >= count and queued >= count - len(technicians):
+        ended = activated + handed
+        if creating.done() and ended >= count and queued >= count - len(technicians):
             settled = True
             break
     if not creating.done():
         creating.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await creating
-    return Fill(time.monotonic() - started, peak, queued, activated, settled)
+    return Fill(time.monotonic() - started, peak, queued, activated, handed, settled)
 
 
 async def activity_count(http: httpx.AsyncClient, url: str, activity: str) -> float:
@@ -453,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         "open_orders": args.open,
         "settled": system["opened"].settled,
         "activated": system["opened"].activated,
+        "activation_to_operations": system["opened"].to_operations,
         "queued": system["opened"].queued,
         "open_s": system["opened"].seconds,
         "worker_rss_mib": system["rss"],
