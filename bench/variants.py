@@ -46,10 +46,10 @@ OPTIONS = ("production", "full_sandbox", "unsandboxed", "cache200", "slots")
 log = logging.getLogger("bench.variants")
 
 
-def worker_options(options: set[str]) -> dict[str, Any]:
+def worker_options(options: set[str], settings: Settings) -> dict[str, Any]:
     built: dict[str, Any] = {
         "workflow_runner": production.workflow_runner(),
-        "max_cached_workflows": get_settings().workflow_cache_size,
+        "max_cached_workflows": settings.workflow_cache_size,
     }
     if "full_sandbox" in options:
         built["workflow_runner"] = SandboxedWorkflowRunner()
@@ -94,7 +94,7 @@ async def run(settings: Settings, options: set[str]) -> None:
             workflows=[WorkOrderWorkflow],
             activities=production.activities_for(store, nms, regions, catalog, waker(client)),
             interceptors=[ActivityMetricsInterceptor(metrics, store)],
-            **worker_options(options),
+            **worker_options(options, settings),
         )
         log.info("worker variant %s polling %r", sorted(options), settings.task_queue)
         await worker.run()

@@ -90,10 +90,10 @@ SEARCH_ATTRIBUTES_PATCH = "search-attributes"
 """Orders started before this change did not keep search attributes: they replay
 without them (``workflow.patched``)."""
 LOCAL_WRITES_PATCH = "local-database-writes"
-"""Database writes run as local activities, in the workflow task that asks for them,
-which saves a round trip through the server for each (measured: 1.5 times the orders
-per second, a third of the server's CPU per order). Orders started before this change
-replay them as activities."""
+"""The workflow's own database writes run as local activities, in the workflow task
+that asks for them, which saves a round trip through the server for each (those of
+update handlers, and the order's outcome, stay activities: see :meth:`_write`). Orders
+started before this change replay them all as activities."""
 QUEUE_POLL = timedelta(minutes=5)
 """How often a queued job asked again before :data:`LOCAL_WRITES_PATCH` (replay only)."""
 QUEUE_POLL_HOURLY = timedelta(hours=1)

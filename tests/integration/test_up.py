@@ -4,7 +4,6 @@ then a restart that must keep every order."""
 from __future__ import annotations
 
 import getpass
-import os
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.system import Up, free_port
+from bench.system import Up, system_env
 from tests.factories import order_request
 from workorders.auth import Role, issue_token
 from workorders.config import Settings
@@ -32,22 +31,12 @@ OPERATIONS = {
 def env(tmp_path: Path, new_database_url: Callable[[], str]) -> dict[str, str]:
     """The environment of ``workorders up``: free ports, a data folder of its own and,
     with ``WORKORDERS_TEST_BACKEND=postgres``, a fresh PostgreSQL database."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("WORKORDERS_")}
-    database_url = new_database_url()
-    if database_url:
-        clean["WORKORDERS_DATABASE_URL"] = database_url
-    return {
-        **clean,
-        "WORKORDERS_DATA_DIR": str(tmp_path / "data"),
-        "WORKORDERS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-        "WORKORDERS_TEMPORAL_UI_PORT": str(free_port()),
-        "WORKORDERS_API_PORT": str(free_port()),
-        "WORKORDERS_NMS_SIM_PORT": str(free_port()),
-        "WORKORDERS_WORKER_METRICS_PORT": str(free_port()),
-        "WORKORDERS_TEMPORAL_METRICS_PORT": str(free_port()),
-        "WORKORDERS_NMS_LATENCY_MIN_S": "0.01",
-        "WORKORDERS_NMS_LATENCY_MAX_S": "0.1",
-    }
+    return system_env(
+        tmp_path / "data",
+        database_url=new_database_url(),
+        WORKORDERS_NMS_LATENCY_MIN_S="0.01",
+        WORKORDERS_NMS_LATENCY_MAX_S="0.1",
+    )
 
 
 @pytest.fixture
