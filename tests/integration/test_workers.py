@@ -16,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,6 +31,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from bench.system import Processes, free_port
 from workflows.search_attributes import cli_flags
 
 BIN = Path(sys.executable).parent
@@ -46,77 +45,6 @@ STARTUP_S = 90
 DEMO_TIMEOUT_S = 420
 """The demo's own limit. An NMS call of the killed worker is retried only once its
 start-to-close timeout (2 minutes) has passed, so the demo takes a few minutes."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Process:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def output(self, tail: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-tail:]
-
-
-@dataclass
-class Processes:
-    """The processes of one test, started in order and stopped in reverse order."""
-
-    env: dict[str, str]
-    logs: Path
-    started: list[Process] = field(default_factory=list)
-
-    def start(self, name: str, *args: str) -> Process:
-        log = self.logs / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                args,
-                env=self.env,
-                cwd=self.logs,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        process = Process(name, proc, log)
-        self.started.append(process)
-        return process
-
-    def report(self) -> str:
-        """Each process's state and the end of its log, for a failing assertion."""
-        return "\n".join(
-            f"--- {p.name} (pid {p.pid}, exit {p.proc.poll()}):\n{p.output(2000)}"
-            for p in self.started
-        )
-
-    def stop_all(self) -> None:
-        """SIGINT to each, newest first (the workers before Temporal), then SIGKILL
-        to what has not stopped within a bounded wait."""
-        for process in reversed(self.started):
-            if not process.alive():
-                continue
-            try:
-                os.killpg(process.pid, signal.SIGCONT)  # in case it is frozen
-                os.killpg(process.pid, signal.SIGINT)
-                process.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.proc.wait(timeout=20)
-            except ProcessLookupError:
-                process.proc.wait(timeout=20)
 
 
 async def until(
