@@ -122,8 +122,16 @@ def demo(
     api_url: Annotated[str | None, typer.Option(help="Defaults to the configured API.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every order.")] = 600,
     seed: Annotated[int, typer.Option(help="Seeds the customers and the technicians.")] = 7,
+    operator_retries: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="How often an operator retries one order's activation or quality check"
+            " handed to operations (0: nobody does).",
+        ),
+    ] = 3,
 ) -> None:
-    """Drive orders through the API as a client and the technicians would."""
+    """Drive orders through the API as a client, the technicians and an operator would."""
     from workorders.auth import issue_token
     from workorders.demo import DemoConfig, run_demo
 
@@ -137,6 +145,7 @@ def demo(
         absent=min(absent, orders - min(cannot_complete, orders)),
         timeout_s=timeout,
         seed=seed,
+        operator_retries=operator_retries,
     )
     raise typer.Exit(asyncio.run(run_demo(config)))
 

@@ -3,9 +3,12 @@
 A client (the front desk) creates the orders; every technician works their own
 queue (``GET /technicians/{id}/jobs``), one step at a time from accepted to completed.
 Asked for such cases, some customers are absent at the first visit (the technician
-comes back, the order completes) or decline on site (the order fails). The demo
-waits until every order has ended, prints one summary line and exits non-zero when
-any order did not end as expected.
+comes back, the order completes) or decline on site (the order fails). An operator
+(the operations role) looks after the orders handed to operations: an activation or a
+quality check whose revisions ran out is tried again with data planned anew from the
+history, as an operator would after a rough day in the network. The demo waits until
+every order has ended, prints one summary line and exits non-zero when any order did
+not end as expected.
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ class DemoConfig:
     timeout_s: float = 600
     seed: int = 7
     poll_s: float = 0.25
+    operator_retries: int = 3
+    """How often the operator retries one order's activation or quality check handed to
+    operations (0: nobody looks after them, and such an order stays unfinished)."""
 
 
 @dataclass
@@ -82,6 +88,8 @@ class Run:
     refuse: set[str] = field(default_factory=set)
     absent: set[str] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    retried: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """The operator's retries, by order and sub-task."""
 
     def auth(self, role: str, name: str) -> dict[str, str]:
         """The header that identifies a party to the API."""
@@ -172,6 +180,37 @@ async def _statuses(client: httpx.AsyncClient, run: Run) -> dict[str, dict[str, 
     return {r.json()["id"]: r.json() for r in replies}
 
 
+NETWORK_TASKS = ("activation", "quality_check")
+
+
+async def _operate(client: httpx.AsyncClient, run: Run, orders: dict[str, dict[str, Any]]) -> None:
+    """The operator retries what waits for them, with data planned anew."""
+    auth = run.auth("operations", "demo-operator")
+    for order in orders.values():
+        if order["status"] != "waiting_for_operations":
+            continue
+        for task in order["sub_tasks"]:
+            key = (order["id"], task["kind"])
+            if (
+                task["kind"] not in NETWORK_TASKS
+                or task["status"] != "waiting_for_operations"
+                or run.retried[key] >= run.config.operator_retries
+            ):
+                continue
+            try:
+                reply = await client.post(
+                    f"/orders/{order['id']}/{task['kind']}/operations",
+                    json={"action": "retry"},
+                    headers=auth,
+                )
+            except httpx.TimeoutException:
+                continue  # looked at again at the next round
+            if reply.status_code == 200:
+                run.retried[key] += 1
+            elif reply.status_code != 409:  # 409: it stopped waiting meanwhile
+                reply.raise_for_status()
+
+
 async def run_demo(config: DemoConfig) -> int:
     run = Run(config, random.Random(config.seed))
     prefix = f"demo-{uuid.uuid4().hex[:8]}"
@@ -196,6 +235,7 @@ async def run_demo(config: DemoConfig) -> int:
                     continue
                 if all(o["status"] in FINAL for o in orders.values()):
                     break
+                await _operate(client, run, orders)
                 for task in workers:
                     if task.done() and task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
@@ -221,6 +261,7 @@ async def run_demo(config: DemoConfig) -> int:
         f" expected_failed={len(run.refuse)} unexpected={len(unexpected)}"
         f" activation_retries={retries['activation']}"
         f" quality_check_retries={retries['quality_check']}"
+        f" operator_retries={run.retried.total()}"
         f" elapsed_s={elapsed:.1f}"
     )
     for oid in unexpected[:10]:
