@@ -66,6 +66,7 @@ def activities_for(
         construction.release_construction,
         construction.reschedule_construction,
         construction.record_construction_report,
+        construction.read_construction_job,
         construction.mark_construction_sla,
         construction.withdraw_construction,
         activation.activate_resources,

@@ -14,12 +14,15 @@ from models.payloads import (
     AssignTechnicianInput,
     ConstructionAssignment,
     ConstructionInput,
+    ConstructionJobInput,
+    ConstructionJobState,
     RecordConstructionReportInput,
     ReleaseConstructionInput,
     RescheduleConstructionInput,
     SlaInput,
     WithdrawConstructionInput,
 )
+from models.status import ReportRejected
 from models.tables import SubTask
 from workorders.reference import Catalog
 from workorders.store import OrderNotFound, TechnicianUnavailable, WorkOrderStore
@@ -89,14 +92,27 @@ class ConstructionActivities:
             await self._wake_next(previous)
 
     @activity.defn
-    async def release_construction(self, input: ReleaseConstructionInput) -> None:
-        """Take the job back from its technician; the next job in the queue may go to them."""
+    async def release_construction(self, input: ReleaseConstructionInput) -> ConstructionJobState:
+        """Take the job back from its technician (with ``before_on_site``, only if they
+        are not on site yet); the next job in the queue may go to them. Returns the job
+        as it stands after: without a technician if released."""
         try:
-            released = await self._store.release_technician(input.order_id, input.reason)
+            release = await self._store.release_technician(
+                input.order_id, input.reason, before_on_site=input.before_on_site
+            )
         except OrderNotFound as e:
             raise not_found(e) from e
-        if released is not None:
-            await self._wake_next(released)
+        if release.technician_id is not None:
+            await self._wake_next(release.technician_id)
+        return release.state
+
+    @activity.defn
+    async def read_construction_job(self, input: ConstructionJobInput) -> ConstructionJobState:
+        """The construction job as the database has it (technicians' reports included)."""
+        try:
+            return await self._store.construction_job(input.order_id)
+        except OrderNotFound as e:
+            raise not_found(e) from e
 
     @activity.defn
     async def withdraw_construction(self, input: WithdrawConstructionInput) -> None:
@@ -121,12 +137,18 @@ class ConstructionActivities:
 
     @activity.defn
     async def record_construction_report(self, input: RecordConstructionReportInput) -> None:
-        """Store a technician's report with the order."""
+        """Store a technician's report that reached the workflow as an update (orders
+        whose technicians reported so, before the API recorded reports itself)."""
         try:
-            freed = await self._store.record_construction_report(input.order_id, input.report)
+            recorded = await self._store.record_report(input.order_id, input.report)
         except OrderNotFound as e:
             raise not_found(e) from e
-        if freed:
+        except ReportRejected as e:
+            job = (await self._store.construction_job(input.order_id)).job
+            if job is not None and job.state is input.report.state:
+                return  # recorded already (the activity ran again)
+            raise ApplicationError(str(e), type=e.code, non_retryable=True) from e
+        if recorded.freed:
             await self._wake_next(input.report.technician_id)
 
     @activity.defn

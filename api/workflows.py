@@ -1,20 +1,27 @@
-"""Starting work-order workflows, idempotently."""
+"""Starting work-order workflows, idempotently, and telling them of what the API
+recorded for them (technicians' reports)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from models.enums import OrderStatus
-from models.payloads import WorkOrderInput
-from models.tables import WorkOrder
-from workflows import WorkOrderWorkflow
+from models.payloads import ConstructionJobState, WorkOrderInput
+from models.tables import WorkOrder, utcnow
+from workflows import WorkOrderWorkflow, workflow_id_for
 from workorders.store import WorkOrderStore
+
+RESIGNAL_AFTER = timedelta(seconds=10)
+"""A report whose signal has not reached the workflow for this long is signalled again
+(its first signal failed, or the API stopped before sending it)."""
 
 log = logging.getLogger("workorders.api")
 
@@ -48,15 +55,49 @@ async def resume_received_orders(store: WorkOrderStore, client: Client, task_que
     return resumed
 
 
+async def signal_report(
+    client: Client, store: WorkOrderStore, order_id: str, state: ConstructionJobState
+) -> bool:
+    """Tell the order's workflow of a report the API recorded: the job as it stands
+    after it. Whether the workflow got it (a workflow that has ended needs nothing);
+    else it is sent again later (:func:`resignal_reports`)."""
+    handle = client.get_workflow_handle_for(WorkOrderWorkflow.run, workflow_id_for(order_id))
+    try:
+        await handle.signal(WorkOrderWorkflow.construction_reported, state)
+    except RPCError as e:
+        if e.status is not RPCStatusCode.NOT_FOUND:
+            log.warning(
+                "could not signal report %d of order %s yet: %s", state.report_seq, order_id, e
+            )
+            return False
+    await store.report_signalled(order_id, state.report_seq)
+    return True
+
+
+async def resignal_reports(
+    store: WorkOrderStore, client: Client, waited: timedelta = RESIGNAL_AFTER
+) -> int:
+    """Signal again the reports whose signal has not reached their workflow for
+    ``waited``; how many reached it now."""
+    sent = 0
+    for order_id, state in await store.unsignalled_reports(utcnow() - waited):
+        sent += await signal_report(client, store, order_id, state)
+    if sent:
+        log.info("signalled %d reports again", sent)
+    return sent
+
+
 async def keep_resuming(
     store: WorkOrderStore, client: Client, task_queue: str, interval_s: float
 ) -> None:
-    """Resume received orders now and every ``interval_s`` seconds, so that an order
-    whose workflow could not be started (Temporal was unreachable) starts once it is
-    back. Failures are logged and tried again at the next round."""
+    """Resume received orders and signal again reports whose signal did not reach their
+    workflow, now and every ``interval_s`` seconds, so that what Temporal missed while
+    it was unreachable reaches it once it is back. Failures are logged and tried again
+    at the next round."""
     while True:
         try:
             await resume_received_orders(store, client, task_queue)
+            await resignal_reports(store, client)
         except Exception:
-            log.warning("could not resume received orders; trying again", exc_info=True)
+            log.warning("could not resume orders or reports; trying again", exc_info=True)
         await asyncio.sleep(interval_s)

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.activation import ActivationActivities
@@ -28,10 +28,9 @@ with workflow.unsafe.imports_passed_through():
         ActivationResult,
         ConstructionInput,
         ConstructionJob,
-        ConstructionReport,
+        ConstructionJobState,
         QualityCheckInput,
         QualityCheckResult,
-        RecordConstructionReportInput,
         RecordOrderStatusInput,
         RescheduleConstructionInput,
         SubTaskOutcome,
@@ -39,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         WorkOrderInput,
         WorkOrderResult,
     )
-    from models.status import ReportRejected, apply_report, check_report, decide_order_status
+    from models.status import decide_order_status
     from models.status import follow_up as follow_up_for
     from workflows.work_order import (
         DATABASE,
@@ -56,6 +55,7 @@ class SequentialWorkOrderWorkflow:
     def __init__(self) -> None:
         self._order_id = ""
         self._job: ConstructionJob | None = None
+        self._report_seq = 0
         self._changes = 0
 
     @workflow.run
@@ -97,6 +97,8 @@ class SequentialWorkOrderWorkflow:
             seen = self._changes
             await workflow.wait_condition(lambda seen=seen: self._changes != seen)  # type: ignore[misc]
             job = self._job
+            if job is None:
+                continue
             if job.state is JobState.COMPLETED:
                 return self._outcome(SubTaskStatus.SUCCEEDED)
             if job.state is not JobState.CANNOT_COMPLETE:
@@ -141,34 +143,19 @@ class SequentialWorkOrderWorkflow:
                 break
         return SubTaskOutcome(kind=kind, status=SubTaskStatus.FAILED, reason="gave up")
 
-    @workflow.update
-    async def report_construction(self, report: ConstructionReport) -> ConstructionJob:
-        """The technician's report, as :class:`workflows.WorkOrderWorkflow` takes it."""
-        self._check(report)
-        await workflow.execute_activity_method(
-            ConstructionActivities.record_construction_report,
-            RecordConstructionReportInput(order_id=self._order_id, report=report),
-            **DATABASE,
-        )
-        assert self._job is not None
-        self._job = apply_report(self._job, report)
-        self._changes += 1
-        return self._job
-
-    @report_construction.validator
-    def _validate(self, report: ConstructionReport) -> None:
-        self._check(report)
-
-    def _check(self, report: ConstructionReport) -> None:
-        try:
-            check_report(self._job, report)
-        except ReportRejected as e:
-            raise ApplicationError(str(e), type=e.code, non_retryable=True) from None
+    @workflow.signal
+    def construction_reported(self, reported: ConstructionJobState) -> None:
+        """The technician's report, recorded: the job after it, as
+        :class:`workflows.WorkOrderWorkflow` takes it."""
+        if reported.report_seq > self._report_seq:
+            self._report_seq = reported.report_seq
+            self._job = reported.job
+            self._changes += 1
 
 
 REPORT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=1.0)
-"""A report the order's workflow refused (it has not taken the previous step in yet)
-is sent again a second later."""
+"""A report the job cannot take yet (the next visit is not arranged) is sent again a
+second later."""
 
 
 @workflow.defn

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -53,12 +53,17 @@ from models.payloads import (
     ActivationResult,
     ConstructionAssignment,
     ConstructionInput,
+    ConstructionJob,
+    ConstructionJobInput,
+    ConstructionJobState,
     ConstructionReport,
     OrderPlan,
     QualityCheckInput,
     QualityCheckResult,
+    RescheduleConstructionInput,
     WorkOrderInput,
 )
+from models.status import ReportRejected, apply_report, check_report
 from workflows import WorkOrderWorkflow
 from workorders.temporal_setup import ensure_search_attributes
 
@@ -210,6 +215,8 @@ class TimedActivities:
         self.scenarios: dict[str, Scenario] = {}
         self.started: dict[str, datetime] = {}
         self._working: set[tuple[str, str]] = set()
+        self._jobs: dict[str, ConstructionJobState] = {}
+        """Each workflow's construction job as the database would hold it."""
 
     def _scenario(self, order_id: str) -> Scenario:
         return self.scenarios[order_id]
@@ -258,12 +265,29 @@ class TimedActivities:
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
+            self._jobs[info.workflow_id or ""] = ConstructionJobState(
+                job=ConstructionJob(technician_id=TECHNICIAN)
+            )
             return ConstructionAssignment(
                 order_id=input.order_id, region="north", technician_id=TECHNICIAN
             )
 
+        @activity.defn(name="reschedule_construction")
+        async def reschedule_construction(input: RescheduleConstructionInput) -> None:
+            key = activity.info().workflow_id or ""
+            held = self._jobs[key]
+            self._jobs[key] = held.model_copy(
+                update={"job": ConstructionJob(technician_id=TECHNICIAN, visit=input.visit)}
+            )
+
+        @activity.defn(name="read_construction_job")
+        async def read_construction_job(input: ConstructionJobInput) -> ConstructionJobState:
+            return self._jobs[activity.info().workflow_id or ""]
+
         @activity.defn(name="report_to_order")
         async def report_to_order(input: ReportInput) -> None:
+            """What the API does with the technician's report: record it if the job can
+            take it, then signal the order's workflow."""
             step = input.step
             report = ConstructionReport(
                 technician_id=input.technician_id,
@@ -271,11 +295,18 @@ class TimedActivities:
                 reason_code=step.reason_code,
                 ont_serial="HWTC1A2B3C4D" if step.state is JobState.COMPLETED else None,
             )
-            handle = self.client.get_workflow_handle(input.workflow_id)
+            held = self._jobs[input.workflow_id]
             try:
-                await handle.execute_update("report_construction", report)
-            except WorkflowUpdateFailedError as e:  # not ready for it yet: again soon
-                raise benign(f"report refused: {e.cause}", type="ReportRefused") from None
+                check_report(held.job, report)
+            except ReportRejected as e:  # not ready for it yet (a visit to arrange): again soon
+                raise benign(f"report refused: {e}", type="ReportRefused") from None
+            assert held.job is not None
+            after = ConstructionJobState(
+                job=apply_report(held.job, report), report_seq=held.report_seq + 1
+            )
+            self._jobs[input.workflow_id] = after
+            handle = self.client.get_workflow_handle(input.workflow_id)
+            await handle.signal("construction_reported", after)
 
         @activity.defn(name="activate_resources")
         async def activate_resources(input: ActivationInput) -> ActivationResult:
@@ -329,6 +360,8 @@ class TimedActivities:
         return [
             start_order,
             dispatch_construction,
+            reschedule_construction,
+            read_construction_job,
             report_to_order,
             activate_resources,
             run_quality_check,
@@ -340,9 +373,7 @@ class TimedActivities:
                     "prepare_attempt",
                     "assign_technician_by_hand",
                     "release_construction",
-                    "reschedule_construction",
                     "mark_construction_sla",
-                    "record_construction_report",
                     "schedule_quality_check",
                     "record_cancellation",
                     "withdraw_construction",

@@ -20,7 +20,8 @@ class TechnicianScript(BaseModel):
     """A technician's reports on one order's construction job, in order."""
 
     workflow_id: str
-    """The order's workflow, which takes the reports as ``report_construction`` updates."""
+    """The order's workflow, told of each recorded report by a ``construction_reported``
+    signal."""
     technician_id: str
     steps: list[Step]
 

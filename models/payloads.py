@@ -95,6 +95,10 @@ class ReleaseConstructionInput(BaseModel):
 
     order_id: str
     reason: str
+    before_on_site: bool = Field(
+        default=False,
+        description="Only while the technician is not yet on site (the time limit).",
+    )
 
 
 class RescheduleConstructionInput(BaseModel):
@@ -159,6 +163,20 @@ class ConstructionJob(BaseModel):
 class RecordConstructionReportInput(BaseModel):
     order_id: str
     report: ConstructionReport
+
+
+class ConstructionJobInput(BaseModel):
+    order_id: str
+
+
+class ConstructionJobState(BaseModel):
+    """The construction job as the database has it after the ``report_seq``-th report
+    of its technicians: what the API signals to the workflow when it has recorded a
+    report, and what the workflow reads when it must know for sure."""
+
+    job: ConstructionJob | None = None
+    """``None``: no technician has the job (queued, taken back, or not dispatched)."""
+    report_seq: int = 0
 
 
 class WithdrawConstructionInput(BaseModel):

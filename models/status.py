@@ -132,12 +132,23 @@ def check_report(job: ConstructionJob | None, report: ConstructionReport) -> Non
             f"a job that is {job.state.value} cannot become {report.state.value}"
             f" (allowed: {allowed})",
         )
+    missing = missing_evidence(report)
+    if missing is not None:
+        raise ReportRejected("MISSING_EVIDENCE", missing)
+
+
+def missing_evidence(report: ConstructionReport) -> str | None:
+    """What the report lacks to be taken whatever the job's state, if anything."""
     if report.state is JobState.COMPLETED and not (report.ont_serial or "").strip():
-        raise ReportRejected(
-            "MISSING_EVIDENCE", "completion needs the serial of the installed terminal (ont_serial)"
-        )
+        return "completion needs the serial of the installed terminal (ont_serial)"
     if report.state is JobState.CANNOT_COMPLETE and report.reason_code is None:
-        raise ReportRejected("MISSING_EVIDENCE", "cannot_complete needs a reason_code")
+        return "cannot_complete needs a reason_code"
+    return None
+
+
+def states_before(state: JobState) -> list[JobState]:
+    """The states of a job from which a technician may report ``state``."""
+    return [before for before, after in JOB_TRANSITIONS.items() if state in after]
 
 
 def apply_report(job: ConstructionJob, report: ConstructionReport) -> ConstructionJob:

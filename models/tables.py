@@ -123,6 +123,12 @@ class SubTask(SQLModel, table=True):
     due_at: datetime | None = _ts(default=None, nullable=True)
     """Construction: the region's installation time limit."""
     sla_state: SlaState | None = None
+    report_seq: int = 0
+    """Construction: how many reports its technicians have made; the API signals the
+    workflow the job as it stands after each."""
+    report_unsignalled_since: datetime | None = _ts(default=None, nullable=True, index=True)
+    """Construction: since when the latest report waits for its signal to reach the
+    workflow (the API sends it again until Temporal has taken it)."""
     detail: str | None = Field(default=None, max_length=1000)
     data: dict[str, Any] | None = _json()
     result: dict[str, Any] | None = _json()

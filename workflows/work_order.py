@@ -5,10 +5,11 @@ each owns its failures, so one failing never loses another's result. Activation 
 the quality check are retried with data revised from the order's history (the
 activities plan each attempt's data from the database). Construction goes to a
 technician of the region (or waits its turn in the region's queue), follows their
-reports, which arrive as validated updates, reassigns or reschedules the job when
-they cannot complete it, keeps the region's time limit (jeopardy, then escalation)
-and hands the job to operations when nothing else can help. The order's status follows
-from the three outcomes by :func:`models.status.decide_order_status`.
+reports (the API records them in the database, then signals the workflow),
+reassigns or reschedules the job when they cannot complete it, keeps the region's
+time limit (jeopardy, then escalation) and hands the job to operations when nothing
+else can help. The order's status follows from the three outcomes by
+:func:`models.status.decide_order_status`.
 
 Cancellation (the ``cancel_order`` update, or a cancellation requested in Temporal) is
 recorded in the order's timeline, then each sub-task stops at its next step: the
@@ -47,6 +48,8 @@ with workflow.unsafe.imports_passed_through():
         CancelOrder,
         ConstructionInput,
         ConstructionJob,
+        ConstructionJobInput,
+        ConstructionJobState,
         ConstructionOperation,
         ConstructionReport,
         ConstructionView,
@@ -184,6 +187,11 @@ class WorkOrderWorkflow:
         """Held while the construction job changes: by the workflow, its time limit,
         a technician's report or an operator's decision."""
         self._construction_changes = 0
+        self._report_seq = 0
+        """How many of the technicians' reports the construction job has taken."""
+        self._stale = False
+        """A report was signalled that could not be taken as it came: the job is to be
+        read again from the database."""
         self._dispatched = False
         """Construction has taken its first step (assigned, queued or withdrawn)."""
         self._woken = False
@@ -267,8 +275,8 @@ class WorkOrderWorkflow:
         )
 
     async def _write(self, activity: Callable[[Any, _Arg], Awaitable[_Ret]], arg: _Arg) -> _Ret:
-        """Run a database write of the order (an activity with the :data:`DATABASE`
-        options): a local activity, unless the order started before
+        """Run a database write (or read) of the order (an activity with the
+        :data:`DATABASE` options): a local activity, unless the order started before
         :data:`LOCAL_WRITES_PATCH` or an update handler asks for it.
 
         An update is durable only once the workflow task that accepts it completes; a
@@ -362,6 +370,8 @@ class WorkOrderWorkflow:
         try:
             while True:
                 async with self._construction_lock:
+                    if self._stale:
+                        await self._refresh()
                     outcome = await self._next_construction_step()
                     self._dispatched = True
                     seen = self._construction_changes
@@ -390,6 +400,7 @@ class WorkOrderWorkflow:
         return lambda: (
             (self._woken and self._construction.queued)
             or self._construction_changes != seen
+            or self._stale
             or self._cancel is not None
         )
 
@@ -468,11 +479,35 @@ class WorkOrderWorkflow:
         else:
             await self._construction_to_operations(assignment.reason or "no technician")
 
-    async def _release(self, reason: str) -> None:
-        await self._write(
+    async def _release(
+        self, reason: str, *, before_on_site: bool = False
+    ) -> ConstructionJobState | None:
+        """Take the job back from its technician; the job after (``None`` from orders
+        whose release answered nothing, before it did)."""
+        after: ConstructionJobState | None = await self._write(
             ConstructionActivities.release_construction,
-            ReleaseConstructionInput(order_id=self._order_id, reason=reason),
+            ReleaseConstructionInput(
+                order_id=self._order_id, reason=reason, before_on_site=before_on_site
+            ),
         )
+        if after is not None:
+            self._report_seq = max(self._report_seq, after.report_seq)
+        return after
+
+    async def _refresh(self) -> None:
+        """Read the job from the database, where the API records the reports."""
+        self._stale = False
+        self._take(
+            await self._write(
+                ConstructionActivities.read_construction_job,
+                ConstructionJobInput(order_id=self._order_id),
+            )
+        )
+
+    def _take(self, state: ConstructionJobState) -> None:
+        """The job as the database has it, after ``state.report_seq`` reports."""
+        self._construction.job = state.job
+        self._report_seq = max(self._report_seq, state.report_seq)
 
     async def _withdraw(self, request: CancelOrder) -> SubTaskOutcome:
         """The order is cancelled: take the job back from its technician, out of the
@@ -510,11 +545,18 @@ class WorkOrderWorkflow:
         await workflow.sleep(plan.installation_limit - plan.jeopardy_after)
         async with self._construction_lock:
             await self._mark_sla(SlaState.BREACHED)
+            if self._stale:
+                await self._refresh()
             job = self._construction.job
             if job is not None and job.state in NOT_STARTED_ON_SITE:
-                self._construction.excluded.append(job.technician_id)
-                await self._release("time limit passed before the technician was on site")
-                self._construction.job = None
+                after = await self._release(
+                    "time limit passed before the technician was on site", before_on_site=True
+                )
+                if after is None or after.job is None:  # (None: an order started before)
+                    self._construction.excluded.append(job.technician_id)
+                    self._construction.job = None
+                else:  # on site after all: a report the workflow had not heard of yet
+                    self._take(after)
             self._changed()
 
     async def _mark_sla(self, state: SlaState) -> None:
@@ -525,13 +567,44 @@ class WorkOrderWorkflow:
         )
 
     @workflow.signal
+    def construction_reported(self, reported: ConstructionJobState) -> None:
+        """The API recorded a technician's report: the job as it stands after it.
+
+        Taken as it comes when nothing else changes the job meanwhile; otherwise (the
+        workflow is assigning, releasing or marking the job, or the report is for a
+        job the workflow does not hold yet) the job is read again from the database
+        once that is done, so the database's order of events wins. A report sent
+        again, or one the workflow knows from the database already, changes nothing.
+        """
+        if (
+            reported.report_seq <= self._report_seq
+            or self._cancel is not None
+            or SubTaskKind.CONSTRUCTION in self._outcomes
+        ):
+            return
+        held, came = self._construction.job, reported.job
+        same_job = (held is None and came is None) or (
+            held is not None
+            and came is not None
+            and (held.technician_id, held.visit) == (came.technician_id, came.visit)
+        )
+        if same_job and not self._construction_lock.locked():
+            self._take(reported)
+        else:
+            self._stale = True
+        self._changed()
+
+    @workflow.signal
     def technician_available(self) -> None:
         """A technician who could take this order's job has room again."""
         self._woken = True
 
     @workflow.update
     async def report_construction(self, report: ConstructionReport) -> ConstructionJob:
-        """A technician reports progress, completion, or why the job cannot be done."""
+        """A technician reports progress, completion, or why the job cannot be done.
+
+        How reports reached orders started before the API recorded them itself and
+        signalled :meth:`construction_reported`; kept for those orders."""
         await workflow.wait_condition(lambda: self._dispatched)
         async with self._construction_lock:
             self._check(report)  # again: another report may have landed meanwhile

@@ -50,7 +50,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     resume_interval_s: float = Field(
-        default=30, gt=0, description="How often the API starts workflows of received orders."
+        default=30,
+        gt=0,
+        description="How often the API starts workflows of received orders and signals"
+        " again reports whose signal did not reach their workflow.",
     )
 
     log_format: Literal["text", "json"] = Field(

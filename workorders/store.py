@@ -7,10 +7,12 @@ activity makes is idempotent, since Temporal may run an activity more than once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import and_, col, func, or_, select, update
 
@@ -23,7 +25,14 @@ from models.enums import (
     SubTaskKind,
     SubTaskStatus,
 )
-from models.payloads import ConstructionReport, OrderDecision, SubTaskOutcome
+from models.payloads import (
+    ConstructionJob,
+    ConstructionJobState,
+    ConstructionReport,
+    OrderDecision,
+    SubTaskOutcome,
+)
+from models.status import ReportRejected, check_report, missing_evidence, states_before
 from models.tables import (
     OrderEvent,
     SubTask,
@@ -38,6 +47,10 @@ from workorders.planning import PastAttempt
 
 SYSTEM = "system"
 DEACTIVATION_EVENTS = ("deactivation.completed", "deactivation.failed")
+CANCELLATION_REQUESTED = "order.cancellation_requested"
+CLOSED_CONSTRUCTION = (SubTaskStatus.CANCELLED, SubTaskStatus.FAILED)
+"""A construction sub-task in these takes no more reports."""
+NOT_YET_ON_SITE = (JobState.ASSIGNED, JobState.ACCEPTED, JobState.EN_ROUTE)
 """The history's events of a cancelled order's deactivations, one per terminal slot."""
 
 
@@ -576,40 +589,67 @@ class WorkOrderStore:
             )
             await session.commit()
 
-    async def release_technician(self, order_id: str, reason: str) -> str | None:
+    async def release_technician(
+        self, order_id: str, reason: str, *, before_on_site: bool = False
+    ) -> Release:
         """Take the job back from its technician, who then has room for another.
 
+        Args:
+            before_on_site: only while the technician is not yet on site; a report
+                that they are, recorded meanwhile, keeps the job theirs.
+
         Returns:
-            The technician who was released, or ``None`` if the job had none.
+            The technician who was released (``None`` if the job had none, or kept
+            it), and the job as it stands after.
         """
-        async with self.db.session() as session:
-            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+        for _ in range(3):  # a report landed between the look and the release
+            async with self.db.session() as session:
+                task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
             technician_id = task.technician_id
             if technician_id is None:
                 if task.queued_at is not None:  # leaves the queue too
-                    task.queued_at = None
-                    session.add(task)
-                    await session.commit()
-                return None
-            if task.job_state is not JobState.COMPLETED:
-                await self._unbook(session, technician_id)
-            await self._set_order_technician(session, order_id, None)
-            task.technician_id = None
-            task.job_state = None
-            task.detail = reason
-            task.updated_at = utcnow()
-            session.add(task)
-            session.add(
-                _event(
-                    order_id,
-                    SYSTEM,
-                    "construction.released",
-                    technician_id=technician_id,
-                    reason=reason,
+                    async with self.db.session() as session:
+                        await session.exec(
+                            update(SubTask)
+                            .where(col(SubTask.id) == task.id)
+                            .values(queued_at=None)
+                            .execution_options(synchronize_session=False)
+                        )
+                        await session.commit()
+                return Release(None, _job_state_of(task))
+            if before_on_site and task.job_state not in NOT_YET_ON_SITE:
+                return Release(None, _job_state_of(task))
+            async with self.db.session() as session:
+                now = utcnow()
+                released = await session.exec(
+                    update(SubTask)
+                    .where(
+                        col(SubTask.id) == task.id,
+                        col(SubTask.technician_id) == technician_id,
+                        col(SubTask.report_seq) == task.report_seq,
+                        col(SubTask.visit) == task.visit,
+                    )
+                    .values(technician_id=None, job_state=None, detail=reason, updated_at=now)
+                    .execution_options(synchronize_session=False)
                 )
-            )
-            await session.commit()
-            return technician_id
+                if released.rowcount != 1:
+                    await session.rollback()
+                    continue
+                if task.job_state is not JobState.COMPLETED:
+                    await self._unbook(session, technician_id)
+                await self._set_order_technician(session, order_id, None)
+                session.add(
+                    _event(
+                        order_id,
+                        SYSTEM,
+                        "construction.released",
+                        technician_id=technician_id,
+                        reason=reason,
+                    )
+                )
+                await session.commit()
+            return Release(technician_id, ConstructionJobState(report_seq=task.report_seq))
+        raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
 
     async def reschedule_visit(self, order_id: str, visit: int) -> None:
         """The same technician visits again: the job is theirs, assigned anew."""
@@ -703,43 +743,165 @@ class WorkOrderStore:
             )
             await session.commit()
 
-    async def record_construction_report(self, order_id: str, report: ConstructionReport) -> bool:
-        """Store a technician's report as the construction sub-task's latest state.
+    async def record_report(self, order_id: str, report: ConstructionReport) -> RecordedReport:
+        """Record a technician's report as the construction job's new state, if the job
+        can take it (:func:`models.status.check_report`).
+
+        One conditional update decides: two reports at the same moment, or a report
+        and the workflow taking the job back, are put in order by the database, and
+        the loser is refused for what it then finds. The report then waits for its
+        signal to the workflow (:meth:`report_signalled`).
 
         Returns:
-            Whether the technician has room again (the job was completed now).
+            The job as it stands after the report, and whether the technician has room
+            for another job now (they completed this one).
+
+        Raises:
+            ReportRejected: ``NOT_ASSIGNED``, ``INVALID_TRANSITION``,
+                ``MISSING_EVIDENCE``, ``ORDER_CLOSED``, or ``CONSTRUCTION_CLOSED`` (the
+                order is being cancelled, or its installation was given up).
+            OrderNotFound: no such order.
         """
+        data = report.model_dump(mode="json", exclude_none=True, exclude={"technician_id"})
+        values: dict[str, Any] = {"job_state": report.state}
+        if report.state is JobState.COMPLETED:
+            values |= {
+                "status": SubTaskStatus.SUCCEEDED,
+                "result": data,
+                "detail": f"installed terminal {report.ont_serial}",
+            }
+        elif report.state is JobState.CANNOT_COMPLETE:
+            reason = report.reason_code.value if report.reason_code else "unknown"
+            values |= {"result": data, "detail": f"cannot complete: {reason}"}
+        else:
+            values["detail"] = f"technician {report.state.value.replace('_', ' ')}"
+        for _ in range(3):  # the job changed between the update and the look at why not
+            if missing_evidence(report) is None:
+                async with self.db.session() as session:
+                    now = utcnow()
+                    row = (
+                        await session.exec(
+                            update(SubTask)
+                            .where(
+                                col(SubTask.order_id) == order_id,
+                                col(SubTask.kind) == SubTaskKind.CONSTRUCTION,
+                                col(SubTask.technician_id) == report.technician_id,
+                                col(SubTask.job_state).in_(states_before(report.state)),
+                                col(SubTask.status).not_in(CLOSED_CONSTRUCTION),
+                                ~exists().where(
+                                    col(OrderEvent.order_id) == order_id,
+                                    col(OrderEvent.kind) == CANCELLATION_REQUESTED,
+                                ),
+                            )
+                            .values(
+                                **values,
+                                report_seq=col(SubTask.report_seq) + 1,
+                                report_unsignalled_since=func.coalesce(
+                                    col(SubTask.report_unsignalled_since), now
+                                ),
+                                updated_at=now,
+                            )
+                            .returning(col(SubTask.report_seq), col(SubTask.visit))
+                            .execution_options(synchronize_session=False)
+                        )
+                    ).first()
+                    if row is not None:
+                        seq, visit = row
+                        freed = report.state is JobState.COMPLETED
+                        if freed:
+                            await self._unbook(session, report.technician_id)
+                        session.add(
+                            _event(
+                                order_id,
+                                f"technician:{report.technician_id}",
+                                f"construction.{report.state.value}",
+                                report_seq=seq,
+                                **data,
+                            )
+                        )
+                        await session.commit()
+                        job = ConstructionJob(
+                            technician_id=report.technician_id,
+                            state=report.state,
+                            ont_serial=report.ont_serial,
+                            reason_code=report.reason_code,
+                            visit=visit,
+                        )
+                        return RecordedReport(ConstructionJobState(job=job, report_seq=seq), freed)
+            await self._refuse_report(order_id, report)
+        raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
+
+    async def _refuse_report(self, order_id: str, report: ConstructionReport) -> None:
+        """Raise why the job cannot take the report, as the database has it now; return
+        if it could (it changed meanwhile)."""
         async with self.db.session() as session:
-            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
-            if task.job_state == report.state:
-                return False  # already recorded (the activity ran again)
-            task.job_state = report.state
-            report_data = report.model_dump(mode="json", exclude_none=True)
-            freed = False
-            if report.state is JobState.COMPLETED:
-                task.status = SubTaskStatus.SUCCEEDED
-                task.result = report_data
-                task.detail = f"installed terminal {report.ont_serial}"
-                await self._unbook(session, report.technician_id)
-                freed = True
-            elif report.state is JobState.CANNOT_COMPLETE:
-                task.result = report_data
-                reason = report.reason_code.value if report.reason_code else "unknown"
-                task.detail = f"cannot complete: {reason}"
-            else:
-                task.detail = f"technician {report.state.value.replace('_', ' ')}"
-            task.updated_at = utcnow()
-            session.add(task)
-            session.add(
-                _event(
-                    order_id,
-                    f"technician:{report.technician_id}",
-                    f"construction.{report.state.value}",
-                    **report_data,
+            order = await session.get(WorkOrder, order_id)
+            if order is None:
+                raise OrderNotFound(order_id)
+            task = await self._construction_task(session, order_id)
+            cancelled = await self._cancellation_requested(session, order_id)
+        if order.status.is_final:
+            raise ReportRejected(
+                "ORDER_CLOSED",
+                f"order {order_id} is {order.status.value}; it takes no more reports",
+            )
+        if cancelled or (task is not None and task.status in CLOSED_CONSTRUCTION):
+            raise ReportRejected(
+                "CONSTRUCTION_CLOSED",
+                "the order is being cancelled or its installation was given up;"
+                " it takes no more reports",
+            )
+        check_report(_job_of(task), report)
+
+    async def report_signalled(self, order_id: str, report_seq: int) -> None:
+        """The workflow has been told of the job's reports up to ``report_seq``."""
+        async with self.db.session() as session:
+            await session.exec(
+                update(SubTask)
+                .where(
+                    col(SubTask.order_id) == order_id,
+                    col(SubTask.kind) == SubTaskKind.CONSTRUCTION,
+                    col(SubTask.report_seq) <= report_seq,
+                    col(SubTask.report_unsignalled_since).is_not(None),
                 )
+                .values(report_unsignalled_since=None)
+                .execution_options(synchronize_session=False)
             )
             await session.commit()
-            return freed
+
+    async def unsignalled_reports(
+        self, before: datetime, limit: int = 500
+    ) -> list[tuple[str, ConstructionJobState]]:
+        """The orders (by id) whose latest report has waited for its signal since
+        before ``before``, each with its job as it stands now, longest waiting first."""
+        async with self.db.session() as session:
+            tasks = (
+                await session.exec(
+                    select(SubTask)
+                    .where(col(SubTask.report_unsignalled_since) < before)
+                    .order_by(col(SubTask.report_unsignalled_since))
+                    .limit(limit)
+                )
+            ).all()
+        return [(t.order_id, _job_state_of(t)) for t in tasks]
+
+    async def construction_job(self, order_id: str) -> ConstructionJobState:
+        """The construction job as it stands now."""
+        async with self.db.session() as session:
+            task = await self._construction_task(session, order_id)
+        if task is None:
+            raise OrderNotFound(f"{order_id} has no construction sub-task (not dispatched yet)")
+        return _job_state_of(task)
+
+    @staticmethod
+    async def _construction_task(session: Any, order_id: str) -> SubTask | None:
+        result = await session.exec(
+            select(SubTask).where(
+                SubTask.order_id == order_id, SubTask.kind == SubTaskKind.CONSTRUCTION
+            )
+        )
+        task: SubTask | None = result.first()
+        return task
 
     async def next_in_queue(
         self,
@@ -877,7 +1039,7 @@ class WorkOrderStore:
                 order.status_reason = f"cancellation requested by {actor}: {reason}"[:1000]
                 order.updated_at = utcnow()
                 session.add(order)
-            session.add(_event(order_id, actor, "order.cancellation_requested", reason=reason))
+            session.add(_event(order_id, actor, CANCELLATION_REQUESTED, reason=reason))
             await session.commit()
 
     @staticmethod
@@ -885,7 +1047,7 @@ class WorkOrderStore:
         found = await session.exec(
             select(OrderEvent.id).where(
                 OrderEvent.order_id == order_id,
-                OrderEvent.kind == "order.cancellation_requested",
+                OrderEvent.kind == CANCELLATION_REQUESTED,
             )
         )
         return found.first() is not None
@@ -1067,6 +1229,46 @@ class WorkOrderStore:
             query = query.where(col(SubTask.job_state) != JobState.COMPLETED)
         async with self.db.session() as session:
             return [(o, t) for o, t in (await session.exec(query)).all()]
+
+
+@dataclass(frozen=True)
+class RecordedReport:
+    """A technician's report, recorded."""
+
+    state: ConstructionJobState
+    """The job after it."""
+    freed: bool
+    """The technician has room for another job now (they completed this one)."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """What taking a job back from its technician did."""
+
+    technician_id: str | None
+    """Who was released, if anyone."""
+    state: ConstructionJobState
+    """The job after it."""
+
+
+def _job_of(task: SubTask | None) -> ConstructionJob | None:
+    """The construction job of a sub-task row, if a technician has it."""
+    if task is None or task.technician_id is None or task.job_state is None:
+        return None
+    result = task.result or {}
+    return ConstructionJob(
+        technician_id=task.technician_id,
+        state=task.job_state,
+        ont_serial=result.get("ont_serial") if task.job_state is JobState.COMPLETED else None,
+        reason_code=(
+            result.get("reason_code") if task.job_state is JobState.CANNOT_COMPLETE else None
+        ),
+        visit=task.visit,
+    )
+
+
+def _job_state_of(task: SubTask) -> ConstructionJobState:
+    return ConstructionJobState(job=_job_of(task), report_seq=task.report_seq)
 
 
 class ResourceTaken(Exception):

@@ -37,6 +37,20 @@ def waker(client: Client) -> Wake:
     return wake
 
 
+async def offer_room(
+    store: WorkOrderStore, catalog: Catalog, wake: Wake, technician_id: str, count: int = 1
+) -> None:
+    """Wake the ``count`` queued jobs that have waited longest for this technician,
+    after a change that is stored already: a failure is only logged, since a queued job
+    also asks again by itself, hourly."""
+    if count <= 0:
+        return
+    try:
+        await wake_queued(store, catalog, wake, technician_id, count)
+    except Exception:
+        log.warning("could not offer queued jobs to %s", technician_id, exc_info=True)
+
+
 async def wake_queued(
     store: WorkOrderStore, catalog: Catalog, wake: Wake, technician_id: str, count: int = 1
 ) -> int:

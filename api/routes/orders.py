@@ -25,7 +25,7 @@ from api.security import (
     Operations,
     require_roles,
 )
-from api.workflows import start_order_workflow
+from api.workflows import signal_report, start_order_workflow
 from models.api import (
     Address,
     AttemptResponse,
@@ -56,11 +56,13 @@ from models.payloads import (
     NetworkOperation,
     WorkOrderState,
 )
+from models.status import ReportRejected
 from models.tables import SubTask, WorkOrder
 from workflows import WorkOrderWorkflow, workflow_id_for
 from workorders.auth import Principal, Role
 from workorders.reference import NoProfile, UnknownRegion
 from workorders.store import OrderNotFound, WorkOrderStore
+from workorders.wake import offer_room, waker
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 log = logging.getLogger("workorders.api")
@@ -473,32 +475,48 @@ async def report_construction(
     principal: Annotated[Principal, Depends(require_roles(Role.TECHNICIAN, Role.OPERATIONS))],
     store: StoreDep,
     temporal: TemporalDep,
+    catalog: CatalogDep,
 ) -> ConstructionJobResponse:
     """A technician reports progress on, completion of, or failure of their own job
     (operations may report on a technician's behalf, naming them).
 
-    A job that cannot be completed is reassigned (the technician declined), the
+    The report is recorded at once, and the order's workflow told of it. A job that
+    cannot be completed is reassigned (the technician declined), the
     customer visited again (absent, no access; at most three visits), handed to
     operations (no free port, network fault, other) or given up (the customer declined).
     """
     technician_id = report.technician_id
-    if principal.role is Role.TECHNICIAN:
+    technician = principal.role is Role.TECHNICIAN
+    if technician:
         if technician_id not in (None, principal.subject):
             raise Forbidden(f"{principal.subject} may report only as themself")
         technician_id = principal.subject
-        await _technicians_own(store, principal, order_id)
     elif technician_id is None:
         raise ProblemError(
             422, "Invalid request", "operations must name the technician: technician_id"
         )
-    order = await _order_or_404(store, order_id)
-    job = await _update_workflow(
-        temporal,
-        order,
-        WorkOrderWorkflow.report_construction,
-        ConstructionReport.model_validate({**report.model_dump(), "technician_id": technician_id}),
-    )
-    return ConstructionJobResponse(order_id=order.id, **job.model_dump(exclude={"visit"}))
+    try:
+        recorded = await store.record_report(
+            order_id,
+            ConstructionReport.model_validate(
+                {**report.model_dump(), "technician_id": technician_id}
+            ),
+        )
+    except (OrderNotFound, ReportRejected) as e:
+        code = e.code if isinstance(e, ReportRejected) else "NOT_FOUND"
+        if technician and code not in ("INVALID_TRANSITION", "MISSING_EVIDENCE"):
+            # Said only to the technician whose job it is: others learn nothing.
+            await _technicians_own(store, principal, order_id)
+        if code == "NOT_FOUND":
+            raise ProblemError(404, "Order not found", f"no work order {order_id}") from None
+        status_code, title = UPDATE_ERRORS[code]
+        raise ProblemError(status_code, title, str(e), code=code) from None
+    await signal_report(temporal, store, order_id, recorded.state)
+    if recorded.freed:
+        await offer_room(store, catalog, waker(temporal), technician_id)
+    job = recorded.state.job
+    assert job is not None
+    return ConstructionJobResponse(order_id=order_id, **job.model_dump(exclude={"visit"}))
 
 
 @router.post(

@@ -21,7 +21,7 @@ from models.api import (
 from models.tables import Technician
 from workorders.reference import Catalog, Regions
 from workorders.store import TechnicianExists, WorkOrderStore
-from workorders.wake import wake_queued, waker
+from workorders.wake import offer_room, waker
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
 log = logging.getLogger("workorders.api")
@@ -36,16 +36,9 @@ def _known_regions(regions: Regions, codes: list[str] | None) -> None:
 async def _offer_queued_jobs(
     store: WorkOrderStore, catalog: Catalog, temporal: Client, technician: Technician
 ) -> None:
-    """Wake the queued jobs the technician has room for, longest waiting first. The
-    change is stored already: a failure here is only logged (a queued job also asks
-    again by itself, hourly)."""
+    """Wake the queued jobs the technician has room for, longest waiting first."""
     room = technician.max_open_jobs - technician.open_jobs if technician.active else 0
-    if room <= 0:
-        return
-    try:
-        await wake_queued(store, catalog, waker(temporal), technician.id, room)
-    except Exception:
-        log.warning("could not offer queued jobs to %s", technician.id, exc_info=True)
+    await offer_room(store, catalog, waker(temporal), technician.id, room)
 
 
 def to_response(technician: Technician) -> TechnicianResponse:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
+from temporalio.client import WorkflowHandle
+
+from api.workflows import resignal_reports
+from models.enums import JobState
+from models.payloads import ConstructionReport, WorkOrderResult
+from models.tables import utcnow
 from tests.api.conftest import System
 from tests.api.test_orders import assigned, construction, create, report, wait_for
+from workflows import WorkOrderWorkflow, workflow_id_for
 
 
 def new_technician(**overrides: Any) -> dict[str, Any]:
@@ -171,3 +180,37 @@ async def test_a_technician_given_room_takes_queued_jobs_at_once(system: System)
             "/technicians/tech-north-2",
             json={"active": True, "max_open_jobs": two["max_open_jobs"]},
         )
+
+
+async def test_a_report_whose_signal_did_not_get_through_is_signalled_again(
+    system: System,
+) -> None:
+    order = await create(system)
+    technician = await assigned(system, order["id"])
+    handle: WorkflowHandle[WorkOrderWorkflow, WorkOrderResult] = (
+        system.temporal.get_workflow_handle_for(WorkOrderWorkflow.run, workflow_id_for(order["id"]))
+    )
+    # Recorded, and the API stopped before it signalled the workflow.
+    await system.store.record_report(
+        order["id"], ConstructionReport(technician_id=technician, state=JobState.ACCEPTED)
+    )
+    state = await handle.query(WorkOrderWorkflow.state)
+    assert state.construction.job is not None
+    assert state.construction.job.state is JobState.ASSIGNED
+    waiting = dict(await system.store.unsignalled_reports(utcnow()))
+    assert waiting[order["id"]].report_seq == 1
+
+    assert await resignal_reports(system.store, system.temporal, waited=timedelta(0)) >= 1
+    for _ in range(100):
+        state = await handle.query(WorkOrderWorkflow.state)
+        if state.construction.job and state.construction.job.state is JobState.ACCEPTED:
+            break
+        await asyncio.sleep(0.05)
+    assert state.construction.job is not None
+    assert state.construction.job.state is JobState.ACCEPTED
+    assert order["id"] not in dict(await system.store.unsignalled_reports(utcnow()))
+    # The technician goes on from there, through the API.
+    for step in ("on_site", "completed"):
+        response = await report(system, order["id"], technician, step, ont_serial="HWTC0009")
+        assert response.status_code == 200, response.text
+    await wait_for(system, order["id"], lambda o: o["status"] == "completed")

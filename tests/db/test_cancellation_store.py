@@ -67,7 +67,7 @@ async def test_withdrawing_the_job_gives_the_technician_room_again(store: WorkOr
     region, (a,) = await region_with(store, ("a", 1))
     order = await started(store, region)
     assert await assign(store, order) == a
-    await store.record_construction_report(
+    await store.record_report(
         order.id, ConstructionReport(technician_id=a, state=JobState.ACCEPTED)
     )
     assert await open_jobs(store, a) == 1

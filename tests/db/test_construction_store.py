@@ -93,17 +93,15 @@ async def test_queue_is_first_come_first_served(store: WorkOrderStore) -> None:
     assert queued.queued_at is not None
     assert queued.detail == f"queued for a free fibre technician in region {region}"
 
-    await store.record_construction_report(
+    await store.record_report(
         first.id, ConstructionReport(technician_id=a, state=JobState.ACCEPTED)
     )
-    await store.record_construction_report(
-        first.id, ConstructionReport(technician_id=a, state=JobState.ON_SITE)
-    )
-    freed = await store.record_construction_report(
+    await store.record_report(first.id, ConstructionReport(technician_id=a, state=JobState.ON_SITE))
+    recorded = await store.record_report(
         first.id,
         ConstructionReport(technician_id=a, state=JobState.COMPLETED, ont_serial="HWTC0001"),
     )
-    assert freed
+    assert recorded.freed
     assert await open_jobs(store, a) == 0
     # The one who waited longest is told, and the newer one cannot jump the queue.
     waiting = await store.next_in_queue(a, {"fibre": FIBRE})
@@ -120,7 +118,7 @@ async def test_cannot_complete_keeps_the_slot_until_released(store: WorkOrderSto
     region, (a,) = await region_with(store, ("a", 3))
     order = await started(store, region)
     await assign(store, order)
-    freed = await store.record_construction_report(
+    recorded = await store.record_report(
         order.id,
         ConstructionReport(
             technician_id=a,
@@ -128,14 +126,15 @@ async def test_cannot_complete_keeps_the_slot_until_released(store: WorkOrderSto
             reason_code=CannotCompleteReason.TECHNICIAN_DECLINED,
         ),
     )
-    assert not freed
+    assert not recorded.freed
     task = await construction(store, order)
     assert task.status is SubTaskStatus.IN_PROGRESS
     assert task.detail == "cannot complete: technician_declined"
     assert await open_jobs(store, a) == 1
 
-    assert await store.release_technician(order.id, "declined") == a
-    assert await store.release_technician(order.id, "declined") is None  # once only
+    assert (await store.release_technician(order.id, "declined")).technician_id == a
+    again = await store.release_technician(order.id, "declined")  # once only
+    assert again.technician_id is None
     assert await open_jobs(store, a) == 0
     assert (await construction(store, order)).technician_id is None
     assert await assign(store, order, excluded=[a]) is None  # queued
@@ -147,7 +146,7 @@ async def test_reschedule_keeps_the_technician(store: WorkOrderStore) -> None:
     region, (a,) = await region_with(store, ("a", 3))
     order = await started(store, region)
     await assign(store, order)
-    await store.record_construction_report(
+    await store.record_report(
         order.id,
         ConstructionReport(
             technician_id=a,
@@ -257,7 +256,7 @@ async def test_a_reassigned_job_can_be_rescheduled(store: WorkOrderStore) -> Non
     await store.release_technician(order.id, "declined")
     assert await assign(store, order, excluded=[a]) == b
     assert (await construction(store, order)).visit == 1
-    await store.record_construction_report(
+    await store.record_report(
         order.id,
         ConstructionReport(
             technician_id=b,

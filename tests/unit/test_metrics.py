@@ -32,7 +32,6 @@ from models.payloads import (
     ConstructionReport,
     OrderDecision,
     QualityCheckInput,
-    RecordConstructionReportInput,
     RecordOrderStatusInput,
     SlaInput,
     SubTaskOutcome,
@@ -265,13 +264,13 @@ async def test_sub_task_durations_are_read_from_the_stored_history(store: WorkOr
     assert activated.succeeded
     assignment = await run(construction.dispatch_construction, ConstructionInput(order_id=order.id))
     assert assignment.technician_id is not None
-    report = ConstructionReport(
-        technician_id=assignment.technician_id, state=JobState.COMPLETED, ont_serial="HWTC1"
-    )
-    await run(
-        construction.record_construction_report,
-        RecordConstructionReportInput(order_id=order.id, report=report),
-    )
+    for state in (JobState.ACCEPTED, JobState.ON_SITE, JobState.COMPLETED):  # as the API does
+        await store.record_report(
+            order.id,
+            ConstructionReport(
+                technician_id=assignment.technician_id, state=state, ont_serial="HWTC1"
+            ),
+        )
     outcomes = [
         SubTaskOutcome(kind=SubTaskKind.CONSTRUCTION, status=SubTaskStatus.SUCCEEDED),
         SubTaskOutcome(kind=SubTaskKind.ACTIVATION, status=SubTaskStatus.SUCCEEDED),

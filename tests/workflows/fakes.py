@@ -1,5 +1,7 @@
 """Stand-in activities for workflow tests: real ``@activity.defn`` functions with the
-production names, whose behaviour each test scripts."""
+production names, whose behaviour each test scripts, and the construction jobs as the
+database would hold them, where :meth:`FakeActivities.report` records a technician's
+report and signals the workflow, as the API does."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from models.enums import ServiceType
+from models.enums import JobState, ServiceType
 from models.payloads import (
     ActivationData,
     ActivationInput,
@@ -23,6 +25,9 @@ from models.payloads import (
     ConstructionAssignment,
     ConstructionInput,
     ConstructionJob,
+    ConstructionJobInput,
+    ConstructionJobState,
+    ConstructionReport,
     DeactivateResourcesInput,
     DeactivateResourcesResult,
     HandOffInput,
@@ -42,8 +47,10 @@ from models.payloads import (
     WorkOrderResult,
     WorkOrderState,
 )
+from models.status import apply_report, check_report
 from workflows import WorkOrderWorkflow
 
+NOT_YET_ON_SITE = (JobState.ASSIGNED, JobState.ACCEPTED, JobState.EN_ROUTE)
 FIRST_ACTIVITIES = ("dispatch_construction", "activate_resources", "schedule_quality_check")
 FIRST_WRITES = ("dispatch_construction", "schedule_quality_check")
 """The first activities that are database writes, run as local activities: an activity
@@ -142,6 +149,8 @@ class FakeActivities:
     until the test sets it."""
     deactivation_refusal: str | None = None
     """The NMS's error code for every slot ``deactivate_resources`` deactivates."""
+    jobs: dict[str, ConstructionJobState] = field(default_factory=dict)
+    """Each order's construction job as the database holds it."""
     calls: list[tuple[str, object]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     _started: set[str] = field(default_factory=set)
@@ -164,6 +173,35 @@ class FakeActivities:
 
     def called(self, name: str) -> list[object]:
         return [arg for n, arg in self.calls if n == name]
+
+    def job(self, order_id: str) -> ConstructionJobState:
+        return self.jobs.get(order_id, ConstructionJobState())
+
+    def _hold(self, order_id: str, job: ConstructionJob | None) -> ConstructionJobState:
+        self.jobs[order_id] = self.job(order_id).model_copy(update={"job": job})
+        return self.jobs[order_id]
+
+    async def report(
+        self,
+        handle: WorkflowHandle[WorkOrderWorkflow, WorkOrderResult],
+        report: ConstructionReport,
+        *,
+        signal: bool = True,
+    ) -> ConstructionJobState:
+        """Record a technician's report if the job can take it (else raise
+        ``ReportRejected``), then signal the workflow: what the API does (``signal``
+        false: the signal did not get through)."""
+        order_id = handle.id.removeprefix("work-order-")
+        held = self.job(order_id)
+        check_report(held.job, report)
+        assert held.job is not None
+        after = ConstructionJobState(
+            job=apply_report(held.job, report), report_seq=held.report_seq + 1
+        )
+        self.jobs[order_id] = after
+        if signal:
+            await handle.signal(WorkOrderWorkflow.construction_reported, after)
+        return after
 
     async def started(self, name: str) -> None:
         """Wait until the activity ``name`` has started."""
@@ -217,23 +255,27 @@ class FakeActivities:
 
         @activity.defn(name="dispatch_construction")
         async def dispatch_construction(input: ConstructionInput) -> ConstructionAssignment:
-            await self._enter("dispatch_construction", input)
-            self._leave("dispatch_construction")
             if self.fully_booked > 0:
                 self.fully_booked -= 1
-                return ConstructionAssignment(
+                assignment = ConstructionAssignment(
                     order_id=input.order_id,
                     region="north",
                     reason="fully booked",
                     can_wait=not input.escalated,
                 )
-            free = [t for t in self.technicians if t not in input.excluded]
-            return ConstructionAssignment(
-                order_id=input.order_id,
-                region="north",
-                technician_id=free[0] if free else None,
-                reason=None if free else "no technician (scripted)",
-            )
+            else:
+                free = [t for t in self.technicians if t not in input.excluded]
+                assignment = ConstructionAssignment(
+                    order_id=input.order_id,
+                    region="north",
+                    technician_id=free[0] if free else None,
+                    reason=None if free else "no technician (scripted)",
+                )
+                if free:  # in the database before the workflow has the answer
+                    self._hold(input.order_id, ConstructionJob(technician_id=free[0]))
+            await self._enter("dispatch_construction", input)
+            self._leave("dispatch_construction")
+            return assignment
 
         @activity.defn(name="assign_technician_by_hand")
         async def assign_technician_by_hand(input: AssignTechnicianInput) -> None:
@@ -245,16 +287,33 @@ class FakeActivities:
                     type="TECHNICIAN_UNAVAILABLE",
                     non_retryable=True,
                 )
+            self._hold(input.order_id, ConstructionJob(technician_id=input.technician_id))
 
         @activity.defn(name="release_construction")
-        async def release_construction(input: ReleaseConstructionInput) -> None:
+        async def release_construction(input: ReleaseConstructionInput) -> ConstructionJobState:
             await self._enter("release_construction", input)
             self._leave("release_construction")
+            held = self.job(input.order_id).job
+            if input.before_on_site and held is not None and held.state not in NOT_YET_ON_SITE:
+                return self.job(input.order_id)
+            return self._hold(input.order_id, None)
+
+        @activity.defn(name="read_construction_job")
+        async def read_construction_job(input: ConstructionJobInput) -> ConstructionJobState:
+            await self._enter("read_construction_job", input)
+            self._leave("read_construction_job")
+            return self.job(input.order_id)
 
         @activity.defn(name="reschedule_construction")
         async def reschedule_construction(input: RescheduleConstructionInput) -> None:
             await self._enter("reschedule_construction", input)
             self._leave("reschedule_construction")
+            held = self.job(input.order_id).job
+            assert held is not None
+            self._hold(
+                input.order_id,
+                ConstructionJob(technician_id=held.technician_id, visit=input.visit),
+            )
 
         @activity.defn(name="mark_construction_sla")
         async def mark_construction_sla(input: SlaInput) -> None:
@@ -285,6 +344,7 @@ class FakeActivities:
         async def withdraw_construction(input: WithdrawConstructionInput) -> None:
             await self._enter("withdraw_construction", input)
             self._leave("withdraw_construction")
+            self._hold(input.order_id, None)
 
         @activity.defn(name="deactivate_resources")
         async def deactivate_resources(
@@ -332,6 +392,7 @@ class FakeActivities:
             reschedule_construction,
             mark_construction_sla,
             record_construction_report,
+            read_construction_job,
             activate_resources,
             schedule_quality_check,
             run_quality_check,

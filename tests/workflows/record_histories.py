@@ -45,10 +45,12 @@ from workorders.temporal_setup import ensure_search_attributes
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 
-async def customer_declines(env: WorkflowEnvironment, handle: Handle) -> None:
+async def customer_declines(
+    env: WorkflowEnvironment, fakes: FakeActivities, handle: Handle
+) -> None:
     await wait_for_job(handle)
-    await handle.execute_update(
-        WorkOrderWorkflow.report_construction,
+    await fakes.report(
+        handle,
         ConstructionReport(
             technician_id="tech-north-1",
             state=JobState.CANNOT_COMPLETE,
@@ -57,30 +59,36 @@ async def customer_declines(env: WorkflowEnvironment, handle: Handle) -> None:
     )
 
 
-async def installed(env: WorkflowEnvironment, handle: Handle) -> None:
-    await install(handle)
+async def installed(env: WorkflowEnvironment, fakes: FakeActivities, handle: Handle) -> None:
+    await install(fakes, handle)
 
 
-async def declined_then_reassigned(env: WorkflowEnvironment, handle: Handle) -> None:
+async def declined_then_reassigned(
+    env: WorkflowEnvironment, fakes: FakeActivities, handle: Handle
+) -> None:
     await wait_for_job(handle)
-    await handle.execute_update(
-        WorkOrderWorkflow.report_construction,
+    await fakes.report(
+        handle,
         ConstructionReport(
             technician_id="tech-north-1",
             state=JobState.CANNOT_COMPLETE,
             reason_code=CannotCompleteReason.TECHNICIAN_DECLINED,
         ),
     )
-    await install(handle, technician="tech-north-2")
+    await install(fakes, handle, technician="tech-north-2")
 
 
-async def time_limit_passed(env: WorkflowEnvironment, handle: Handle) -> None:
+async def time_limit_passed(
+    env: WorkflowEnvironment, fakes: FakeActivities, handle: Handle
+) -> None:
     await wait_for_job(handle)
     await env.sleep(timedelta(hours=49))  # jeopardy, then escalation to tech-north-2
-    await install(handle, technician="tech-north-2")
+    await install(fakes, handle, technician="tech-north-2")
 
 
-async def operations_assign(env: WorkflowEnvironment, handle: Handle) -> None:
+async def operations_assign(
+    env: WorkflowEnvironment, fakes: FakeActivities, handle: Handle
+) -> None:
     for _ in range(100):
         if (await handle.query(WorkOrderWorkflow.state)).construction.waiting_for_operations:
             break
@@ -89,11 +97,13 @@ async def operations_assign(env: WorkflowEnvironment, handle: Handle) -> None:
         WorkOrderWorkflow.operate_construction,
         ConstructionOperation(action="assign", technician_id="tech-west-2"),
     )
-    await install(handle, technician="tech-west-2")
+    await install(fakes, handle, technician="tech-west-2")
 
 
-async def operations_retry_activation(env: WorkflowEnvironment, handle: Handle) -> None:
-    await install(handle)
+async def operations_retry_activation(
+    env: WorkflowEnvironment, fakes: FakeActivities, handle: Handle
+) -> None:
+    await install(fakes, handle)
     await decide(
         handle,
         NetworkOperation(
@@ -111,7 +121,7 @@ async def operations_retry_activation(env: WorkflowEnvironment, handle: Handle) 
     )
 
 
-async def cancelled(env: WorkflowEnvironment, handle: Handle) -> None:
+async def cancelled(env: WorkflowEnvironment, fakes: FakeActivities, handle: Handle) -> None:
     await wait_for_job(handle)
     await handle.execute_update(
         WorkOrderWorkflow.cancel_order,
@@ -119,20 +129,44 @@ async def cancelled(env: WorkflowEnvironment, handle: Handle) -> None:
     )
 
 
-async def cancelled_while_activation_waits(env: WorkflowEnvironment, handle: Handle) -> None:
+async def cancelled_while_activation_waits(
+    env: WorkflowEnvironment, fakes: FakeActivities, handle: Handle
+) -> None:
     for _ in range(100):
         if (await handle.query(WorkOrderWorkflow.state)).waiting_for_operations:
             break
         await asyncio.sleep(0.05)
-    await cancelled(env, handle)
+    await cancelled(env, fakes, handle)
 
 
-async def cancelled_in_temporal(env: WorkflowEnvironment, handle: Handle) -> None:
+async def cancelled_in_temporal(
+    env: WorkflowEnvironment, fakes: FakeActivities, handle: Handle
+) -> None:
     await wait_for_job(handle)
     await handle.cancel()
 
 
-Drive = Callable[[WorkflowEnvironment, Handle], Awaitable[None]]
+async def report_read_again(
+    env: WorkflowEnvironment, fakes: FakeActivities, handle: Handle
+) -> None:
+    """A report signalled while the dispatch is in flight: the job is read again."""
+    await fakes.started("dispatch_construction")
+    technician = "tech-north-1"
+    await fakes.report(
+        handle, ConstructionReport(technician_id=technician, state=JobState.ACCEPTED)
+    )
+    await asyncio.sleep(2)  # the workflow task, held by the dispatch, is heartbeaten
+    fakes.gates["dispatch_construction"].set()
+    await wait_for_job(handle, technician)
+    for state in (JobState.EN_ROUTE, JobState.ON_SITE):
+        await fakes.report(handle, ConstructionReport(technician_id=technician, state=state))
+    await fakes.report(
+        handle,
+        ConstructionReport(technician_id=technician, state=JobState.COMPLETED, ont_serial="HWTC1"),
+    )
+
+
+Drive = Callable[[WorkflowEnvironment, FakeActivities, Handle], Awaitable[None]]
 
 SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Drive]] = {
     "completed": (FakeActivities, installed),
@@ -172,6 +206,10 @@ SCENARIOS: dict[str, tuple[Callable[[], FakeActivities], Drive]] = {
         cancelled_while_activation_waits,
     ),
     "cancelled_in_temporal": (FakeActivities, cancelled_in_temporal),
+    "report_read_again": (
+        lambda: FakeActivities(gates={"dispatch_construction": asyncio.Event()}),
+        report_read_again,
+    ),
 }
 
 
@@ -192,7 +230,7 @@ async def record(names: list[str], directory: Path = HISTORIES) -> list[Path]:
             task_queue = f"record-{uuid.uuid4()}"
             async with fakes.worker(env.client, task_queue):
                 handle = await start(env.client, task_queue, f"{name}-{uuid.uuid4().hex[:8]}")
-                await drive(env, handle)
+                await drive(env, fakes, handle)
                 await handle.result()
                 history = await handle.fetch_history()
             path = directory / f"{name}.json"

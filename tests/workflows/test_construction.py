@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -61,9 +61,9 @@ def cannot(technician: str, reason: CannotCompleteReason) -> ConstructionReport:
     )
 
 
-async def report(handle: Handle, *reports: ConstructionReport) -> None:
+async def report(fakes: FakeActivities, handle: Handle, *reports: ConstructionReport) -> None:
     for r in reports:
-        await handle.execute_update(WorkOrderWorkflow.report_construction, r)
+        await fakes.report(handle, r)
 
 
 def assigned_to(
@@ -80,10 +80,12 @@ async def test_declined_job_goes_to_another_technician(
     fakes = FakeActivities()
     async with order(time_skipping_env, fakes) as handle:
         await until(handle, assigned_to("tech-north-1"))
-        await report(handle, cannot("tech-north-1", CannotCompleteReason.TECHNICIAN_DECLINED))
+        await report(
+            fakes, handle, cannot("tech-north-1", CannotCompleteReason.TECHNICIAN_DECLINED)
+        )
         view = await until(handle, assigned_to("tech-north-2"))
         assert view.excluded == ["tech-north-1"]
-        await install(handle, technician="tech-north-2")
+        await install(fakes, handle, technician="tech-north-2")
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED
     (released,) = fakes.called("release_construction")
@@ -104,6 +106,7 @@ async def test_absent_customer_is_visited_again_then_operations_decide(
             view = await until(handle, assigned_to("tech-north-1"))
             assert view.job is not None and view.job.visit == visit
             await report(
+                fakes,
                 handle,
                 ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED),
                 ConstructionReport(technician_id="tech-north-1", state=JobState.ON_SITE),
@@ -121,7 +124,7 @@ async def test_absent_customer_is_visited_again_then_operations_decide(
         )
         assert decided.job is not None and decided.job.technician_id == "tech-north-2"
         assert decided.waiting_for_operations is None
-        await install(handle, technician="tech-north-2")
+        await install(fakes, handle, technician="tech-north-2")
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED
     visits = fakes.called("reschedule_construction")
@@ -173,7 +176,7 @@ async def test_operations_cannot_assign_an_unavailable_technician(
             assert isinstance(raised.value.cause, ApplicationError)
             assert raised.value.cause.type == code
         assert (await construction(handle)).job is not None
-        await install(handle)
+        await install(fakes, handle)
         assert (await handle.result()).status is OrderStatus.COMPLETED
 
 
@@ -184,7 +187,7 @@ async def test_time_limit_marks_jeopardy_then_reassigns(
     async with order(time_skipping_env, fakes) as handle:
         await until(handle, assigned_to("tech-north-1"))
         await report(
-            handle, ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED)
+            fakes, handle, ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED)
         )
         await time_skipping_env.sleep(JEOPARDY + timedelta(minutes=1))
         view = await until(handle, lambda v: v.sla is SlaState.JEOPARDY)
@@ -193,7 +196,7 @@ async def test_time_limit_marks_jeopardy_then_reassigns(
         view = await until(handle, assigned_to("tech-north-2"))
         assert view.sla is SlaState.BREACHED
         assert view.excluded == ["tech-north-1"]
-        await install(handle, technician="tech-north-2")
+        await install(fakes, handle, technician="tech-north-2")
         assert (await handle.result()).status is OrderStatus.COMPLETED
     marks = [m.state for m in fakes.called("mark_construction_sla") if isinstance(m, SlaInput)]
     assert marks == [SlaState.JEOPARDY, SlaState.BREACHED]
@@ -206,6 +209,7 @@ async def test_technician_on_site_keeps_the_job_past_the_limit(
     async with order(time_skipping_env, fakes) as handle:
         await until(handle, assigned_to("tech-north-1"))
         await report(
+            fakes,
             handle,
             ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED),
             ConstructionReport(technician_id="tech-north-1", state=JobState.ON_SITE),
@@ -214,6 +218,7 @@ async def test_technician_on_site_keeps_the_job_past_the_limit(
         view = await until(handle, lambda v: v.sla is SlaState.BREACHED)
         assert view.job is not None and view.job.technician_id == "tech-north-1"
         await report(
+            fakes,
             handle,
             ConstructionReport(
                 technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="HWTC0001"
@@ -237,7 +242,7 @@ async def test_job_queued_past_the_limit_goes_to_operations(
             WorkOrderWorkflow.operate_construction,
             ConstructionOperation(action="assign", technician_id="tech-north-2"),
         )
-        await install(handle, technician="tech-north-2")
+        await install(fakes, handle, technician="tech-north-2")
         assert (await handle.result()).status is OrderStatus.COMPLETED
     escalated = [
         d
@@ -256,7 +261,7 @@ async def test_queued_job_is_woken_when_a_technician_frees_up(
         await handle.signal(WorkOrderWorkflow.technician_available)
         view = await until(handle, assigned_to("tech-north-1"))
         assert not view.queued
-        await install(handle)
+        await install(fakes, handle)
         assert (await handle.result()).status is OrderStatus.COMPLETED
     assert len(fakes.called("dispatch_construction")) == 2
 
@@ -269,7 +274,7 @@ async def test_a_late_wake_up_does_not_disturb_an_assigned_job(
         await until(handle, assigned_to("tech-north-1"))
         for _ in range(3):  # two technicians freed up at once, and then another
             await handle.signal(WorkOrderWorkflow.technician_available)
-        await install(handle)
+        await install(fakes, handle)
         assert (await handle.result()).status is OrderStatus.COMPLETED
     assert len(fakes.called("dispatch_construction")) == 1
 
@@ -279,7 +284,7 @@ async def test_no_decision_on_a_completed_installation(
 ) -> None:
     fakes = FakeActivities(quality=quality_fails("NOT_ACTIVATED", revisable=False))
     async with order(time_skipping_env, fakes) as handle:
-        await install(handle)
+        await install(fakes, handle)
         for operation in (
             ConstructionOperation(action="fail", reason="too late"),
             ConstructionOperation(action="assign", technician_id="tech-north-2"),
@@ -297,30 +302,64 @@ async def test_no_decision_on_a_completed_installation(
     )
 
 
-async def test_a_report_before_the_workflow_has_assigned_the_job_waits_for_it(
+async def test_a_report_before_the_workflow_has_the_assignment_is_read_again(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    # The technician can see the job before the workflow has the assignment: a worker
-    # that took the order over replays it and assigns it again. The report waits.
+    # The technician sees the job once the assignment is in the database, before the
+    # workflow has the dispatch's answer: the report's signal cannot be taken as it
+    # comes, so the workflow reads the job again once the assignment is done.
     gate = asyncio.Event()
-    fakes = FakeActivities(gates={"start_order": gate})
+    fakes = FakeActivities(gates={"dispatch_construction": gate})
     async with order(time_skipping_env, fakes) as handle:
-        await fakes.started("start_order")
-        accepted = ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED)
-        update = await handle.start_update(
-            WorkOrderWorkflow.report_construction,
-            accepted,
-            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        await fakes.started("dispatch_construction")
+        await fakes.report(
+            handle, ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED)
         )
-        assert fakes.called("dispatch_construction") == []
+        await asyncio.sleep(2)  # the workflow task, held by the dispatch, is heartbeaten
         gate.set()
-        job = await update.result()
-        assert job.technician_id == "tech-north-1" and job.state is JobState.ACCEPTED
-        # Someone else's report is still refused, once the assignment is known.
-        with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update(
-                WorkOrderWorkflow.report_construction,
-                ConstructionReport(technician_id="tech-north-2", state=JobState.EN_ROUTE),
-            )
-        assert isinstance(refused.value.cause, ApplicationError)
-        assert refused.value.cause.type == "NOT_ASSIGNED"
+        view = await until(handle, assigned_to("tech-north-1", JobState.ACCEPTED))
+        assert view.job is not None and view.job.visit == 1
+        await report(
+            fakes,
+            handle,
+            ConstructionReport(technician_id="tech-north-1", state=JobState.ON_SITE),
+            ConstructionReport(
+                technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="HWTC0001"
+            ),
+        )
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+    assert len(fakes.called("read_construction_job")) == 1
+
+
+async def test_at_the_limit_a_report_not_yet_signalled_keeps_the_job(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    # On site by the database, though its signal has not reached the workflow: the
+    # time limit takes the job back only while the technician is not on site.
+    fakes = FakeActivities(installation_limit=LIMIT, jeopardy_after=JEOPARDY)
+    async with order(time_skipping_env, fakes) as handle:
+        await until(handle, assigned_to("tech-north-1"))
+        await report(
+            fakes, handle, ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED)
+        )
+        await fakes.report(
+            handle,
+            ConstructionReport(technician_id="tech-north-1", state=JobState.ON_SITE),
+            signal=False,
+        )
+        await time_skipping_env.sleep(LIMIT + timedelta(minutes=1))
+        view = await until(handle, lambda v: v.sla is SlaState.BREACHED)
+        assert view.job is not None
+        assert (view.job.technician_id, view.job.state) == ("tech-north-1", JobState.ON_SITE)
+        assert view.excluded == []
+        await report(
+            fakes,
+            handle,
+            ConstructionReport(
+                technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="HWTC0001"
+            ),
+        )
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+    (release,) = fakes.called("release_construction")
+    assert isinstance(release, ReleaseConstructionInput) and release.before_on_site
+    assert len(fakes.called("dispatch_construction")) == 1

@@ -1,7 +1,9 @@
 """Stored histories must replay on the current workflow code: a change that breaks
 determinism for orders already running fails here. ``tests/histories`` holds those of
-the current code; its folders, those of orders started before a versioned change
-(``before-local-writes``: database writes were activities of the server's)."""
+the current code; its folders, those of orders started before a change
+(``before-local-writes``: database writes were activities of the server's;
+``before-api-reports``: technicians' reports came as updates that the workflow
+recorded, where the API now records them and signals the workflow)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ HISTORIES = sorted(ROOT.rglob("*.json"))
 
 
 def test_histories_are_stored() -> None:
-    assert len(list(ROOT.glob("*.json"))) >= 11  # of the current code
+    assert len(list(ROOT.glob("*.json"))) >= 12  # of the current code
+    assert len(list(ROOT.glob("before-api-reports/*.json"))) >= 11
     assert len(list(ROOT.glob("before-local-writes/*.json"))) >= 12
 
 

@@ -42,16 +42,13 @@ from workflows.work_order import MAX_ACTIVATION_ATTEMPTS, QUEUE_POLL_HOURLY
 Handle = WorkflowHandle[WorkOrderWorkflow, WorkOrderResult]
 
 
-async def install(handle: Handle, technician: str = "tech-north-1") -> None:
+async def install(fakes: FakeActivities, handle: Handle, technician: str = "tech-north-1") -> None:
     """The technician accepts, arrives and completes the installation."""
     await wait_for_job(handle, technician)
     for state in (JobState.ACCEPTED, JobState.EN_ROUTE, JobState.ON_SITE):
-        await handle.execute_update(
-            WorkOrderWorkflow.report_construction,
-            ConstructionReport(technician_id=technician, state=state),
-        )
-    await handle.execute_update(
-        WorkOrderWorkflow.report_construction,
+        await fakes.report(handle, ConstructionReport(technician_id=technician, state=state))
+    await fakes.report(
+        handle,
         ConstructionReport(
             technician_id=technician, state=JobState.COMPLETED, ont_serial="HWTC12345678"
         ),
@@ -75,7 +72,7 @@ async def run_order(
     async with fakes.worker(env.client, task_queue):
         handle = await start(env.client, task_queue, str(uuid.uuid4()))
         if install_line:
-            await install(handle)
+            await install(fakes, handle)
         for operation in operations:
             await decide(handle, operation)
         return await handle.result()
@@ -105,7 +102,8 @@ async def test_order_completes_when_all_three_succeed(
     (recorded,) = fakes.called("record_order_status")
     assert isinstance(recorded, RecordOrderStatusInput)
     assert recorded.decision.status is OrderStatus.COMPLETED
-    assert len(fakes.called("record_construction_report")) == 4
+    # Every report was taken as signalled: nothing needed reading again.
+    assert fakes.called("read_construction_job") == []
 
 
 async def test_all_three_sub_tasks_start_before_any_finishes(
@@ -124,7 +122,7 @@ async def test_all_three_sub_tasks_start_before_any_finishes(
     started_before = {e[6:] for e in fakes.events[:first_end] if e.startswith("start:")}
     assert {"dispatch_construction", "schedule_quality_check"} <= started_before
     activation = fakes.events.index("start:activate_resources")
-    assert activation < fakes.events.index("end:record_construction_report")
+    assert activation < fakes.events.index("end:record_order_status")
 
 
 async def test_failed_activation_is_retried_with_revised_data(
@@ -217,7 +215,7 @@ async def test_operations_input_is_validated(time_skipping_env: WorkflowEnvironm
             assert isinstance(raised.value.cause, ApplicationError)
             assert raised.value.cause.type == "INVALID_DATA"
         assert fakes.called("prepare_attempt") == []
-        await install(handle)
+        await install(fakes, handle)
         await decide(handle, abort(SubTaskKind.ACTIVATION))
         assert (await handle.result()).status is OrderStatus.FAILED
 
@@ -269,7 +267,6 @@ async def test_quality_check_waits_for_the_line_and_retries_revised(
     assert [c.attempt for c in calls if isinstance(c, QualityCheckInput)] == [1, 2]
     first_check = fakes.events.index("start:run_quality_check")
     assert fakes.events.index("end:activate_resources") < first_check
-    assert fakes.called("record_construction_report")  # installed before the check
 
 
 async def test_quality_check_failure_fails_the_order(
@@ -292,15 +289,14 @@ async def test_customer_who_declines_fails_construction(
     async with fakes.worker(time_skipping_env.client, task_queue):
         handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
         await wait_for_job(handle)
-        job = await handle.execute_update(
-            WorkOrderWorkflow.report_construction,
+        await fakes.report(
+            handle,
             ConstructionReport(
                 technician_id="tech-north-1",
                 state=JobState.CANNOT_COMPLETE,
                 reason_code=CannotCompleteReason.CUSTOMER_DECLINED,
             ),
         )
-        assert job.state is JobState.CANNOT_COMPLETE
         result = await handle.result()
     assert result.status is OrderStatus.FAILED
     assert statuses(result) == {
@@ -312,38 +308,35 @@ async def test_customer_who_declines_fails_construction(
     assert len(fakes.called("release_construction")) == 1
 
 
-@pytest.mark.parametrize(
-    ("report", "code"),
-    [
-        (ConstructionReport(technician_id="tech-east-1", state=JobState.ACCEPTED), "NOT_ASSIGNED"),
-        (
-            ConstructionReport(
-                technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="X1234"
-            ),
-            "INVALID_TRANSITION",
-        ),
-        (
-            ConstructionReport(technician_id="tech-north-1", state=JobState.CANNOT_COMPLETE),
-            "MISSING_EVIDENCE",
-        ),
-    ],
-)
-async def test_invalid_reports_are_rejected_and_change_nothing(
-    time_skipping_env: WorkflowEnvironment, report: ConstructionReport, code: str
+async def test_a_report_signalled_again_or_superseded_changes_nothing(
+    time_skipping_env: WorkflowEnvironment,
 ) -> None:
     fakes = FakeActivities()
     task_queue = f"tq-{uuid.uuid4()}"
     async with fakes.worker(time_skipping_env.client, task_queue):
         handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
         await wait_for_job(handle)
-        with pytest.raises(WorkflowUpdateFailedError) as raised:
-            await handle.execute_update(WorkOrderWorkflow.report_construction, report)
-        cause = raised.value.cause
-        assert isinstance(cause, ApplicationError)
-        assert cause.type == code
-        assert fakes.called("record_construction_report") == []
-        await install(handle)
+        accepted = await fakes.report(
+            handle, ConstructionReport(technician_id="tech-north-1", state=JobState.ACCEPTED)
+        )
+        en_route = await fakes.report(
+            handle, ConstructionReport(technician_id="tech-north-1", state=JobState.EN_ROUTE)
+        )
+        for again in (accepted, en_route):  # the API signals a report again
+            await handle.signal(WorkOrderWorkflow.construction_reported, again)
+        job = (await handle.query(WorkOrderWorkflow.state)).construction.job
+        assert job is not None and job.state is JobState.EN_ROUTE
+        await fakes.report(
+            handle, ConstructionReport(technician_id="tech-north-1", state=JobState.ON_SITE)
+        )
+        await fakes.report(
+            handle,
+            ConstructionReport(
+                technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="HWTC1"
+            ),
+        )
         assert (await handle.result()).status is OrderStatus.COMPLETED
+    assert fakes.called("read_construction_job") == []
 
 
 async def test_job_waits_while_every_technician_is_fully_booked(
@@ -356,7 +349,7 @@ async def test_job_waits_while_every_technician_is_fully_booked(
         # Nobody wakes it: it asks again every 0.8 to 1.2 hours, so at least 3 times in
         # 4 hours, and the fourth dispatch gets a technician (then it stops asking).
         await time_skipping_env.sleep(QUEUE_POLL_HOURLY * 4)
-        await install(handle)
+        await install(fakes, handle)
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED
     assert len(fakes.called("dispatch_construction")) == 4
@@ -380,7 +373,7 @@ async def test_operator_data_for_a_taken_slot_is_refused(
     task_queue = f"tq-{uuid.uuid4()}"
     async with fakes.worker(time_skipping_env.client, task_queue):
         handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
-        await install(handle)
+        await install(fakes, handle)
         taken = NetworkOperation(kind=SubTaskKind.ACTIVATION, action="retry", data=edited)
         with pytest.raises(WorkflowUpdateFailedError) as raised:
             await decide(handle, taken)
@@ -396,17 +389,18 @@ async def test_operator_data_for_a_taken_slot_is_refused(
         assert (await handle.result()).status is OrderStatus.COMPLETED
 
 
-async def test_database_writes_are_local_but_those_of_updates_and_the_outcome(
+async def test_database_writes_are_local_but_the_outcome(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    """The workflow's own writes run as local activities (markers in the history); a
-    write an update asks for, and the order's outcome, are activities of the server's:
-    scheduled by the workflow task that makes the update (or the decision) durable."""
+    """The workflow's own writes run as local activities (markers in the history); the
+    order's outcome is an activity of the server's, scheduled by the workflow task that
+    makes the decision durable. The technicians' reports are in the database already
+    (the API records them) and cost the workflow no write."""
     fakes = FakeActivities()
     task_queue = f"tq-{uuid.uuid4()}"
     async with fakes.worker(time_skipping_env.client, task_queue):
         handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
-        await install(handle)
+        await install(fakes, handle)
         await handle.result()
         history = await handle.fetch_history()
     scheduled = Counter(
@@ -417,7 +411,6 @@ async def test_database_writes_are_local_but_those_of_updates_and_the_outcome(
     assert scheduled == {
         "activate_resources": 1,
         "run_quality_check": 1,
-        "record_construction_report": 4,
         "record_order_status": 1,
     }
     local = [
