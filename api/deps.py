@@ -1,4 +1,7 @@
-"""Dependencies the routes declare; the lifespan creates them once per app."""
+"""Dependencies the routes declare; the lifespan creates them once per app.
+
+Every dependency is a coroutine function: none blocks, and FastAPI would run a plain
+function in a worker thread, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -12,27 +15,27 @@ from workorders.reference import Catalog, Regions
 from workorders.store import WorkOrderStore
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> WorkOrderStore:
+async def get_store(request: Request) -> WorkOrderStore:
     store: WorkOrderStore = request.app.state.store
     return store
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
 
 
-def get_regions(request: Request) -> Regions:
+async def get_regions(request: Request) -> Regions:
     regions: Regions = request.app.state.regions
     return regions
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     catalog: Catalog = request.app.state.catalog
     return catalog
 

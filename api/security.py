@@ -7,7 +7,7 @@ job: 403.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -41,7 +41,7 @@ class Forbidden(ProblemError):
         super().__init__(403, "Forbidden", detail, code="FORBIDDEN")
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -57,11 +57,11 @@ def authenticate(
     return principal
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets only these roles through."""
     allowed = ", ".join(r.value for r in roles)
 
-    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"{principal.role.value} may not do this; it needs {allowed}")
         return principal
@@ -69,7 +69,7 @@ def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
     return check
 
 
-def require_technician_self(
+async def require_technician_self(
     technician_id: str, principal: Annotated[Principal, Depends(authenticate)]
 ) -> Principal:
     """Operations, or the technician ``technician_id`` themself."""
@@ -80,7 +80,7 @@ def require_technician_self(
     raise Forbidden(f"only {technician_id} or operations may see these jobs")
 
 
-def require_codec_access(
+async def require_codec_access(
     request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -96,7 +96,7 @@ def require_codec_access(
         and origin in settings.cors_origins
     ):
         return
-    principal = authenticate(request, settings, credentials)
+    principal = await authenticate(request, settings, credentials)
     if principal.role is not Role.OPERATIONS:
         raise Forbidden("only operations may encode or decode payloads")
 

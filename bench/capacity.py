@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlmodel import col, func, select
 
 from bench.stats import percentile, summary, verdict
@@ -152,10 +152,13 @@ async def fill(db: Database, count: int, batch: int = 5000) -> float:
     orders: list[dict[str, Any]] = []
     tasks: list[dict[str, Any]] = []
 
+    def insert_rows(connection: Connection) -> None:
+        with connection.begin():
+            connection.execute(insert(WorkOrder), orders)
+            connection.execute(insert(SubTask), tasks)
+
     async def flush() -> None:
-        async with db.engine.begin() as connection:
-            await connection.execute(insert(WorkOrder), orders)
-            await connection.execute(insert(SubTask), tasks)
+        await db.run_on_connection(insert_rows)
         orders.clear()
         tasks.clear()
 
@@ -169,10 +172,12 @@ async def fill(db: Database, count: int, batch: int = 5000) -> float:
     if db.engine.dialect.name == "postgresql":
         # What autovacuum does to a live table after so many inserts, at once: the
         # statistics, and the visibility map that lets a count read an index alone.
-        async with db.engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.exec_driver_sql("VACUUM ANALYZE work_order")
-            await autocommit.exec_driver_sql("VACUUM ANALYZE sub_task")
+        def vacuum(connection: Connection) -> None:
+            autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+            autocommit.exec_driver_sql("VACUUM ANALYZE work_order")
+            autocommit.exec_driver_sql("VACUUM ANALYZE sub_task")
+
+        await db.run_on_connection(vacuum)
     return time.monotonic() - started
 
 
@@ -278,14 +283,13 @@ async def waiting(db: Database, prefix: str = "open-") -> tuple[int, int, int]:
     (the region's access network has no free slot left for them)."""
 
     async def count(*where: Any) -> int:
-        async with db.session() as session:
-            query = (
-                select(func.count())
-                .select_from(SubTask)
-                .join(WorkOrder, col(WorkOrder.id) == col(SubTask.order_id))
-                .where(col(WorkOrder.external_reference).startswith(prefix), *where)
-            )
-            return int((await session.exec(query)).one())
+        query = (
+            select(func.count())
+            .select_from(SubTask)
+            .join(WorkOrder, col(WorkOrder.id) == col(SubTask.order_id))
+            .where(col(WorkOrder.external_reference).startswith(prefix), *where)
+        )
+        return int(await db.run(lambda session: session.exec(query).one()))
 
     queued = await count(
         SubTask.kind == SubTaskKind.CONSTRUCTION, col(SubTask.queued_at).is_not(None)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from models.enums import AttemptOutcome, OrderStatus, SubTaskKind, SubTaskStatus
 from models.tables import (
@@ -67,44 +68,34 @@ async def audit(database_url: str, order_ids: Sequence[str], nms_url: str | None
     (one per order, none twice)."""
     result = Audit(orders=len(order_ids))
     db = Database.from_url(database_url)
+
+    def read(session: Session) -> tuple[Any, ...]:
+        orders = {
+            o.id: o
+            for o in session.exec(select(WorkOrder).where(col(WorkOrder.id).in_(order_ids))).all()
+        }
+        tasks = session.exec(select(SubTask).where(col(SubTask.order_id).in_(order_ids))).all()
+        attempts = session.exec(
+            select(SubTaskAttempt).where(col(SubTaskAttempt.order_id).in_(order_ids))
+        ).all()
+        events = session.exec(
+            select(OrderEvent).where(col(OrderEvent.order_id).in_(order_ids))
+        ).all()
+        resources = session.exec(
+            select(ResourceAllocation).where(col(ResourceAllocation.order_id).in_(order_ids))
+        ).all()
+        all_ended = not session.exec(
+            select(WorkOrder.id).where(
+                col(WorkOrder.status).not_in(
+                    [OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED]
+                )
+            )
+        ).first()
+        technicians = session.exec(select(Technician)).all()
+        return orders, tasks, attempts, events, resources, all_ended, technicians
+
     try:
-        async with db.session() as session:
-            orders = {
-                o.id: o
-                for o in (
-                    await session.exec(select(WorkOrder).where(col(WorkOrder.id).in_(order_ids)))
-                ).all()
-            }
-            tasks = (
-                await session.exec(select(SubTask).where(col(SubTask.order_id).in_(order_ids)))
-            ).all()
-            attempts = (
-                await session.exec(
-                    select(SubTaskAttempt).where(col(SubTaskAttempt.order_id).in_(order_ids))
-                )
-            ).all()
-            events = (
-                await session.exec(
-                    select(OrderEvent).where(col(OrderEvent.order_id).in_(order_ids))
-                )
-            ).all()
-            resources = (
-                await session.exec(
-                    select(ResourceAllocation).where(
-                        col(ResourceAllocation.order_id).in_(order_ids)
-                    )
-                )
-            ).all()
-            all_ended = not (
-                await session.exec(
-                    select(WorkOrder.id).where(
-                        col(WorkOrder.status).not_in(
-                            [OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED]
-                        )
-                    )
-                )
-            ).first()
-            technicians = (await session.exec(select(Technician))).all()
+        orders, tasks, attempts, events, resources, all_ended, technicians = await db.run(read)
     finally:
         await db.dispose()
 

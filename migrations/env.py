@@ -3,12 +3,11 @@
 The database is, first found: the connection ``Database.migrate`` hands over (it holds
 the schema lock already), ``alembic -x url=...``, the ``sqlalchemy.url`` option, or the
 settings' database (``WORKORDERS_DATABASE_URL``, else the SQLite file in the data
-folder). URLs are async ones: ``sqlite+aiosqlite://`` or ``postgresql+psycopg://``.
+folder): ``sqlite:///path`` or ``postgresql+psycopg://user@host/db``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from logging.config import fileConfig
 from typing import Any, Literal
 
@@ -69,13 +68,13 @@ def run_locked(connection: Connection) -> None:
         run_migrations(connection)
 
 
-async def run_online(url: str) -> None:
+def run_online(url: str) -> None:
     engine = create_engine(url)
     try:
-        async with engine.connect() as connection:
-            await connection.run_sync(run_locked)
+        with engine.connect() as connection:
+            run_locked(connection)
     finally:
-        await engine.dispose()
+        engine.dispose()
 
 
 def main() -> None:
@@ -93,7 +92,7 @@ def main() -> None:
         with context.begin_transaction():
             context.run_migrations()
     else:
-        asyncio.run(run_online(database_url()))
+        run_online(database_url())
 
 
 main()

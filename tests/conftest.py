@@ -139,7 +139,7 @@ async def database(
     """The work-order database, on SQLite and on PostgreSQL, migrated to head, with the
     shipped technicians."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'workorders.db'}"
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'workorders.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
     db = Database.from_url(url)

@@ -31,7 +31,8 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="",
-        description="SQLAlchemy async URL; empty means SQLite in the data folder.",
+        description="SQLAlchemy URL (sqlite:///path, postgresql+psycopg://user@host/db);"
+        " empty means SQLite in the data folder.",
     )
     database_echo: bool = False
 
@@ -159,7 +160,7 @@ class Settings(BaseSettings):
         """The database URL, defaulting to a SQLite file in the data folder."""
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'workorders.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'workorders.db').resolve()}"
 
     @property
     def api_url(self) -> str:

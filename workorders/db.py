@@ -1,25 +1,36 @@
 """The database engine: SQLite by default, PostgreSQL in production. Its schema is
-kept by the Alembic migrations in ``migrations/``."""
+kept by the Alembic migrations in ``migrations/``.
+
+The code that reads and writes it is synchronous SQLAlchemy on the drivers pysqlite
+and psycopg, and :meth:`Database.run` runs each unit of work (a session) in a thread
+of the database's own, off the event loop. Through SQLAlchemy's asyncio layer and the
+aiosqlite driver every statement paid for several hops between the loop and a driver
+thread: measured on this project's 2-core machine, a primary-key read of an order took
+1.9 ms of CPU that way against 0.5 ms synchronously (0.15 ms without the ORM)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy import create_engine as sqlalchemy_engine
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, SQLModel, select
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from migrations import SCRIPT_LOCATION
@@ -27,6 +38,7 @@ from models.tables import OltRecord, Technician
 from workorders.reference import Regions
 
 log = logging.getLogger("workorders.db")
+T = TypeVar("T")
 
 MIGRATION_LOCK = 0x776F726B6F72
 """The PostgreSQL advisory lock under which one process at a time changes the schema."""
@@ -37,16 +49,34 @@ class MigrationError(RuntimeError):
     tables differ from the models, or a migration that broke foreign keys."""
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL and a busy timeout, since the API
-    and the worker write to the same file from two processes."""
+SYNCHRONOUS_DRIVERS = {
+    "sqlite+aiosqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+asyncpg": "postgresql+psycopg",
+}
+"""Drivers named in a URL that the engine reads as these (the asyncio ones of earlier
+versions, and PostgreSQL's default, psycopg2, which is not installed)."""
+
+
+def engine_url(url: str) -> URL:
+    """The URL the engine uses for ``url``: the same database, on a synchronous driver."""
     parsed = make_url(url)
+    driver = SYNCHRONOUS_DRIVERS.get(parsed.drivername)
+    return parsed.set(drivername=driver) if driver else parsed
+
+
+def create_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and a busy timeout, since the API and the
+    worker write to the same file from two processes."""
+    parsed = engine_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = sqlalchemy_engine(
+            parsed, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}
+        )
 
-        @event.listens_for(engine.sync_engine, "connect")
+        @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             _switch_to_wal(cursor)
@@ -55,7 +85,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return sqlalchemy_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def _switch_to_wal(cursor: Any, tries: int = 100) -> None:
@@ -144,20 +174,40 @@ def _adopt_unversioned(connection: Connection, config: Config) -> None:
 
 
 class Database:
-    """The engine and its sessions; one per process."""
+    """The engine, its sessions and the threads they run in; one per process."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: Engine, threads: int = 10) -> None:
         self.engine = engine
-        self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        self._sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="database")
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False) -> Database:
         return cls(create_engine(url, echo=echo))
 
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session:
-            yield session
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` with a session of its own, in one of the database's threads
+        (with this task's context variables, so its log lines name the order)."""
+
+        def unit() -> T:
+            with self._sessions() as session:
+                return work(session)
+
+        return await self._in_thread(unit)
+
+    async def run_on_connection(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` on a connection of its own, in one of the database's threads."""
+
+        def unit() -> T:
+            with self.engine.connect() as connection:
+                return work(connection)
+
+        return await self._in_thread(unit)
+
+    async def _in_thread(self, unit: Callable[[], T]) -> T:
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, functools.partial(context.run, unit))
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (``alembic upgrade head``).
@@ -167,14 +217,14 @@ class Database:
         migrations is stamped if its schema matches the models, else refused
         (:class:`MigrationError`).
         """
-        async with self.engine.connect() as connection:
-            await connection.run_sync(_upgrade)
+        await self.run_on_connection(_upgrade)
 
     async def seed(self, regions: Regions) -> None:
         """Add the shipped technicians and OLTs that the database does not have yet."""
-        async with self.session() as session:
-            technicians = set((await session.exec(select(Technician.id))).all())
-            olts = set((await session.exec(select(OltRecord.id))).all())
+
+        def work(session: Session) -> None:
+            technicians = set(session.exec(select(Technician.id)).all())
+            olts = set(session.exec(select(OltRecord.id)).all())
             for region in regions:
                 for tech in region.technicians:
                     if tech.id not in technicians:
@@ -200,9 +250,16 @@ class Database:
                             )
                         )
             try:
-                await session.commit()
+                session.commit()
             except IntegrityError:  # another process seeded them at the same moment
-                await session.rollback()
+                session.rollback()
+
+        await self.run(work)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        """Close the engine's connections once the work in the threads has ended."""
+        await asyncio.get_running_loop().run_in_executor(None, self._close)
+
+    def _close(self) -> None:
+        self._threads.shutdown(wait=True)
+        self.engine.dispose()

@@ -11,13 +11,13 @@ until the order is cancelled: then they are deactivated in the NMS and given bac
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Delete
-from sqlmodel import col, delete, func, select, update
+from sqlmodel import Session, col, delete, func, select, update
 
 from models.payloads import ActivationData
 from models.tables import BlockedResource, OltRecord, ResourceAllocation, utcnow
@@ -25,7 +25,7 @@ from workorders.db import Database
 from workorders.planning import Occupancy
 from workorders.reference import Olt
 
-Reserve = Callable[[Any, dict[str, Any]], Awaitable[None]]
+Reserve = Callable[[Session, dict[str, Any]], None]
 """Holds the resources of planned activation data, inside the caller's transaction."""
 
 BLOCKING_CODES = {"ONT_ID_IN_USE", "PORT_FAULTY", "VLAN_TAKEN", "NOT_OWNER"}
@@ -57,56 +57,64 @@ class Inventory:
 
     async def olts(self, region: str) -> list[Olt]:
         """The region's OLTs, as the database has them."""
-        async with self.db.session() as session:
+
+        def work(session: Session) -> list[Olt]:
             rows = (
-                await session.exec(
+                session.exec(
                     select(OltRecord).where(OltRecord.region == region).order_by(col(OltRecord.id))
                 )
             ).all()
-        return [Olt(id=r.id, pon_ports=r.pon_ports, onts_per_port=r.onts_per_port) for r in rows]
+            return [
+                Olt(id=r.id, pon_ports=r.pon_ports, onts_per_port=r.onts_per_port) for r in rows
+            ]
+
+        return await self.db.run(work)
 
     async def occupancy(self, olt_ids: list[str], order_id: str) -> Occupancy:
         """What is not free on these OLTs for ``order_id``: what other orders hold and
         what the NMS refused."""
+
         # Plain rows, not ORM objects: a region's OLTs hold a slot for every customer.
-        allocation, blocked = ResourceAllocation, BlockedResource
-        async with self.db.session() as session:
+        def work(session: Session) -> Occupancy:
+            allocation, blocked = ResourceAllocation, BlockedResource
             held = (
-                await session.exec(
+                session.exec(
                     select(
                         allocation.olt_id, allocation.pon_port, allocation.ont_id, allocation.vlan
                     ).where(col(allocation.olt_id).in_(olt_ids), allocation.order_id != order_id)
                 )
             ).all()
             refused = (
-                await session.exec(
+                session.exec(
                     select(blocked.olt_id, blocked.pon_port, blocked.ont_id, blocked.vlan).where(
                         col(blocked.olt_id).in_(olt_ids)
                     )
                 )
             ).all()
-        return Occupancy(
-            slots=frozenset(
-                {(olt, port, ont) for olt, port, ont, _ in held}
-                | {(olt, port, ont) for olt, port, ont, _ in refused if ont}
-            ),
-            ports=frozenset(
-                (olt, port) for olt, port, ont, vlan in refused if not ont and not vlan
-            ),
-            vlans=frozenset(
-                {(olt, port, vlan) for olt, port, _, vlan in held}
-                | {(olt, port, vlan) for olt, port, _, vlan in refused if vlan}
-            ),
-        )
+            return Occupancy(
+                slots=frozenset(
+                    {(olt, port, ont) for olt, port, ont, _ in held}
+                    | {(olt, port, ont) for olt, port, ont, _ in refused if ont}
+                ),
+                ports=frozenset(
+                    (olt, port) for olt, port, ont, vlan in refused if not ont and not vlan
+                ),
+                vlans=frozenset(
+                    {(olt, port, vlan) for olt, port, _, vlan in held}
+                    | {(olt, port, vlan) for olt, port, _, vlan in refused if vlan}
+                ),
+            )
+
+        return await self.db.run(work)
 
     @staticmethod
     def reserver(order_id: str) -> Reserve:
         """Hold the planned data's slot and VLAN for the order, giving back what it held
         before; raises IntegrityError (at flush) when another order holds them."""
 
-        async def reserve(session: Any, data: dict[str, Any]) -> None:
+        def reserve(session: Session, data: dict[str, Any]) -> None:
             planned = ActivationData.model_validate(data)
-            await session.exec(releasing(order_id))
+            session.exec(releasing(order_id))
             session.add(
                 ResourceAllocation(
                     order_id=order_id,
@@ -116,72 +124,83 @@ class Inventory:
                     vlan=planned.vlan,
                 )
             )
-            await session.flush()
+            session.flush()
 
         return reserve
 
     async def learn(self, order_id: str, data: ActivationData, error_code: str) -> None:
         """Remember what the NMS refused, so that no order is offered it again."""
-        if error_code not in BLOCKING_CODES:
-            return
-        block = BlockedResource(
-            olt_id=data.olt_id,
-            pon_port=data.pon_port,
-            ont_id=data.ont_id if error_code in SLOT_CODES else 0,
-            vlan=data.vlan if error_code == "VLAN_TAKEN" else 0,
-            reason=error_code,
-            order_id=order_id,
-        )
-        async with self.db.session() as session:
+
+        def work(session: Session) -> None:
+            if error_code not in BLOCKING_CODES:
+                return
+            block = BlockedResource(
+                olt_id=data.olt_id,
+                pon_port=data.pon_port,
+                ont_id=data.ont_id if error_code in SLOT_CODES else 0,
+                vlan=data.vlan if error_code == "VLAN_TAKEN" else 0,
+                reason=error_code,
+                order_id=order_id,
+            )
             session.add(block)
             try:
-                await session.commit()
+                session.commit()
             except IntegrityError:  # known already (the activity ran again)
-                await session.rollback()
+                session.rollback()
+
+        return await self.db.run(work)
 
     async def confirm(self, order_id: str) -> None:
         """The NMS activated the order's resources: they stay with it."""
-        async with self.db.session() as session:
-            await session.exec(
+
+        def work(session: Session) -> None:
+            session.exec(
                 update(ResourceAllocation)
                 .where(col(ResourceAllocation.order_id) == order_id)
                 .values(state="active", updated_at=utcnow())
             )
-            await session.commit()
+            session.commit()
+
+        return await self.db.run(work)
 
     async def release(self, order_id: str) -> int:
         """Give back what the order holds. Returns how many allocations were freed."""
-        async with self.db.session() as session:
-            result = await session.exec(releasing(order_id))
-            await session.commit()
-        return int(result.rowcount or 0)
+
+        def work(session: Session) -> int:
+            result = session.exec(releasing(order_id))
+            session.commit()
+            return int(result.rowcount or 0)
+
+        return await self.db.run(work)
 
     async def held_by(self, order_id: str) -> list[ResourceAllocation]:
-        async with self.db.session() as session:
-            rows = await session.exec(
+        def work(session: Session) -> list[ResourceAllocation]:
+            rows = session.exec(
                 select(ResourceAllocation).where(ResourceAllocation.order_id == order_id)
             )
             return list(rows.all())
+
+        return await self.db.run(work)
 
     async def usage(self, region: str) -> Usage:
         """The region's slots, what is allocated, active and blocked."""
         olts = await self.olts(region)
         ids = [o.id for o in olts]
-        async with self.db.session() as session:
+
+        def work(session: Session) -> tuple[dict[str, int], list[BlockedResource]]:
             states = dict(
-                (
-                    await session.exec(
-                        select(ResourceAllocation.state, func.count())
-                        .where(col(ResourceAllocation.olt_id).in_(ids))
-                        .group_by(col(ResourceAllocation.state))
-                    )
+                session.exec(
+                    select(ResourceAllocation.state, func.count())
+                    .where(col(ResourceAllocation.olt_id).in_(ids))
+                    .group_by(col(ResourceAllocation.state))
                 ).all()
             )
-            blocked = (
-                await session.exec(
-                    select(BlockedResource).where(col(BlockedResource.olt_id).in_(ids))
-                )
+            blocked = session.exec(
+                select(BlockedResource).where(col(BlockedResource.olt_id).in_(ids))
             ).all()
+            return states, list(blocked)
+
+        states, blocked = await self.db.run(work)
         return Usage(
             region=region,
             olts=len(olts),

@@ -6,7 +6,7 @@ activity makes is idempotent, since Temporal may run an activity more than once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import exists
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import and_, col, func, or_, select, update
+from sqlmodel import Session, and_, col, func, or_, select, update
 
 from models.enums import (
     AttemptOutcome,
@@ -83,13 +83,14 @@ class WorkOrderStore:
         Returns:
             The stored order, and whether it was created now.
         """
-        async with self.db.session() as session:
-            existing = await self._existing(session, order)
+
+        def work(session: Session) -> tuple[WorkOrder, bool]:
+            existing = self._existing(session, order)
             if existing is not None:
                 return existing, False
             session.add(order)
             try:
-                await session.flush()
+                session.flush()
                 session.add(
                     _event(
                         order.id,
@@ -100,42 +101,48 @@ class WorkOrderStore:
                         region=order.region,
                     )
                 )
-                await session.commit()
+                session.commit()
             except IntegrityError:
-                await session.rollback()
-                existing = await self._existing(session, order)
+                session.rollback()
+                existing = self._existing(session, order)
                 if existing is None:
                     raise
                 return existing, False
             return order, True
 
+        return await self.db.run(work)
+
     @staticmethod
-    async def _existing(session: Any, order: WorkOrder) -> WorkOrder | None:
+    def _existing(session: Any, order: WorkOrder) -> WorkOrder | None:
         """The stored order with the new one's idempotency key, else its reference."""
         if order.idempotency_key is not None:
-            result = await session.exec(
+            result = session.exec(
                 select(WorkOrder).where(WorkOrder.idempotency_key == order.idempotency_key)
             )
             found: WorkOrder | None = result.first()
             if found is not None:
                 return found
-        result = await session.exec(
+        result = session.exec(
             select(WorkOrder).where(WorkOrder.external_reference == order.external_reference)
         )
         by_reference: WorkOrder | None = result.first()
         return by_reference
 
     async def get_order(self, order_id: str) -> WorkOrder:
-        async with self.db.session() as session:
-            order = await session.get(WorkOrder, order_id)
-        if order is None:
-            raise OrderNotFound(order_id)
-        return order
+        def work(session: Session) -> WorkOrder:
+            order = session.get(WorkOrder, order_id)
+            if order is None:
+                raise OrderNotFound(order_id)
+            return order
+
+        return await self.db.run(work)
 
     async def get_sub_tasks(self, order_id: str) -> list[SubTask]:
-        async with self.db.session() as session:
-            rows = await session.exec(select(SubTask).where(SubTask.order_id == order_id))
+        def work(session: Session) -> list[SubTask]:
+            rows = session.exec(select(SubTask).where(SubTask.order_id == order_id))
             return sorted(rows.all(), key=lambda t: list(SubTaskKind).index(t.kind))
+
+        return await self.db.run(work)
 
     async def list_orders(
         self,
@@ -159,51 +166,57 @@ class WorkOrderStore:
             after: the page after this order's ``(created_at, id)`` (keyset paging).
             limit: at most this many orders.
         """
-        filters: list[Any] = []
-        if status is not None:
-            filters.append(WorkOrder.status == status)
-        if region is not None:
-            filters.append(WorkOrder.region == region)
-        if created_from is not None:
-            filters.append(col(WorkOrder.created_at) >= created_from)
-        if created_to is not None:
-            filters.append(col(WorkOrder.created_at) < created_to)
-        if technician_id is not None:
-            filters.append(WorkOrder.technician_id == technician_id)
-        query = select(WorkOrder).where(*filters)
-        if after is not None:
-            created_at, order_id = after
-            query = query.where(
-                or_(
-                    col(WorkOrder.created_at) < created_at,
-                    and_(col(WorkOrder.created_at) == created_at, col(WorkOrder.id) < order_id),
+
+        def work(session: Session) -> tuple[list[WorkOrder], int]:
+            filters: list[Any] = []
+            if status is not None:
+                filters.append(WorkOrder.status == status)
+            if region is not None:
+                filters.append(WorkOrder.region == region)
+            if created_from is not None:
+                filters.append(col(WorkOrder.created_at) >= created_from)
+            if created_to is not None:
+                filters.append(col(WorkOrder.created_at) < created_to)
+            if technician_id is not None:
+                filters.append(WorkOrder.technician_id == technician_id)
+            query = select(WorkOrder).where(*filters)
+            if after is not None:
+                created_at, order_id = after
+                query = query.where(
+                    or_(
+                        col(WorkOrder.created_at) < created_at,
+                        and_(col(WorkOrder.created_at) == created_at, col(WorkOrder.id) < order_id),
+                    )
                 )
-            )
-        query = query.order_by(col(WorkOrder.created_at).desc(), col(WorkOrder.id).desc()).limit(
-            limit
-        )
-        count = select(func.count()).select_from(WorkOrder).where(*filters)
-        async with self.db.session() as session:
-            rows = (await session.exec(query)).all()
-            total = (await session.exec(count)).one()
-        return list(rows), int(total)
+            query = query.order_by(
+                col(WorkOrder.created_at).desc(), col(WorkOrder.id).desc()
+            ).limit(limit)
+            count = select(func.count()).select_from(WorkOrder).where(*filters)
+            rows = (session.exec(query)).all()
+            total = (session.exec(count)).one()
+            return list(rows), int(total)
+
+        return await self.db.run(work)
 
     async def order_ids_with_status(self, status: OrderStatus) -> list[str]:
-        async with self.db.session() as session:
-            rows = await session.exec(select(WorkOrder.id).where(WorkOrder.status == status))
+        def work(session: Session) -> list[str]:
+            rows = session.exec(select(WorkOrder.id).where(WorkOrder.status == status))
             return list(rows.all())
+
+        return await self.db.run(work)
 
     async def start_order(
         self, order_id: str, installation_limit: timedelta | None = None
     ) -> WorkOrder:
         """Move a received order to in progress and open its three sub-tasks; the
         construction sub-task is due ``installation_limit`` from now."""
-        async with self.db.session() as session:
-            order = await session.get(WorkOrder, order_id)
+
+        def work(session: Session) -> WorkOrder:
+            order = session.get(WorkOrder, order_id)
             if order is None:
                 raise OrderNotFound(order_id)
             existing = set(
-                (await session.exec(select(SubTask.kind).where(SubTask.order_id == order_id))).all()
+                (session.exec(select(SubTask.kind).where(SubTask.order_id == order_id))).all()
             )
             for kind in SubTaskKind:
                 if kind not in existing:
@@ -224,23 +237,24 @@ class WorkOrderStore:
                         sub_tasks=[k.value for k in SubTaskKind],
                     )
                 )
-            await session.commit()
-            await session.refresh(order)
+            session.commit()
+            session.refresh(order)
             return order
+
+        return await self.db.run(work)
 
     async def complete_order(
         self, order_id: str, decision: OrderDecision, outcomes: Sequence[SubTaskOutcome]
     ) -> WorkOrder:
         """Store the order's final status and each sub-task's outcome."""
-        async with self.db.session() as session:
-            order = await session.get(WorkOrder, order_id)
+
+        def work(session: Session) -> WorkOrder:
+            order = session.get(WorkOrder, order_id)
             if order is None:
                 raise OrderNotFound(order_id)
             tasks = {
                 t.kind: t
-                for t in (
-                    await session.exec(select(SubTask).where(SubTask.order_id == order_id))
-                ).all()
+                for t in (session.exec(select(SubTask).where(SubTask.order_id == order_id))).all()
             }
             activated = any(
                 o.kind is SubTaskKind.ACTIVATION and o.status is SubTaskStatus.SUCCEEDED
@@ -248,7 +262,7 @@ class WorkOrderStore:
             )
             cancelled = decision.status is OrderStatus.CANCELLED  # deactivated before
             if decision.status.is_final and (cancelled or not activated):
-                await session.exec(releasing(order_id))  # give the network back
+                session.exec(releasing(order_id))  # give the network back
             construction = tasks.get(SubTaskKind.CONSTRUCTION)
             if construction is not None and construction.queued_at is not None:
                 construction.queued_at = None  # an ended order waits for nobody
@@ -273,30 +287,36 @@ class WorkOrderStore:
                         order_id, SYSTEM, f"order.{decision.status.value}", reason=decision.reason
                     )
                 )
-            await session.commit()
-            await session.refresh(order)
+            session.commit()
+            session.refresh(order)
             return order
 
+        return await self.db.run(work)
+
     async def timeline(self, order_id: str) -> list[OrderEvent]:
-        async with self.db.session() as session:
-            rows = await session.exec(
+        def work(session: Session) -> list[OrderEvent]:
+            rows = session.exec(
                 select(OrderEvent)
                 .where(OrderEvent.order_id == order_id)
                 .order_by(col(OrderEvent.id))
             )
             return list(rows.all())
 
+        return await self.db.run(work)
+
     async def attempts(
         self, order_id: str, kind: SubTaskKind | None = None
     ) -> list[SubTaskAttempt]:
-        query = select(SubTaskAttempt).where(SubTaskAttempt.order_id == order_id)
-        if kind is not None:
-            query = query.where(SubTaskAttempt.kind == kind)
-        async with self.db.session() as session:
-            rows = await session.exec(
+        def work(session: Session) -> list[SubTaskAttempt]:
+            query = select(SubTaskAttempt).where(SubTaskAttempt.order_id == order_id)
+            if kind is not None:
+                query = query.where(SubTaskAttempt.kind == kind)
+            rows = session.exec(
                 query.order_by(col(SubTaskAttempt.kind), col(SubTaskAttempt.attempt))
             )
             return list(rows.all())
+
+        return await self.db.run(work)
 
     # Attempts of activation and quality check ----------------------------------
 
@@ -315,7 +335,7 @@ class WorkOrderStore:
         plan: Callable[[list[PastAttempt]], BaseModel | None],
         *,
         actor: str = SYSTEM,
-        reserve: Callable[[Any, dict[str, Any]], Awaitable[None]] | None = None,
+        reserve: Callable[[Session, dict[str, Any]], None] | None = None,
     ) -> dict[str, Any] | None:
         """The data of attempt ``attempt``, planned from the history and stored.
 
@@ -331,12 +351,13 @@ class WorkOrderStore:
         Raises:
             ResourceTaken: ``reserve`` found the resources held by another order.
         """
-        async with self.db.session() as session:
-            stored = await self._attempt(session, order_id, kind, attempt)
+
+        def work(session: Session) -> dict[str, Any] | None:
+            stored = self._attempt(session, order_id, kind, attempt)
             if stored is not None:
                 return stored.data
             earlier = (
-                await session.exec(
+                session.exec(
                     select(SubTaskAttempt)
                     .where(SubTaskAttempt.order_id == order_id, SubTaskAttempt.kind == kind)
                     .where(SubTaskAttempt.attempt < attempt)
@@ -352,14 +373,14 @@ class WorkOrderStore:
             session.add(SubTaskAttempt(order_id=order_id, kind=kind, attempt=attempt, data=data))
             if reserve is not None:
                 try:
-                    await reserve(session, data)
+                    reserve(session, data)
                 except IntegrityError:
-                    await session.rollback()
-                    stored = await self._attempt(session, order_id, kind, attempt)
+                    session.rollback()
+                    stored = self._attempt(session, order_id, kind, attempt)
                     if stored is not None:
                         return stored.data
                     raise ResourceTaken(f"{data} is held by another order") from None
-            task = await self._sub_task(session, order_id, kind)
+            task = self._sub_task(session, order_id, kind)
             task.status = SubTaskStatus.IN_PROGRESS
             task.attempts = attempt
             task.data = data
@@ -369,14 +390,16 @@ class WorkOrderStore:
                 _event(order_id, actor, f"{kind.value}.attempt_started", attempt=attempt, data=data)
             )
             try:
-                await session.commit()
+                session.commit()
             except IntegrityError:
-                await session.rollback()
-                stored = await self._attempt(session, order_id, kind, attempt)
+                session.rollback()
+                stored = self._attempt(session, order_id, kind, attempt)
                 if stored is None:
                     raise
                 return stored.data
             return data
+
+        return await self.db.run(work)
 
     async def finish_attempt(
         self,
@@ -391,8 +414,9 @@ class WorkOrderStore:
         actor: str = "nms",
     ) -> None:
         """Store an attempt's result with its data, and the sub-task's latest result."""
-        async with self.db.session() as session:
-            stored = await self._attempt(session, order_id, kind, attempt)
+
+        def work(session: Session) -> None:
+            stored = self._attempt(session, order_id, kind, attempt)
             if stored is None:
                 raise LookupError(f"{kind.value} attempt {attempt} of {order_id} was never begun")
             if stored.outcome is not AttemptOutcome.PENDING:
@@ -403,7 +427,7 @@ class WorkOrderStore:
             stored.error_code = error_code
             stored.finished_at = utcnow()
             session.add(stored)
-            task = await self._sub_task(session, order_id, kind)
+            task = self._sub_task(session, order_id, kind)
             if task.status is not SubTaskStatus.CANCELLED:  # else: an abandoned attempt
                 task.result = result
                 task.detail = detail
@@ -421,14 +445,17 @@ class WorkOrderStore:
                     detail=detail,
                 )
             )
-            await session.commit()
+            session.commit()
+
+        return await self.db.run(work)
 
     async def working_profile_names(self, profile: str, *, recent: int = 500) -> dict[str, str]:
         """Per OLT, the NMS name of ``profile`` that the latest successful activation
         there used (among the ``recent`` latest successful activations)."""
-        async with self.db.session() as session:
+
+        def work(session: Session) -> dict[str, str]:
             rows = (
-                await session.exec(
+                session.exec(
                     select(SubTaskAttempt.data)
                     .where(
                         SubTaskAttempt.kind == SubTaskKind.ACTIVATION,
@@ -438,28 +465,33 @@ class WorkOrderStore:
                     .limit(recent)
                 )
             ).all()
-        names: dict[str, str] = {}
-        for data in rows:
-            if data and data.get("profile") == profile:
-                names.setdefault(data["olt_id"], data["nms_profile_name"])
-        return names
+            names: dict[str, str] = {}
+            for data in rows:
+                if data and data.get("profile") == profile:
+                    names.setdefault(data["olt_id"], data["nms_profile_name"])
+            return names
+
+        return await self.db.run(work)
 
     async def set_sub_task_detail(self, order_id: str, kind: SubTaskKind, detail: str) -> None:
         """Say what a sub-task is doing (shown with the order)."""
-        async with self.db.session() as session:
-            task = await self._sub_task(session, order_id, kind)
+
+        def work(session: Session) -> None:
+            task = self._sub_task(session, order_id, kind)
             if task.status is SubTaskStatus.PENDING:
                 task.status = SubTaskStatus.IN_PROGRESS
             task.detail = detail
             task.updated_at = utcnow()
             session.add(task)
-            await session.commit()
+            session.commit()
+
+        return await self.db.run(work)
 
     @staticmethod
-    async def _attempt(
+    def _attempt(
         session: Any, order_id: str, kind: SubTaskKind, attempt: int
     ) -> SubTaskAttempt | None:
-        result = await session.exec(
+        result = session.exec(
             select(SubTaskAttempt).where(
                 SubTaskAttempt.order_id == order_id,
                 SubTaskAttempt.kind == kind,
@@ -470,8 +502,8 @@ class WorkOrderStore:
         return row
 
     @staticmethod
-    async def _sub_task(session: Any, order_id: str, kind: SubTaskKind) -> SubTask:
-        result = await session.exec(
+    def _sub_task(session: Any, order_id: str, kind: SubTaskKind) -> SubTask:
+        result = session.exec(
             select(SubTask).where(SubTask.order_id == order_id, SubTask.kind == kind)
         )
         task: SubTask | None = result.first()
@@ -506,16 +538,15 @@ class WorkOrderStore:
         Returns:
             The technician's id, or ``None``: the job is queued (since ``queued_at``).
         """
-        async with self.db.session() as session:
-            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+
+        def work(session: Session) -> str | None:
+            task = self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
             if task.technician_id is not None:
                 return task.technician_id
             now = utcnow()
             task.excluded = list(excluded) or None
             chosen: Technician | None = None
-            technicians = (
-                await session.exec(select(Technician).where(col(Technician.active)))
-            ).all()
+            technicians = (session.exec(select(Technician).where(col(Technician.active)))).all()
             candidates = sorted(
                 (t for t in technicians if t.can_take(region, skill) and t.id not in excluded),
                 key=lambda t: (t.open_jobs, t.id),
@@ -523,14 +554,14 @@ class WorkOrderStore:
             # Who waits before this job matters only when someone has room (reading
             # them costs as much as the region's queue is long).
             ahead = (
-                await self._queued_before(session, order_id, region, service_types, task)
+                self._queued_before(session, order_id, region, service_types, task)
                 if candidates
                 else []
             )
             for candidate in candidates:
                 if any(candidate.id not in (earlier.excluded or []) for earlier in ahead):
                     continue  # an order that waited longer can take this technician
-                if await self._book(session, candidate.id):
+                if self._book(session, candidate.id):
                     chosen = candidate
                     break
             if chosen is None:
@@ -541,9 +572,9 @@ class WorkOrderStore:
                     task.updated_at = now
                     session.add(task)
                     session.add(_event(order_id, SYSTEM, "construction.queued", region=region))
-                    await session.commit()
+                    session.commit()
                 return None
-            await self._assign(session, task, chosen.id, chosen.name)
+            self._assign(session, task, chosen.id, chosen.name)
             session.add(
                 _event(
                     order_id,
@@ -553,8 +584,10 @@ class WorkOrderStore:
                     region=region,
                 )
             )
-            await session.commit()
+            session.commit()
             return chosen.id
+
+        return await self.db.run(work)
 
     async def assign_technician_by_hand(
         self, order_id: str, technician_id: str, region: str, skill: str, operator: str
@@ -565,19 +598,20 @@ class WorkOrderStore:
             TechnicianUnavailable: the technician is unknown, inactive, not of the
                 region, without the skill, or has no room for another job.
         """
-        async with self.db.session() as session:
-            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+
+        def work(session: Session) -> None:
+            task = self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
             if task.technician_id == technician_id:
                 return
-            technician = await session.get(Technician, technician_id)
+            technician = session.get(Technician, technician_id)
             if technician is None or not technician.can_take(region, skill):
                 raise TechnicianUnavailable(_why_not(technician, technician_id, region, skill))
-            if not await self._book(session, technician_id):
+            if not self._book(session, technician_id):
                 raise TechnicianUnavailable(f"technician {technician_id} has no room for a job")
             previous = task.technician_id
             if previous is not None and task.job_state is not JobState.COMPLETED:
-                await self._unbook(session, previous)
-            await self._assign(session, task, technician_id, technician.name)
+                self._unbook(session, previous)
+            self._assign(session, task, technician_id, technician.name)
             session.add(
                 _event(
                     order_id,
@@ -587,7 +621,9 @@ class WorkOrderStore:
                     previous=previous,
                 )
             )
-            await session.commit()
+            session.commit()
+
+        return await self.db.run(work)
 
     async def release_technician(
         self, order_id: str, reason: str, *, before_on_site: bool = False
@@ -602,26 +638,20 @@ class WorkOrderStore:
             The technician who was released (``None`` if the job had none, or kept
             it), and the job as it stands after.
         """
-        for _ in range(3):  # a report landed between the look and the release
-            async with self.db.session() as session:
-                task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
-            technician_id = task.technician_id
-            if technician_id is None:
-                if task.queued_at is not None:  # leaves the queue too
-                    async with self.db.session() as session:
-                        await session.exec(
-                            update(SubTask)
-                            .where(col(SubTask.id) == task.id)
-                            .values(queued_at=None)
-                            .execution_options(synchronize_session=False)
-                        )
-                        await session.commit()
-                return Release(None, _job_state_of(task))
-            if before_on_site and task.job_state not in NOT_YET_ON_SITE:
-                return Release(None, _job_state_of(task))
-            async with self.db.session() as session:
-                now = utcnow()
-                released = await session.exec(
+
+        def work(session: Session) -> Release:
+            for _ in range(3):  # a report landed between the look and the release
+                task = self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+                technician_id = task.technician_id
+                if technician_id is None:
+                    if task.queued_at is not None:  # leaves the queue too
+                        task.queued_at = None
+                        session.add(task)
+                        session.commit()
+                    return Release(None, _job_state_of(task))
+                if before_on_site and task.job_state not in NOT_YET_ON_SITE:
+                    return Release(None, _job_state_of(task))
+                released = session.exec(
                     update(SubTask)
                     .where(
                         col(SubTask.id) == task.id,
@@ -629,15 +659,16 @@ class WorkOrderStore:
                         col(SubTask.report_seq) == task.report_seq,
                         col(SubTask.visit) == task.visit,
                     )
-                    .values(technician_id=None, job_state=None, detail=reason, updated_at=now)
+                    .values(technician_id=None, job_state=None, detail=reason, updated_at=utcnow())
                     .execution_options(synchronize_session=False)
                 )
                 if released.rowcount != 1:
-                    await session.rollback()
+                    session.rollback()
+                    session.expire_all()
                     continue
                 if task.job_state is not JobState.COMPLETED:
-                    await self._unbook(session, technician_id)
-                await self._set_order_technician(session, order_id, None)
+                    self._unbook(session, technician_id)
+                self._set_order_technician(session, order_id, None)
                 session.add(
                     _event(
                         order_id,
@@ -647,14 +678,17 @@ class WorkOrderStore:
                         reason=reason,
                     )
                 )
-                await session.commit()
-            return Release(technician_id, ConstructionJobState(report_seq=task.report_seq))
-        raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
+                session.commit()
+                return Release(technician_id, ConstructionJobState(report_seq=task.report_seq))
+            raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
+
+        return await self.db.run(work)
 
     async def reschedule_visit(self, order_id: str, visit: int) -> None:
         """The same technician visits again: the job is theirs, assigned anew."""
-        async with self.db.session() as session:
-            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+
+        def work(session: Session) -> None:
+            task = self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
             if task.job_state is not JobState.CANNOT_COMPLETE:
                 return  # rescheduled already (the activity ran again)
             task.visit = visit
@@ -671,12 +705,15 @@ class WorkOrderStore:
                     visit=visit,
                 )
             )
-            await session.commit()
+            session.commit()
+
+        return await self.db.run(work)
 
     async def set_sla_state(self, order_id: str, state: SlaState) -> None:
         """Mark the installation in jeopardy or breached."""
-        async with self.db.session() as session:
-            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+
+        def work(session: Session) -> None:
+            task = self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
             if task.sla_state == state:
                 return
             task.sla_state = state
@@ -690,18 +727,21 @@ class WorkOrderStore:
                     due_at=task.due_at.isoformat() if task.due_at else None,
                 )
             )
-            await session.commit()
+            session.commit()
+
+        return await self.db.run(work)
 
     async def hand_to_operations(
         self, order_id: str, kind: SubTaskKind, reason: str | None
     ) -> None:
         """A sub-task waits for operations (with ``reason``), or resumes (``None``); the
         order's status says so."""
-        async with self.db.session() as session:
-            order = await session.get(WorkOrder, order_id)
+
+        def work(session: Session) -> None:
+            order = session.get(WorkOrder, order_id)
             if order is None:
                 raise OrderNotFound(order_id)
-            task = await self._sub_task(session, order_id, kind)
+            task = self._sub_task(session, order_id, kind)
             waiting = SubTaskStatus.WAITING_FOR_OPERATIONS
             if (reason is not None) == (task.status is waiting):
                 return  # already so
@@ -712,7 +752,7 @@ class WorkOrderStore:
             task.updated_at = utcnow()
             session.add(task)
             others = (
-                await session.exec(
+                session.exec(
                     select(SubTask).where(
                         SubTask.order_id == order_id,
                         SubTask.kind != kind,
@@ -741,7 +781,9 @@ class WorkOrderStore:
                     reason=reason,
                 )
             )
-            await session.commit()
+            session.commit()
+
+        return await self.db.run(work)
 
     async def record_report(self, order_id: str, report: ConstructionReport) -> RecordedReport:
         """Record a technician's report as the construction job's new state, if the job
@@ -775,41 +817,40 @@ class WorkOrderStore:
             values |= {"result": data, "detail": f"cannot complete: {reason}"}
         else:
             values["detail"] = f"technician {report.state.value.replace('_', ' ')}"
-        for _ in range(3):  # the job changed between the update and the look at why not
-            if missing_evidence(report) is None:
-                async with self.db.session() as session:
+
+        def work(session: Session) -> RecordedReport:
+            for _ in range(3):  # the job changed between the update and the look at why not
+                if missing_evidence(report) is None:
                     now = utcnow()
-                    row = (
-                        await session.exec(
-                            update(SubTask)
-                            .where(
-                                col(SubTask.order_id) == order_id,
-                                col(SubTask.kind) == SubTaskKind.CONSTRUCTION,
-                                col(SubTask.technician_id) == report.technician_id,
-                                col(SubTask.job_state).in_(states_before(report.state)),
-                                col(SubTask.status).not_in(CLOSED_CONSTRUCTION),
-                                ~exists().where(
-                                    col(OrderEvent.order_id) == order_id,
-                                    col(OrderEvent.kind) == CANCELLATION_REQUESTED,
-                                ),
-                            )
-                            .values(
-                                **values,
-                                report_seq=col(SubTask.report_seq) + 1,
-                                report_unsignalled_since=func.coalesce(
-                                    col(SubTask.report_unsignalled_since), now
-                                ),
-                                updated_at=now,
-                            )
-                            .returning(col(SubTask.report_seq), col(SubTask.visit))
-                            .execution_options(synchronize_session=False)
+                    row = session.exec(
+                        update(SubTask)
+                        .where(
+                            col(SubTask.order_id) == order_id,
+                            col(SubTask.kind) == SubTaskKind.CONSTRUCTION,
+                            col(SubTask.technician_id) == report.technician_id,
+                            col(SubTask.job_state).in_(states_before(report.state)),
+                            col(SubTask.status).not_in(CLOSED_CONSTRUCTION),
+                            ~exists().where(
+                                col(OrderEvent.order_id) == order_id,
+                                col(OrderEvent.kind) == CANCELLATION_REQUESTED,
+                            ),
                         )
+                        .values(
+                            **values,
+                            report_seq=col(SubTask.report_seq) + 1,
+                            report_unsignalled_since=func.coalesce(
+                                col(SubTask.report_unsignalled_since), now
+                            ),
+                            updated_at=now,
+                        )
+                        .returning(col(SubTask.report_seq), col(SubTask.visit))
+                        .execution_options(synchronize_session=False)
                     ).first()
                     if row is not None:
                         seq, visit = row
                         freed = report.state is JobState.COMPLETED
                         if freed:
-                            await self._unbook(session, report.technician_id)
+                            self._unbook(session, report.technician_id)
                         session.add(
                             _event(
                                 order_id,
@@ -819,7 +860,7 @@ class WorkOrderStore:
                                 **data,
                             )
                         )
-                        await session.commit()
+                        session.commit()
                         job = ConstructionJob(
                             technician_id=report.technician_id,
                             state=report.state,
@@ -828,24 +869,28 @@ class WorkOrderStore:
                             visit=visit,
                         )
                         return RecordedReport(ConstructionJobState(job=job, report_seq=seq), freed)
-            await self._refuse_report(order_id, report)
-        raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
+                    session.rollback()
+                self._refuse_report(session, order_id, report)
+            raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
 
-    async def _refuse_report(self, order_id: str, report: ConstructionReport) -> None:
+        return await self.db.run(work)
+
+    @classmethod
+    def _refuse_report(cls, session: Session, order_id: str, report: ConstructionReport) -> None:
         """Raise why the job cannot take the report, as the database has it now; return
         if it could (it changed meanwhile)."""
-        async with self.db.session() as session:
-            order = await session.get(WorkOrder, order_id)
-            if order is None:
-                raise OrderNotFound(order_id)
-            task = await self._construction_task(session, order_id)
-            cancelled = await self._cancellation_requested(session, order_id)
+        order = session.get(WorkOrder, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        task = cls._construction_task(session, order_id)
         if order.status.is_final:
             raise ReportRejected(
                 "ORDER_CLOSED",
                 f"order {order_id} is {order.status.value}; it takes no more reports",
             )
-        if cancelled or (task is not None and task.status in CLOSED_CONSTRUCTION):
+        if cls._cancellation_requested(session, order_id) or (
+            task is not None and task.status in CLOSED_CONSTRUCTION
+        ):
             raise ReportRejected(
                 "CONSTRUCTION_CLOSED",
                 "the order is being cancelled or its installation was given up;"
@@ -855,8 +900,9 @@ class WorkOrderStore:
 
     async def report_signalled(self, order_id: str, report_seq: int) -> None:
         """The workflow has been told of the job's reports up to ``report_seq``."""
-        async with self.db.session() as session:
-            await session.exec(
+
+        def work(session: Session) -> None:
+            session.exec(
                 update(SubTask)
                 .where(
                     col(SubTask.order_id) == order_id,
@@ -867,35 +913,43 @@ class WorkOrderStore:
                 .values(report_unsignalled_since=None)
                 .execution_options(synchronize_session=False)
             )
-            await session.commit()
+            session.commit()
+
+        return await self.db.run(work)
 
     async def unsignalled_reports(
         self, before: datetime, limit: int = 500
     ) -> list[tuple[str, ConstructionJobState]]:
         """The orders (by id) whose latest report has waited for its signal since
         before ``before``, each with its job as it stands now, longest waiting first."""
-        async with self.db.session() as session:
+
+        def work(session: Session) -> list[tuple[str, ConstructionJobState]]:
             tasks = (
-                await session.exec(
+                session.exec(
                     select(SubTask)
                     .where(col(SubTask.report_unsignalled_since) < before)
                     .order_by(col(SubTask.report_unsignalled_since))
                     .limit(limit)
                 )
             ).all()
-        return [(t.order_id, _job_state_of(t)) for t in tasks]
+            return [(t.order_id, _job_state_of(t)) for t in tasks]
+
+        return await self.db.run(work)
 
     async def construction_job(self, order_id: str) -> ConstructionJobState:
         """The construction job as it stands now."""
-        async with self.db.session() as session:
-            task = await self._construction_task(session, order_id)
-        if task is None:
-            raise OrderNotFound(f"{order_id} has no construction sub-task (not dispatched yet)")
-        return _job_state_of(task)
+
+        def work(session: Session) -> ConstructionJobState:
+            task = self._construction_task(session, order_id)
+            if task is None:
+                raise OrderNotFound(f"{order_id} has no construction sub-task (not dispatched yet)")
+            return _job_state_of(task)
+
+        return await self.db.run(work)
 
     @staticmethod
-    async def _construction_task(session: Any, order_id: str) -> SubTask | None:
-        result = await session.exec(
+    def _construction_task(session: Any, order_id: str) -> SubTask | None:
+        result = session.exec(
             select(SubTask).where(
                 SubTask.order_id == order_id, SubTask.kind == SubTaskKind.CONSTRUCTION
             )
@@ -913,12 +967,13 @@ class WorkOrderStore:
         this technician could take (none when they are inactive)."""
         if count < 1:
             return []
-        async with self.db.session() as session:
-            technician = await session.get(Technician, technician_id)
+
+        def work(session: Session) -> list[str]:
+            technician = session.get(Technician, technician_id)
             if technician is None or not technician.active:
                 return []
             types = [t for s in technician.skills for t in service_types_by_skill.get(s, [])]
-            queued = await session.stream(
+            queued = session.execute(
                 select(WorkOrder.workflow_id, SubTask.excluded)
                 .join(SubTask, col(SubTask.order_id) == col(WorkOrder.id))
                 .where(
@@ -931,27 +986,31 @@ class WorkOrderStore:
                 .execution_options(yield_per=max(count, 50))
             )
             found: list[str] = []
-            async for workflow_id, excluded in queued:
+            for workflow_id, excluded in queued:
                 if technician_id not in (excluded or []):
                     found.append(workflow_id)
                     if len(found) == count:
                         break
-            await queued.close()
-        return found
+            queued.close()
+            return found
+
+        return await self.db.run(work)
 
     async def has_technicians(self, region: str, skill: str, excluded: Sequence[str] = ()) -> bool:
         """Whether the region has any active technician with the skill (but those
         excluded), busy or not."""
-        async with self.db.session() as session:
-            technicians = (
-                await session.exec(select(Technician).where(col(Technician.active)))
-            ).all()
-        return any(
-            region in t.regions and skill in t.skills and t.id not in excluded for t in technicians
-        )
+
+        def work(session: Session) -> bool:
+            technicians = (session.exec(select(Technician).where(col(Technician.active)))).all()
+            return any(
+                region in t.regions and skill in t.skills and t.id not in excluded
+                for t in technicians
+            )
+
+        return await self.db.run(work)
 
     @staticmethod
-    async def _queued_before(
+    def _queued_before(
         session: Any,
         order_id: str,
         region: str,
@@ -972,12 +1031,12 @@ class WorkOrderStore:
         )
         if task.queued_at is not None:
             query = query.where(col(SubTask.queued_at) < task.queued_at)
-        return list((await session.exec(query)).all())
+        return list((session.exec(query)).all())
 
     @staticmethod
-    async def _book(session: Any, technician_id: str) -> bool:
+    def _book(session: Any, technician_id: str) -> bool:
         """Count one more job for the technician, if they have room: atomic."""
-        result = await session.exec(
+        result = session.exec(
             update(Technician)
             .where(
                 col(Technician.id) == technician_id,
@@ -989,16 +1048,16 @@ class WorkOrderStore:
         return bool(result.rowcount == 1)
 
     @staticmethod
-    async def _unbook(session: Any, technician_id: str) -> None:
-        await session.exec(
+    def _unbook(session: Any, technician_id: str) -> None:
+        session.exec(
             update(Technician)
             .where(col(Technician.id) == technician_id, col(Technician.open_jobs) > 0)
             .values(open_jobs=col(Technician.open_jobs) - 1)
         )
 
     @classmethod
-    async def _assign(cls, session: Any, task: SubTask, technician_id: str, name: str) -> None:
-        await cls._set_order_technician(session, task.order_id, technician_id)
+    def _assign(cls, session: Any, task: SubTask, technician_id: str, name: str) -> None:
+        cls._set_order_technician(session, task.order_id, technician_id)
         task.technician_id = technician_id
         task.job_state = JobState.ASSIGNED
         task.status = SubTaskStatus.IN_PROGRESS
@@ -1009,9 +1068,9 @@ class WorkOrderStore:
         session.add(task)
 
     @staticmethod
-    async def _set_order_technician(session: Any, order_id: str, technician_id: str | None) -> None:
+    def _set_order_technician(session: Any, order_id: str, technician_id: str | None) -> None:
         """Keep the order's copy of its installation's technician (the list filters by it)."""
-        await session.exec(
+        session.exec(
             update(WorkOrder)
             .where(col(WorkOrder.id) == order_id)
             .values(technician_id=technician_id)
@@ -1026,25 +1085,28 @@ class WorkOrderStore:
         no longer waits for an operator while its cleanup runs; its reason says that it
         is being cancelled. Recorded once, however often the activity runs.
         """
-        async with self.db.session() as session:
-            order = await session.get(WorkOrder, order_id)
+
+        def work(session: Session) -> None:
+            order = session.get(WorkOrder, order_id)
             if order is None:
                 raise OrderNotFound(order_id)
-            if await self._cancellation_requested(session, order_id):
+            if self._cancellation_requested(session, order_id):
                 return
             if not order.status.is_final:
-                await self._stop_waiting(
+                self._stop_waiting(
                     session, order, (SubTaskKind.ACTIVATION, SubTaskKind.QUALITY_CHECK)
                 )
                 order.status_reason = f"cancellation requested by {actor}: {reason}"[:1000]
                 order.updated_at = utcnow()
                 session.add(order)
             session.add(_event(order_id, actor, CANCELLATION_REQUESTED, reason=reason))
-            await session.commit()
+            session.commit()
+
+        return await self.db.run(work)
 
     @staticmethod
-    async def _cancellation_requested(session: Any, order_id: str) -> bool:
-        found = await session.exec(
+    def _cancellation_requested(session: Any, order_id: str) -> bool:
+        found = session.exec(
             select(OrderEvent.id).where(
                 OrderEvent.order_id == order_id,
                 OrderEvent.kind == CANCELLATION_REQUESTED,
@@ -1053,13 +1115,13 @@ class WorkOrderStore:
         return found.first() is not None
 
     @staticmethod
-    async def _stop_waiting(
+    def _stop_waiting(
         session: Any, order: WorkOrder, kinds: Sequence[SubTaskKind] = tuple(SubTaskKind)
     ) -> None:
         """Those of the order's sub-tasks that wait for operations are cancelled (the
         order is); the order waits no more unless another still does."""
         waiting = (
-            await session.exec(
+            session.exec(
                 select(SubTask).where(
                     SubTask.order_id == order.id,
                     SubTask.status == SubTaskStatus.WAITING_FOR_OPERATIONS,
@@ -1087,11 +1149,12 @@ class WorkOrderStore:
         Returns:
             The technician who got room for another job, if any.
         """
-        async with self.db.session() as session:
-            order = await session.get(WorkOrder, order_id)
+
+        def work(session: Session) -> str | None:
+            order = session.get(WorkOrder, order_id)
             if order is None:
                 raise OrderNotFound(order_id)
-            task = await self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+            task = self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
             technician_id = task.technician_id
             queued = task.queued_at is not None
             waiting = task.status is SubTaskStatus.WAITING_FOR_OPERATIONS
@@ -1099,10 +1162,10 @@ class WorkOrderStore:
                 return None  # withdrawn already (the activity ran again)
             freed = None
             if technician_id is not None and task.job_state is not JobState.COMPLETED:
-                await self._unbook(session, technician_id)
+                self._unbook(session, technician_id)
                 freed = technician_id
             if technician_id is not None:
-                await self._set_order_technician(session, order_id, None)
+                self._set_order_technician(session, order_id, None)
             task.technician_id = None
             task.job_state = None
             task.queued_at = None
@@ -1110,7 +1173,7 @@ class WorkOrderStore:
             task.detail = reason
             task.updated_at = utcnow()
             session.add(task)
-            await self._stop_waiting(session, order)
+            self._stop_waiting(session, order)
             if technician_id is not None or queued or waiting:
                 session.add(
                     _event(
@@ -1123,13 +1186,16 @@ class WorkOrderStore:
                         reason=reason,
                     )
                 )
-            await session.commit()
+            session.commit()
             return freed
+
+        return await self.db.run(work)
 
     async def deactivations(self, order_id: str) -> dict[str, dict[str, Any]]:
         """The NMS's answers to the order's deactivations so far, by idempotency key."""
-        async with self.db.session() as session:
-            rows = await session.exec(
+
+        def work(session: Session) -> dict[str, dict[str, Any]]:
+            rows = session.exec(
                 select(OrderEvent)
                 .where(
                     OrderEvent.order_id == order_id,
@@ -1143,16 +1209,19 @@ class WorkOrderStore:
                 if e.detail and "idempotency_key" in e.detail
             }
 
+        return await self.db.run(work)
+
     async def record_deactivation(
         self, order_id: str, idempotency_key: str, result: dict[str, Any]
     ) -> None:
         """Store the NMS's answer to one deactivation in the order's history (once per
         idempotency key); ``result["succeeded"]`` says whether it was deactivated."""
-        async with self.db.session() as session:
-            if await session.get(WorkOrder, order_id) is None:
+
+        def work(session: Session) -> None:
+            if session.get(WorkOrder, order_id) is None:
                 raise OrderNotFound(order_id)
             earlier = (
-                await session.exec(
+                session.exec(
                     select(OrderEvent).where(
                         OrderEvent.order_id == order_id,
                         col(OrderEvent.kind).in_(DEACTIVATION_EVENTS),
@@ -1165,23 +1234,29 @@ class WorkOrderStore:
                 return
             kind = DEACTIVATION_EVENTS[0 if result.get("succeeded") else 1]
             session.add(_event(order_id, "nms", kind, idempotency_key=idempotency_key, **result))
-            await session.commit()
+            session.commit()
+
+        return await self.db.run(work)
 
     # Technicians ---------------------------------------------------------------
 
     async def list_technicians(
         self, region: str | None = None, *, active: bool | None = None
     ) -> list[Technician]:
-        query = select(Technician).order_by(col(Technician.id))
-        if active is not None:
-            query = query.where(Technician.active == active)
-        async with self.db.session() as session:
-            technicians = list((await session.exec(query)).all())
-        return [t for t in technicians if region is None or region in t.regions]
+        def work(session: Session) -> list[Technician]:
+            query = select(Technician).order_by(col(Technician.id))
+            if active is not None:
+                query = query.where(Technician.active == active)
+            technicians = list((session.exec(query)).all())
+            return [t for t in technicians if region is None or region in t.regions]
+
+        return await self.db.run(work)
 
     async def get_technician(self, technician_id: str) -> Technician | None:
-        async with self.db.session() as session:
-            return await session.get(Technician, technician_id)
+        def work(session: Session) -> Technician | None:
+            return session.get(Technician, technician_id)
+
+        return await self.db.run(work)
 
     async def add_technician(self, technician: Technician) -> Technician:
         """Store a new technician.
@@ -1189,14 +1264,17 @@ class WorkOrderStore:
         Raises:
             TechnicianExists: the id is taken.
         """
-        async with self.db.session() as session:
+
+        def work(session: Session) -> Technician:
             session.add(technician)
             try:
-                await session.commit()
+                session.commit()
             except IntegrityError:
                 raise TechnicianExists(technician.id) from None
-            await session.refresh(technician)
+            session.refresh(technician)
             return technician
+
+        return await self.db.run(work)
 
     async def change_technician(self, technician_id: str, **changes: Any) -> Technician:
         """Change a technician's name, regions, skills, availability or job limit.
@@ -1204,31 +1282,39 @@ class WorkOrderStore:
         Raises:
             LookupError: no such technician.
         """
-        async with self.db.session() as session:
-            technician = await session.get(Technician, technician_id)
+
+        def work(session: Session) -> Technician:
+            technician = session.get(Technician, technician_id)
             if technician is None:
                 raise LookupError(technician_id)
             for name, value in changes.items():
                 setattr(technician, name, value)
             session.add(technician)
-            await session.commit()
-            await session.refresh(technician)
+            session.commit()
+            session.refresh(technician)
             return technician
+
+        return await self.db.run(work)
 
     async def technician_jobs(
         self, technician_id: str, *, open_only: bool = True
     ) -> list[tuple[WorkOrder, SubTask]]:
         """A technician's construction jobs with their orders, oldest first."""
-        query = (
-            select(WorkOrder, SubTask)
-            .join(SubTask, col(SubTask.order_id) == col(WorkOrder.id))
-            .where(SubTask.kind == SubTaskKind.CONSTRUCTION, SubTask.technician_id == technician_id)
-            .order_by(col(WorkOrder.created_at))
-        )
-        if open_only:
-            query = query.where(col(SubTask.job_state) != JobState.COMPLETED)
-        async with self.db.session() as session:
-            return [(o, t) for o, t in (await session.exec(query)).all()]
+
+        def work(session: Session) -> list[tuple[WorkOrder, SubTask]]:
+            query = (
+                select(WorkOrder, SubTask)
+                .join(SubTask, col(SubTask.order_id) == col(WorkOrder.id))
+                .where(
+                    SubTask.kind == SubTaskKind.CONSTRUCTION, SubTask.technician_id == technician_id
+                )
+                .order_by(col(WorkOrder.created_at))
+            )
+            if open_only:
+                query = query.where(col(SubTask.job_state) != JobState.COMPLETED)
+            return [(o, t) for o, t in (session.exec(query)).all()]
+
+        return await self.db.run(work)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,7 @@ class Health(BaseModel):
 async def health(store: StoreDep, temporal: TemporalDep) -> Health:
     """Ready when the database and the Temporal server both answer."""
     try:
-        async with store.db.session() as session:
-            await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        await store.db.run_on_connection(lambda connection: connection.execute(text("SELECT 1")))
     except Exception:
         log.warning("health: the database does not answer", exc_info=True)
         raise ProblemError(503, "Not ready", "the work-order database does not answer") from None

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+from sqlmodel import Session
 
 from models.enums import OrderStatus, SubTaskKind, SubTaskStatus
 from models.payloads import ActivationData, OrderDecision, SubTaskOutcome
@@ -29,13 +30,16 @@ def data(olt: str, port: int = 1, ont: int = 1, vlan: int = 100) -> ActivationDa
 
 async def fresh_olt(store: WorkOrderStore) -> str:
     olt = f"olt-{uuid.uuid4().hex[:8]}"
-    async with store.db.session() as session:
+
+    def add(session: Session) -> None:
         session.add(
             OltRecord(
                 id=olt, region=f"r-{olt}", pon_ports=2, onts_per_port=4, vlan_low=100, vlan_high=103
             )
         )
-        await session.commit()
+        session.commit()
+
+    await store.db.run(add)
     return olt
 
 

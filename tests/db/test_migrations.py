@@ -43,7 +43,7 @@ def empty_url(
 ) -> str:
     """A new empty database."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'workorders.db'}"
+        return f"sqlite:///{tmp_path / 'workorders.db'}"
     return postgres_databases.create()
 
 
@@ -55,8 +55,11 @@ async def empty(empty_url: str) -> AsyncIterator[Database]:
 
 
 async def on(db: Database, fn: Callable[[Connection], Any]) -> Any:
-    async with db.engine.begin() as connection:
-        return await connection.run_sync(fn)
+    def in_transaction(connection: Connection) -> Any:
+        with connection.begin():
+            return fn(connection)
+
+    return await db.run_on_connection(in_transaction)
 
 
 async def alembic(db: Database, run: Callable[[Config], None]) -> None:
@@ -66,8 +69,7 @@ async def alembic(db: Database, run: Callable[[Config], None]) -> None:
         with schema_lock(connection):
             run(alembic_config(connection))
 
-    async with db.engine.connect() as connection:
-        await connection.run_sync(locked)
+    await db.run_on_connection(locked)
 
 
 def differences(connection: Connection) -> list[Any]:
@@ -93,8 +95,9 @@ def enum_types(connection: Connection) -> set[str]:
 
 
 async def technicians(db: Database) -> int:
-    async with db.session() as session:
-        return (await session.exec(select(func.count()).select_from(Technician))).one()
+    return await db.run(
+        lambda session: session.exec(select(func.count()).select_from(Technician)).one()
+    )
 
 
 def test_the_migrations_have_one_head() -> None:
@@ -183,13 +186,14 @@ async def test_a_failed_migration_leaves_nothing_behind(empty: Database) -> None
             raise RuntimeError("a migration failed half way")
 
     with pytest.raises(RuntimeError, match="half way"):
-        async with empty.engine.connect() as connection:
-            await connection.run_sync(half_done)
+        await empty.run_on_connection(half_done)
 
     assert await on(empty, tables) == set()
     if empty.engine.dialect.name == "sqlite":  # the foreign keys are on again
-        async with empty.engine.connect() as connection:
-            assert (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+        keys = await empty.run_on_connection(
+            lambda connection: connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        )
+        assert keys == 1
 
 
 # Databases made by create_all, before there were migrations --------------------------

@@ -174,7 +174,6 @@ async def test_shipped_technicians_are_seeded_once(store: WorkOrderStore) -> Non
     from workorders.reference import load_regions
 
     await store.db.seed(load_regions())
-    async with store.db.session() as session:
-        technicians = (await session.exec(select(Technician))).all()
+    technicians = await store.db.run(lambda session: session.exec(select(Technician)).all())
     north = [t.id for t in technicians if t.regions == ["north"]]
     assert sorted(north) == ["tech-north-1", "tech-north-2", "tech-north-3"]
