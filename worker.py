@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
 from temporalio.client import Client
 from temporalio.runtime import (
     LogForwardingConfig,
@@ -34,7 +33,7 @@ from workorders.inventory import Inventory
 from workorders.logs import configure_logging
 from workorders.metrics import ActivityMetricsInterceptor, WorkerMetrics, serve_metrics
 from workorders.nms import NetworkManagementSystem, NmsSimulator, SimulatorConfig
-from workorders.nms.http import HttpNms
+from workorders.nms.http import HttpNms, nms_client
 from workorders.reference import Catalog, Regions, load_catalog, load_regions
 from workorders.store import WorkOrderStore
 from workorders.wake import Wake, waker
@@ -182,9 +181,7 @@ async def run(settings: Settings) -> None:
         stack.push_async_callback(db.dispose)
         nms: NetworkManagementSystem
         if settings.nms_url:
-            http = httpx.AsyncClient(
-                base_url=settings.nms_url, transport=httpx.AsyncHTTPTransport(retries=0)
-            )
+            http = nms_client(settings.nms_url)
             stack.push_async_callback(http.aclose)
             nms = HttpNms(
                 http,

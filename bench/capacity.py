@@ -49,6 +49,7 @@ from bench.system import (
     cpu_seconds,
     drop_postgres,
     fresh_postgres,
+    parties_client,
     rss_mib,
     settings_for,
     system_env,
@@ -374,10 +375,9 @@ async def system_figures(
 ) -> dict[str, Any]:
     settings = settings_for(env)
     children = system.pids()
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     db = Database.from_url(settings.effective_database_url)
     try:
-        async with httpx.AsyncClient(base_url=system.api, timeout=60, limits=limits) as http:
+        async with parties_client(system.api, timeout=60, connections=100) as http:
             api = Api(settings, http)
             http_list = report("http", await time_http(api, args.repeat))
             worker = children["worker"]

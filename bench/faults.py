@@ -49,6 +49,7 @@ from bench.system import (
     fresh_postgres,
     make_room,
     nms_url,
+    parties_client,
     refuse_connections,
     settings_for,
     start_processes,
@@ -195,8 +196,7 @@ async def open_cluster(
     processes = Processes(env, root)
     try:
         await start_processes(processes)
-        limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
-        async with httpx.AsyncClient(base_url=api_url(env), timeout=30, limits=limits) as http:
+        async with parties_client(api_url(env), timeout=30, connections=50) as http:
             api = Api(settings_for(env), http)
             technicians = await until("the technicians", lambda: make_room(api), 60)
             yield Cluster(

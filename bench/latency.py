@@ -29,7 +29,15 @@ from pathlib import Path
 import httpx
 
 from bench.stats import percentile, summary, verdict
-from bench.system import ZERO_LATENCY_NMS, Api, System, make_room, settings_for, system_env
+from bench.system import (
+    ZERO_LATENCY_NMS,
+    Api,
+    System,
+    make_room,
+    parties_client,
+    settings_for,
+    system_env,
+)
 from workorders.demo import NEXT_STEP
 
 TARGET_P99_MS = 100.0
@@ -138,8 +146,7 @@ async def offer(load: Load, rate: float, seconds: float, technicians: list[str])
 
 async def measure(system: System, env: dict[str, str], args: argparse.Namespace) -> int:
     settings = settings_for(env)
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=system.api, timeout=30, limits=limits) as http:
+    async with parties_client(system.api, timeout=30, connections=200) as http:
         api = Api(settings, http)
         technicians = await make_room(api)
         load = Load(api, warm_until=time.perf_counter() + args.warmup)

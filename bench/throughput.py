@@ -43,6 +43,7 @@ from bench.system import (
     Technicians,
     cpu_seconds,
     make_room,
+    parties_client,
     settings_for,
     system_env,
 )
@@ -180,8 +181,7 @@ async def measure(running: System, settings_env: dict[str, str], args: argparse.
     try:
         pids = {**running.pids(), "floor-worker": floor.pid}
         cpu = Cpu(pids)
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(base_url=running.api, timeout=60, limits=limits) as http:
+        async with parties_client(running.api, timeout=60, connections=200) as http:
             api = Api(settings, http)
             technicians = await make_room(api)
             n, c = args.orders, args.concurrency

@@ -9,7 +9,8 @@ does (the same activities, clients, metrics and settings), built with:
   each workflow run (the SDK's default) instead of passing them through;
 - ``unsandboxed``: no sandbox at all;
 - ``cache200``: at most 200 workflows kept in the worker's cache (500 by default);
-- ``slots``: twice the default pollers for workflow and activity tasks.
+- ``slots``: twice the default pollers for workflow and activity tasks;
+- ``pollers``: as many pollers of the task queue as of the worker's sticky queue.
 
 Database writes as local activities, once measured here as a variant, are the
 production worker's since (``LOCAL_WRITES_PATCH`` in the workflow), as is the
@@ -27,7 +28,6 @@ import logging
 import sys
 from typing import Any
 
-import httpx
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -37,12 +37,12 @@ from workorders.config import Settings, get_settings
 from workorders.db import Database
 from workorders.logs import configure_logging
 from workorders.metrics import ActivityMetricsInterceptor, WorkerMetrics, serve_metrics
-from workorders.nms.http import HttpNms
+from workorders.nms.http import HttpNms, nms_client
 from workorders.reference import load_catalog, load_regions
 from workorders.store import WorkOrderStore
 from workorders.wake import waker
 
-OPTIONS = ("production", "full_sandbox", "unsandboxed", "cache200", "slots")
+OPTIONS = ("production", "full_sandbox", "unsandboxed", "cache200", "slots", "pollers")
 log = logging.getLogger("bench.variants")
 
 
@@ -60,6 +60,8 @@ def worker_options(options: set[str], settings: Settings) -> dict[str, Any]:
     if "slots" in options:
         built["max_concurrent_workflow_task_polls"] = 10
         built["max_concurrent_activity_task_polls"] = 10
+    if "pollers" in options:
+        built["nonsticky_to_sticky_poll_ratio"] = 1.0
     return built
 
 
@@ -72,9 +74,7 @@ async def run(settings: Settings, options: set[str]) -> None:
     await db.seed(regions)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)
-        http = httpx.AsyncClient(
-            base_url=settings.nms_url, transport=httpx.AsyncHTTPTransport(retries=0)
-        )
+        http = nms_client(settings.nms_url)
         stack.push_async_callback(http.aclose)
         nms = HttpNms(
             http, timeout_s=settings.nms_timeout_s, poll_interval_s=settings.nms_poll_interval_s

@@ -14,6 +14,8 @@ WAITING_FOR = SearchAttributeKey.for_keyword_list("WorkOrderWaitingFor")
 """The sub-tasks that wait for operations."""
 
 ALL = (ORDER_STATUS, REGION, SERVICE_TYPE, TECHNICIAN, WAITING_FOR)
+INITIAL = (ORDER_STATUS, REGION, SERVICE_TYPE)
+"""Those an order's workflow starts with (``api.workflows.initial_search_attributes``)."""
 
 
 def cli_flags() -> list[str]:

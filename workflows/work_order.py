@@ -97,6 +97,12 @@ LOCAL_WRITES_PATCH = "local-database-writes"
 that asks for them, which saves a round trip through the server for each (those of
 update handlers, and the order's outcome, stay activities: see :meth:`_write`). Orders
 started before this change replay them all as activities."""
+LOCAL_OUTCOME_PATCH = "local-outcome"
+"""The order's outcome is written by a local activity, in the workflow task that closes
+the workflow, and a cancellation that arrives in the same workflow task as the end of
+the last sub-task comes after it: the order has ended (see :meth:`_after_this_step`).
+Orders started before write their outcome with an activity of the server's, which
+made the decision durable before a cancellation could arrive."""
 QUEUE_POLL = timedelta(minutes=5)
 """How often a queued job asked again before :data:`LOCAL_WRITES_PATCH` (replay only)."""
 QUEUE_POLL_HOURLY = timedelta(hours=1)
@@ -196,7 +202,18 @@ class WorkOrderWorkflow:
         """Construction has taken its first step (assigned, queued or withdrawn)."""
         self._woken = False
         self._failed_by_operations: str | None = None
+        self._local_outcome = False
+        """Started since :data:`LOCAL_OUTCOME_PATCH`."""
         self._published: dict[str, object] = {}
+        """The search attributes as the server has them: those the order started with
+        (the API gives its status, region and service), then what was upserted."""
+        started = workflow.info().typed_search_attributes
+        if all(started.get(key) is not None for key in search.INITIAL):
+            self._published = {
+                "status": started.get(search.ORDER_STATUS),
+                "waiting": [],
+                "technician": None,
+            }
         self._customer: list[str] = []
         """Whom and where, for the current details (encrypted like every payload)."""
         self._next_attempt: dict[SubTaskKind, int] = {}
@@ -239,6 +256,7 @@ class WorkOrderWorkflow:
             # asked for after a local activity may be recorded in a later workflow task
             # than the one where replay looks for it (when the task was heartbeaten).
             workflow.patched(SEARCH_ATTRIBUTES_PATCH)
+            self._local_outcome = workflow.patched(LOCAL_OUTCOME_PATCH)
         plan = await self._write(OrderActivities.start_order, input)
         self._status = OrderStatus.IN_PROGRESS
         self._publish(plan)
@@ -256,14 +274,20 @@ class WorkOrderWorkflow:
         else:
             decision, outcomes = await self._clean_up(self._cancel, outcomes)
         self._decision = decision
-        # An activity, not a local one: the decision is in the history before the
-        # workflow closes, so a cancellation that arrives meanwhile cannot overtake it
-        # when a workflow task is retried (a local activity's would not be yet).
-        await workflow.execute_activity_method(
-            OrderActivities.record_order_status,
-            RecordOrderStatusInput(order_id=plan.order_id, decision=decision, outcomes=outcomes),
-            **DATABASE,
+        outcome = RecordOrderStatusInput(
+            order_id=plan.order_id, decision=decision, outcomes=outcomes
         )
+        if self._local_outcome:
+            # Written before the workflow task that closes the workflow reaches
+            # Temporal. Should a cancellation arrive meanwhile, the server refuses to
+            # close the workflow, and the task is tried again with the cancellation in
+            # it: it comes after the end of the last sub-task (_after_this_step), so the
+            # decision, and the write, are the same again.
+            await self._write(OrderActivities.record_order_status, outcome)
+        else:
+            await workflow.execute_activity_method(
+                OrderActivities.record_order_status, outcome, **DATABASE
+            )
         self._status = decision.status
         self._publish(plan)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -327,7 +351,7 @@ class WorkOrderWorkflow:
             waiting = sorted([*waiting, SubTaskKind.CONSTRUCTION.value])
         job = self._construction.job
         updates: list[SearchAttributeUpdate[Any]] = []
-        if plan is not None and self._published == {}:
+        if plan is not None and self._published == {}:  # none given at the start
             updates += [
                 search.REGION.value_set(plan.region),
                 search.SERVICE_TYPE.value_set(plan.service_type.value),
@@ -894,6 +918,7 @@ class WorkOrderWorkflow:
         goes on after (a deactivation may wait for the NMS). Cancelling an order that
         is being cancelled returns its state again.
         """
+        await self._after_this_step()
         if self._cancel is None:
             await self._request_cancellation(request)
         else:
@@ -935,10 +960,20 @@ class WorkOrderWorkflow:
             return
 
         async def cancel() -> None:
+            await self._after_this_step()
+            if self._decision is not None or self._cancel is not None:
+                return
             with contextlib.suppress(*ACTIVITY_FAILED):  # not recorded: cancelled all the same
                 await self._request_cancellation(CANCELLED_IN_TEMPORAL)
 
         self._from_temporal = asyncio.create_task(cancel())
+
+    async def _after_this_step(self) -> None:
+        """Return once the workflow has taken in everything of the current workflow
+        task (orders since :data:`LOCAL_OUTCOME_PATCH`): a cancellation arriving with
+        the end of the last sub-task finds the order decided, and ended."""
+        if self._local_outcome:
+            await workflow.wait_condition(lambda: True)
 
     def _cancelled(self, kind: SubTaskKind, attempts: int = 0) -> SubTaskOutcome:
         return SubTaskOutcome(

@@ -53,8 +53,8 @@ class Settings(BaseSettings):
     resume_interval_s: float = Field(
         default=30,
         gt=0,
-        description="How often the API starts workflows of received orders and signals"
-        " again reports whose signal did not reach their workflow.",
+        description="How often the API starts workflows of received orders, and signals"
+        " the technicians' progress and the reports whose signal did not get through.",
     )
 
     log_format: Literal["text", "json"] = Field(

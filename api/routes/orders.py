@@ -25,7 +25,7 @@ from api.security import (
     Operations,
     require_roles,
 )
-from api.workflows import signal_report, start_order_workflow
+from api.workflows import SIGNAL_NOW, signal_report, start_order_workflow
 from models.api import (
     Address,
     AttemptResponse,
@@ -480,8 +480,9 @@ async def report_construction(
     """A technician reports progress on, completion of, or failure of their own job
     (operations may report on a technician's behalf, naming them).
 
-    The report is recorded at once, and the order's workflow told of it. A job that
-    cannot be completed is reassigned (the technician declined), the
+    The report is recorded at once; the order's workflow hears at once of a completion
+    or of why the job cannot be completed, and of progress within half a minute. A job
+    that cannot be completed is reassigned (the technician declined), the
     customer visited again (absent, no access; at most three visits), handed to
     operations (no free port, network fault, other) or given up (the customer declined).
     """
@@ -511,7 +512,8 @@ async def report_construction(
             raise ProblemError(404, "Order not found", f"no work order {order_id}") from None
         status_code, title = UPDATE_ERRORS[code]
         raise ProblemError(status_code, title, str(e), code=code) from None
-    await signal_report(temporal, store, order_id, recorded.state)
+    if report.state in SIGNAL_NOW:
+        await signal_report(temporal, store, order_id, recorded.state)
     if recorded.freed:
         await offer_room(store, catalog, waker(temporal), technician_id)
     job = recorded.state.job

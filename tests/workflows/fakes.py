@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from api.workflows import initial_search_attributes
 from models.enums import JobState, ServiceType
 from models.payloads import (
     ActivationData,
@@ -422,6 +423,7 @@ async def start(
         WorkOrderInput(order_id=order_id),
         id=f"work-order-{order_id}",
         task_queue=task_queue,
+        search_attributes=initial_search_attributes("north", ServiceType.FTTH),  # as the API
         # A local activity a test holds keeps its workflow task open; the worker
         # heartbeats it at 80 % of this, and only then do updates and queries get in.
         task_timeout=timedelta(seconds=2),

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ValidationError
 
 from workorders.nms import tmf
@@ -29,6 +30,13 @@ ResponseT = TypeVar("ResponseT")
 
 UNAVAILABLE_STATUSES = frozenset({408, 429})
 """Client-error statuses that mean "not now" rather than "no"."""
+
+
+def nms_client(base_url: str) -> httpx.AsyncClient:
+    """The HTTP client for an NMS: httpx's interface on aiohttp's transport, which
+    costs a third of the CPU per request of httpx's own (measured on the project's
+    2-core machine: 0.97 against 2.3 ms), and retries nothing (Temporal retries)."""
+    return httpx.AsyncClient(base_url=base_url, transport=AiohttpTransport())
 
 
 class HttpNms:
