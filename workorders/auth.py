@@ -15,6 +15,8 @@ The roles:
 
 from __future__ import annotations
 
+import functools
+import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -74,22 +76,36 @@ def issue_token(
 def read_token(settings: Settings, token: str) -> Principal:
     """The principal a token names.
 
+    A token once verified is remembered (a technician's app sends the same one with
+    every request) until it expires; its signature is checked again only when it has
+    been forgotten among many others.
+
     Raises:
         InvalidToken: the token is not one this system issued, or has expired.
     """
+    principal, expires = _verified(settings.auth_secret.get_secret_value(), token)
+    if time.time() >= expires:
+        raise InvalidToken("the token has expired")
+    return principal
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(secret: str, token: str) -> tuple[Principal, float]:
+    """The principal of a token this system signed with ``secret``, and when the token
+    expires (an invalid token raises, and is not remembered)."""
     try:
         claims = jwt.decode(
             token,
-            settings.auth_secret.get_secret_value(),
+            secret,
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,
             options={"require": ["exp", "sub", "aud", "iss"]},
         )
-        return Principal(subject=claims["sub"], role=claims.get("role"))
+        return Principal(subject=claims["sub"], role=claims.get("role")), float(claims["exp"])
     except jwt.ExpiredSignatureError:
         raise InvalidToken("the token has expired") from None
-    except (jwt.InvalidTokenError, ValidationError, KeyError):
+    except (jwt.InvalidTokenError, ValidationError, KeyError, TypeError, ValueError):
         raise InvalidToken("the token is not valid") from None
 
 

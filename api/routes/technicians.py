@@ -9,9 +9,9 @@ from temporalio.client import Client
 
 from api.deps import CatalogDep, RegionsDep, StoreDep, TemporalDep
 from api.errors import ProblemError
-from api.routes.orders import address_of
 from api.security import Operations, TechnicianSelf
 from models.api import (
+    Address,
     InstallationWindow,
     TechnicianCreateRequest,
     TechnicianJobResponse,
@@ -113,27 +113,33 @@ async def list_jobs(
 ) -> list[TechnicianJobResponse]:
     """A technician's installation jobs, oldest first: open ones unless asked for all
     (the technician themself, operations)."""
-    if await store.get_technician(technician_id) is None:
-        raise ProblemError(404, "Technician not found", f"no technician {technician_id}")
     jobs = await store.technician_jobs(technician_id, open_only=not include_closed)
+    if not jobs and await store.get_technician(technician_id) is None:
+        raise ProblemError(404, "Technician not found", f"no technician {technician_id}")
     return [
         TechnicianJobResponse(
-            order_id=order.id,
-            job_state=task.job_state,
-            status=task.status,
-            visit=task.visit,
-            due_at=task.due_at,
-            customer_name=order.customer_name,
-            customer_phone=order.customer_phone,
-            address=address_of(order),
-            service_type=order.service_type,
-            profile=order.profile,
+            order_id=job.order_id,
+            job_state=job.job_state,
+            status=job.status,
+            visit=job.visit,
+            due_at=job.due_at,
+            customer_name=job.customer_name,
+            customer_phone=job.customer_phone,
+            address=Address(
+                street=job.street,
+                house_number=job.house_number,
+                unit=job.unit,
+                postcode=job.postcode,
+                city=job.city,
+            ),
+            service_type=job.service_type,
+            profile=job.profile,
             installation_window=(
-                InstallationWindow(start=order.window_start, end=order.window_end)
-                if order.window_start and order.window_end
+                InstallationWindow(start=job.window_start, end=job.window_end)
+                if job.window_start and job.window_end
                 else None
             ),
-            assigned_at=task.updated_at,
+            assigned_at=job.assigned_at,
         )
-        for order, task in jobs
+        for job in jobs
     ]

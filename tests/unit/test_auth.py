@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -35,6 +36,19 @@ def test_expired_and_foreign_tokens_are_refused() -> None:
         read_token(SETTINGS, issue_token(other, Role.OPERATIONS, "li"))
     with pytest.raises(InvalidToken):
         read_token(SETTINGS, "garbage")
+
+
+def test_a_remembered_token_expires_all_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = issue_token(SETTINGS, Role.TECHNICIAN, "tech-north-1", ttl=timedelta(minutes=5))
+    assert read_token(SETTINGS, token).subject == "tech-north-1"  # verified, remembered
+    later = time.time() + 301
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(InvalidToken, match="expired"):
+        read_token(SETTINGS, token)
+    other = Settings(_env_file=None, auth_secret="another-secret-of-at-least-32-chars")
+    monkeypatch.undo()
+    with pytest.raises(InvalidToken, match="not valid"):  # remembered for its secret only
+        read_token(other, token)
 
 
 def test_production_refuses_development_secrets() -> None:
