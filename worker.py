@@ -174,7 +174,11 @@ def temporal_runtime(settings: Settings) -> Runtime:
 async def run(settings: Settings) -> None:
     """Run the worker until cancelled."""
     regions, catalog = load_regions(), load_catalog()
-    db = Database.from_url(settings.effective_database_url, echo=settings.database_echo)
+    db = Database.from_url(
+        settings.effective_database_url,
+        echo=settings.database_echo,
+        threads=settings.database_threads,
+    )
     await db.migrate()
     await db.seed(regions)
     async with contextlib.AsyncExitStack() as stack:

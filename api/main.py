@@ -53,7 +53,11 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database.from_url(settings.effective_database_url, echo=settings.database_echo)
+        db = Database.from_url(
+            settings.effective_database_url,
+            echo=settings.database_echo,
+            threads=settings.database_threads,
+        )
         await db.migrate()
         regions = load_regions()
         await db.seed(regions)

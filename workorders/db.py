@@ -176,14 +176,14 @@ def _adopt_unversioned(connection: Connection, config: Config) -> None:
 class Database:
     """The engine, its sessions and the threads they run in; one per process."""
 
-    def __init__(self, engine: Engine, threads: int = 10) -> None:
+    def __init__(self, engine: Engine, threads: int = 2) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="database")
 
     @classmethod
-    def from_url(cls, url: str, *, echo: bool = False) -> Database:
-        return cls(create_engine(url, echo=echo))
+    def from_url(cls, url: str, *, echo: bool = False, threads: int = 2) -> Database:
+        return cls(create_engine(url, echo=echo), threads)
 
     async def run(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` with a session of its own, in one of the database's threads

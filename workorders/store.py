@@ -78,6 +78,65 @@ report; SQLAlchemy's ORM and statement building were most of its CPU)."""
 _NEW_EVENT = insert(_TABLES["order_event"])
 
 
+_ATTEMPT = _TABLES["sub_task_attempt"].c
+_OF_THIS_SUB_TASK = (
+    _ATTEMPT.order_id == bindparam("order"),
+    _ATTEMPT.kind == bindparam("sub_task_kind"),
+)
+_ATTEMPT_DATA = sqlalchemy_select(_ATTEMPT.data, _ATTEMPT.outcome).where(
+    *_OF_THIS_SUB_TASK, _ATTEMPT.attempt == bindparam("attempt_no")
+)
+_EARLIER_ATTEMPTS = (
+    sqlalchemy_select(_ATTEMPT.attempt, _ATTEMPT.data, _ATTEMPT.outcome, _ATTEMPT.error_code)
+    .where(*_OF_THIS_SUB_TASK, _ATTEMPT.attempt < bindparam("attempt_no"))
+    .order_by(_ATTEMPT.attempt)
+)
+_NEW_ATTEMPT = insert(_TABLES["sub_task_attempt"])
+_FINISH_ATTEMPT = (
+    update(_TABLES["sub_task_attempt"])
+    .where(
+        *_OF_THIS_SUB_TASK,
+        _ATTEMPT.attempt == bindparam("attempt_no"),
+        _ATTEMPT.outcome == AttemptOutcome.PENDING,
+    )
+    .values(
+        outcome=bindparam("new_outcome", type_=_ATTEMPT.outcome.type),
+        result=bindparam("new_result", type_=JSON),
+        error_code=bindparam("new_error_code", type_=_ATTEMPT.error_code.type),
+        finished_at=bindparam("at", type_=UtcDateTime),
+    )
+)
+_THE_SUB_TASK = (
+    _SUB_TASK.order_id == bindparam("order"),
+    _SUB_TASK.kind == bindparam("sub_task_kind"),
+)
+_START_SUB_TASK = (
+    update(_TABLES["sub_task"])
+    .where(*_THE_SUB_TASK)
+    .values(
+        status=SubTaskStatus.IN_PROGRESS,
+        attempts=bindparam("attempt_no", type_=_SUB_TASK.attempts.type),
+        data=bindparam("new_data", type_=JSON),
+        updated_at=bindparam("at", type_=UtcDateTime),
+    )
+)
+_ATTEMPT_RESULT = {
+    "result": bindparam("new_result", type_=JSON),
+    "detail": bindparam("new_detail", type_=_SUB_TASK.detail.type),
+    "updated_at": bindparam("at", type_=UtcDateTime),
+}
+_FAILED_ATTEMPT_SUB_TASK = (
+    update(_TABLES["sub_task"])
+    .where(*_THE_SUB_TASK, _SUB_TASK.status != SubTaskStatus.CANCELLED)
+    .values(_ATTEMPT_RESULT)
+)
+_SUCCEEDED_SUB_TASK = _FAILED_ATTEMPT_SUB_TASK.values(status=SubTaskStatus.SUCCEEDED)
+"""An attempt's result on its sub-task, unless the sub-task was cancelled meanwhile (an
+abandoned attempt). These statements of an attempt are built once: they are the hot
+path of every activation and quality check, where SQLAlchemy's ORM was most of the
+CPU."""
+
+
 @functools.cache
 def _recording(state: JobState) -> Update:
     """The conditional update that records a report of ``state`` on a job that can
@@ -405,50 +464,54 @@ class WorkOrderStore:
         """
 
         def work(session: Session) -> dict[str, Any] | None:
-            stored = self._attempt(session, order_id, kind, attempt)
-            if stored is not None:
-                return stored.data
-            earlier = (
-                session.exec(
-                    select(SubTaskAttempt)
-                    .where(SubTaskAttempt.order_id == order_id, SubTaskAttempt.kind == kind)
-                    .where(SubTaskAttempt.attempt < attempt)
-                    .order_by(col(SubTaskAttempt.attempt))
-                )
-            ).all()
+            this = {"order": order_id, "sub_task_kind": kind, "attempt_no": attempt}
+            if (stored := session.execute(_ATTEMPT_DATA, this).first()) is not None:
+                return dict(stored.data or {})
+            earlier = session.execute(_EARLIER_ATTEMPTS, this).all()
             planned = plan(
                 [PastAttempt(a.attempt, a.data or {}, a.outcome, a.error_code) for a in earlier]
             )
             if planned is None:
                 return None
             data = planned.model_dump(mode="json")
-            session.add(SubTaskAttempt(order_id=order_id, kind=kind, attempt=attempt, data=data))
-            if reserve is not None:
-                try:
-                    reserve(session, data)
-                except IntegrityError:
-                    session.rollback()
-                    stored = self._attempt(session, order_id, kind, attempt)
-                    if stored is not None:
-                        return stored.data
-                    raise ResourceTaken(f"{data} is held by another order") from None
-            task = self._sub_task(session, order_id, kind)
-            task.status = SubTaskStatus.IN_PROGRESS
-            task.attempts = attempt
-            task.data = data
-            task.updated_at = utcnow()
-            session.add(task)
-            session.add(
-                _event(order_id, actor, f"{kind.value}.attempt_started", attempt=attempt, data=data)
-            )
+            now = utcnow()
             try:
-                session.commit()
-            except IntegrityError:
+                session.execute(
+                    _NEW_ATTEMPT,
+                    {
+                        "order_id": order_id,
+                        "kind": kind,
+                        "attempt": attempt,
+                        "data": data,
+                        "outcome": AttemptOutcome.PENDING,
+                        "started_at": now,
+                    },
+                )
+                if reserve is not None:
+                    reserve(session, data)
+            except IntegrityError:  # begun meanwhile by another run, or resources taken
                 session.rollback()
-                stored = self._attempt(session, order_id, kind, attempt)
-                if stored is None:
+                if (stored := session.execute(_ATTEMPT_DATA, this).first()) is not None:
+                    return dict(stored.data or {})
+                if reserve is None:
                     raise
-                return stored.data
+                raise ResourceTaken(f"{data} is held by another order") from None
+            started = session.connection().execute(
+                _START_SUB_TASK, {**this, "new_data": data, "at": now}
+            )
+            if started.rowcount != 1:
+                raise OrderNotFound(f"{order_id} has no {kind.value} sub-task (not dispatched yet)")
+            session.execute(
+                _NEW_EVENT,
+                {
+                    "order_id": order_id,
+                    "at": now,
+                    "actor": actor,
+                    "kind": f"{kind.value}.attempt_started",
+                    "detail": {"attempt": attempt, "data": data},
+                },
+            )
+            session.commit()
             return data
 
         return await self.db.run(work)
@@ -468,34 +531,32 @@ class WorkOrderStore:
         """Store an attempt's result with its data, and the sub-task's latest result."""
 
         def work(session: Session) -> None:
-            stored = self._attempt(session, order_id, kind, attempt)
+            this = {"order": order_id, "sub_task_kind": kind, "attempt_no": attempt}
+            stored = session.execute(_ATTEMPT_DATA, this).first()
             if stored is None:
                 raise LookupError(f"{kind.value} attempt {attempt} of {order_id} was never begun")
             if stored.outcome is not AttemptOutcome.PENDING:
                 return
             outcome = AttemptOutcome.SUCCEEDED if succeeded else AttemptOutcome.FAILED
-            stored.outcome = outcome
-            stored.result = result
-            stored.error_code = error_code
-            stored.finished_at = utcnow()
-            session.add(stored)
-            task = self._sub_task(session, order_id, kind)
-            if task.status is not SubTaskStatus.CANCELLED:  # else: an abandoned attempt
-                task.result = result
-                task.detail = detail
-                if succeeded:
-                    task.status = SubTaskStatus.SUCCEEDED
-                task.updated_at = utcnow()
-                session.add(task)
-            session.add(
-                _event(
-                    order_id,
-                    actor,
-                    f"{kind.value}.attempt_{outcome.value}",
-                    attempt=attempt,
-                    error_code=error_code,
-                    detail=detail,
-                )
+            now = utcnow()
+            finished = {**this, "new_result": result, "at": now}
+            session.execute(
+                _FINISH_ATTEMPT,
+                {**finished, "new_outcome": outcome, "new_error_code": error_code},
+            )
+            session.execute(
+                _SUCCEEDED_SUB_TASK if succeeded else _FAILED_ATTEMPT_SUB_TASK,
+                {**finished, "new_detail": detail},
+            )
+            session.execute(
+                _NEW_EVENT,
+                {
+                    "order_id": order_id,
+                    "at": now,
+                    "actor": actor,
+                    "kind": f"{kind.value}.attempt_{outcome.value}",
+                    "detail": {"attempt": attempt, "error_code": error_code, "detail": detail},
+                },
             )
             session.commit()
 
@@ -538,20 +599,6 @@ class WorkOrderStore:
             session.commit()
 
         return await self.db.run(work)
-
-    @staticmethod
-    def _attempt(
-        session: Any, order_id: str, kind: SubTaskKind, attempt: int
-    ) -> SubTaskAttempt | None:
-        result = session.exec(
-            select(SubTaskAttempt).where(
-                SubTaskAttempt.order_id == order_id,
-                SubTaskAttempt.kind == kind,
-                SubTaskAttempt.attempt == attempt,
-            )
-        )
-        row: SubTaskAttempt | None = result.first()
-        return row
 
     @staticmethod
     def _sub_task(session: Any, order_id: str, kind: SubTaskKind) -> SubTask:
