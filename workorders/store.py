@@ -137,6 +137,63 @@ path of every activation and quality check, where SQLAlchemy's ORM was most of t
 CPU."""
 
 
+_CONSTRUCTION_OF_ORDER = (
+    _SUB_TASK.order_id == bindparam("order"),
+    _SUB_TASK.kind == SubTaskKind.CONSTRUCTION,
+)
+_CONSTRUCTION_ASSIGNMENT = sqlalchemy_select(_SUB_TASK.technician_id, _SUB_TASK.queued_at).where(
+    *_CONSTRUCTION_OF_ORDER
+)
+_ACTIVE_TECHNICIANS = sqlalchemy_select(
+    _TECHNICIAN.id,
+    _TECHNICIAN.name,
+    _TECHNICIAN.regions,
+    _TECHNICIAN.skills,
+    _TECHNICIAN.open_jobs,
+    _TECHNICIAN.max_open_jobs,
+).where(_TECHNICIAN.active)
+_BOOK = (
+    update(_TABLES["technician"])
+    .where(
+        _TECHNICIAN.id == bindparam("technician"),
+        _TECHNICIAN.active,
+        _TECHNICIAN.open_jobs < _TECHNICIAN.max_open_jobs,
+    )
+    .values(open_jobs=_TECHNICIAN.open_jobs + 1)
+)
+_ASSIGN = (
+    update(_TABLES["sub_task"])
+    .where(*_CONSTRUCTION_OF_ORDER)
+    .values(
+        technician_id=bindparam("technician", type_=_SUB_TASK.technician_id.type),
+        job_state=JobState.ASSIGNED,
+        status=SubTaskStatus.IN_PROGRESS,
+        queued_at=None,
+        visit=1,  # the technician's first visit
+        detail=bindparam("new_detail", type_=_SUB_TASK.detail.type),
+        updated_at=bindparam("at", type_=UtcDateTime),
+    )
+)
+_ASSIGN_EXCLUDING = _ASSIGN.values(excluded=bindparam("new_excluded", type_=JSON))
+_QUEUE = (
+    update(_TABLES["sub_task"])
+    .where(*_CONSTRUCTION_OF_ORDER)
+    .values(
+        queued_at=bindparam("at", type_=UtcDateTime),
+        status=SubTaskStatus.IN_PROGRESS,
+        detail=bindparam("new_detail", type_=_SUB_TASK.detail.type),
+        excluded=bindparam("new_excluded", type_=JSON),
+        updated_at=bindparam("at", type_=UtcDateTime),
+    )
+)
+_ORDER_TECHNICIAN = (
+    update(_TABLES["work_order"])
+    .where(_TABLES["work_order"].c.id == bindparam("order"))
+    .values(technician_id=bindparam("technician", type_=_SUB_TASK.technician_id.type))
+)
+"""The statements of a construction job's assignment, built once (every order's)."""
+
+
 @functools.cache
 def _recording(state: JobState) -> Update:
     """The conditional update that records a report of ``state`` on a job that can
@@ -639,41 +696,56 @@ class WorkOrderStore:
         """
 
         def work(session: Session) -> str | None:
-            task = self._sub_task(session, order_id, SubTaskKind.CONSTRUCTION)
+            task = session.execute(_CONSTRUCTION_ASSIGNMENT, {"order": order_id}).first()
+            if task is None:
+                raise OrderNotFound(f"{order_id} has no construction sub-task (not dispatched yet)")
             if task.technician_id is not None:
-                return task.technician_id
-            now = utcnow()
-            task.excluded = list(excluded) or None
-            chosen: Technician | None = None
-            technicians = (session.exec(select(Technician).where(col(Technician.active)))).all()
+                return str(task.technician_id)
             candidates = sorted(
-                (t for t in technicians if t.can_take(region, skill) and t.id not in excluded),
+                (
+                    t
+                    for t in session.execute(_ACTIVE_TECHNICIANS)
+                    if region in t.regions
+                    and skill in t.skills
+                    and t.open_jobs < t.max_open_jobs
+                    and t.id not in excluded
+                ),
                 key=lambda t: (t.open_jobs, t.id),
             )
             # Who waits before this job matters only when someone has room (reading
             # them costs as much as the region's queue is long).
             ahead = (
-                self._queued_before(session, order_id, region, service_types, task)
+                self._queued_before(session, order_id, region, service_types, task.queued_at)
                 if candidates
                 else []
             )
-            for candidate in candidates:
-                if any(candidate.id not in (earlier.excluded or []) for earlier in ahead):
-                    continue  # an order that waited longer can take this technician
-                if self._book(session, candidate.id):
-                    chosen = candidate
-                    break
+            now = utcnow()
+            chosen = next(
+                (
+                    t
+                    for t in candidates
+                    # else an order that waited longer can take this technician
+                    if all(t.id in (earlier or []) for earlier in ahead)
+                    and self._book(session, t.id)
+                ),
+                None,
+            )
             if chosen is None:
                 if task.queued_at is None:
-                    task.queued_at = now
-                    task.status = SubTaskStatus.IN_PROGRESS
-                    task.detail = f"queued for a free {skill} technician in region {region}"
-                    task.updated_at = now
-                    session.add(task)
+                    session.execute(
+                        _QUEUE,
+                        {
+                            "order": order_id,
+                            "at": now,
+                            "new_detail": f"queued for a free {skill} technician"
+                            f" in region {region}",
+                            "new_excluded": list(excluded) or None,
+                        },
+                    )
                     session.add(_event(order_id, SYSTEM, "construction.queued", region=region))
                     session.commit()
                 return None
-            self._assign(session, task, chosen.id, chosen.name)
+            self._assign(session, order_id, chosen.id, chosen.name, excluded)
             session.add(
                 _event(
                     order_id,
@@ -684,7 +756,7 @@ class WorkOrderStore:
                 )
             )
             session.commit()
-            return chosen.id
+            return str(chosen.id)
 
         return await self.db.run(work)
 
@@ -710,7 +782,7 @@ class WorkOrderStore:
             previous = task.technician_id
             if previous is not None and task.job_state is not JobState.COMPLETED:
                 self._unbook(session, previous)
-            self._assign(session, task, technician_id, technician.name)
+            self._assign(session, order_id, technician_id, technician.name)
             session.add(
                 _event(
                     order_id,
@@ -1097,66 +1169,62 @@ class WorkOrderStore:
         order_id: str,
         region: str,
         service_types: Sequence[ServiceType],
-        task: SubTask,
-    ) -> list[SubTask]:
-        """The construction jobs of the region and skill that have waited longer."""
+        queued_at: datetime | None,
+    ) -> list[list[str] | None]:
+        """Whom each construction job of the region and skill that has waited longer
+        (than since ``queued_at``, if it waits) excludes."""
+        orders = _TABLES["work_order"].c
         query = (
-            select(SubTask)
-            .join(WorkOrder, col(SubTask.order_id) == col(WorkOrder.id))
+            sqlalchemy_select(_SUB_TASK.excluded)
+            .join_from(_TABLES["sub_task"], _TABLES["work_order"], _SUB_TASK.order_id == orders.id)
             .where(
-                SubTask.kind == SubTaskKind.CONSTRUCTION,
-                col(SubTask.queued_at).is_not(None),
-                SubTask.order_id != order_id,
-                WorkOrder.region == region,
-                col(WorkOrder.service_type).in_(list(service_types)),
+                _SUB_TASK.kind == SubTaskKind.CONSTRUCTION,
+                _SUB_TASK.queued_at.is_not(None),
+                _SUB_TASK.order_id != order_id,
+                orders.region == region,
+                orders.service_type.in_(list(service_types)),
             )
         )
-        if task.queued_at is not None:
-            query = query.where(col(SubTask.queued_at) < task.queued_at)
-        return list((session.exec(query)).all())
+        if queued_at is not None:
+            query = query.where(_SUB_TASK.queued_at < queued_at)
+        return list(session.execute(query).scalars())
 
     @staticmethod
     def _book(session: Any, technician_id: str) -> bool:
         """Count one more job for the technician, if they have room: atomic."""
-        result = session.exec(
-            update(Technician)
-            .where(
-                col(Technician.id) == technician_id,
-                col(Technician.active),
-                col(Technician.open_jobs) < col(Technician.max_open_jobs),
-            )
-            .values(open_jobs=col(Technician.open_jobs) + 1)
-        )
-        return bool(result.rowcount == 1)
+        return bool(session.execute(_BOOK, {"technician": technician_id}).rowcount == 1)
 
     @staticmethod
     def _unbook(session: Any, technician_id: str) -> None:
-        session.exec(
-            update(Technician)
-            .where(col(Technician.id) == technician_id, col(Technician.open_jobs) > 0)
-            .values(open_jobs=col(Technician.open_jobs) - 1)
-        )
+        session.execute(_UNBOOK, {"technician": technician_id})
 
     @classmethod
-    def _assign(cls, session: Any, task: SubTask, technician_id: str, name: str) -> None:
-        cls._set_order_technician(session, task.order_id, technician_id)
-        task.technician_id = technician_id
-        task.job_state = JobState.ASSIGNED
-        task.status = SubTaskStatus.IN_PROGRESS
-        task.queued_at = None
-        task.visit = 1  # the technician's first visit
-        task.detail = f"assigned to {name} ({technician_id})"
-        task.updated_at = utcnow()
-        session.add(task)
+    def _assign(
+        cls,
+        session: Any,
+        order_id: str,
+        technician_id: str,
+        name: str,
+        excluded: Sequence[str] | None = None,
+    ) -> None:
+        """Give the order's construction job to the technician (``excluded``: whom it
+        is never given to again, if that changed)."""
+        cls._set_order_technician(session, order_id, technician_id)
+        params = {
+            "order": order_id,
+            "technician": technician_id,
+            "new_detail": f"assigned to {name} ({technician_id})",
+            "at": utcnow(),
+        }
+        if excluded is None:
+            session.execute(_ASSIGN, params)
+        else:
+            session.execute(_ASSIGN_EXCLUDING, {**params, "new_excluded": list(excluded) or None})
 
     @staticmethod
     def _set_order_technician(session: Any, order_id: str, technician_id: str | None) -> None:
         """Keep the order's copy of its installation's technician (the list filters by it)."""
-        session.exec(
-            update(WorkOrder)
-            .where(col(WorkOrder.id) == order_id)
-            .values(technician_id=technician_id)
-        )
+        session.execute(_ORDER_TECHNICIAN, {"order": order_id, "technician": technician_id})
 
     # Cancellation --------------------------------------------------------------
 
