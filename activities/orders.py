@@ -44,7 +44,7 @@ class OrderActivities:
         try:
             order = await self._store.get_order(input.order_id)
             region = self._regions.get(order.region)
-            order = await self._store.start_order(order.id, region.installation_limit)
+            await self._store.start_order(order.id, region.installation_limit)
         except OrderNotFound as e:
             raise not_found(e) from e
         return OrderPlan(

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Select, Update, bindparam, exists, insert
+from sqlalchemy import JSON, Select, Update, bindparam, case, exists, insert, literal
 from sqlalchemy import select as sqlalchemy_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, and_, col, func, or_, select, update
@@ -192,6 +192,54 @@ _ORDER_TECHNICIAN = (
     .values(technician_id=bindparam("technician", type_=_SUB_TASK.technician_id.type))
 )
 """The statements of a construction job's assignment, built once (every order's)."""
+
+
+_ORDER = _TABLES["work_order"].c
+_ORDER_STATUS = sqlalchemy_select(_ORDER.status).where(_ORDER.id == bindparam("order"))
+_SUB_TASKS_OF_ORDER = sqlalchemy_select(
+    _SUB_TASK.kind, _SUB_TASK.status, _SUB_TASK.queued_at
+).where(_SUB_TASK.order_id == bindparam("order"))
+_NEW_SUB_TASK = insert(_TABLES["sub_task"])
+_DISPATCH = (
+    update(_TABLES["work_order"])
+    .where(_ORDER.id == bindparam("order"), _ORDER.status == OrderStatus.RECEIVED)
+    .values(status=OrderStatus.IN_PROGRESS, updated_at=bindparam("at", type_=UtcDateTime))
+)
+_SUB_TASK_STATUS = (
+    update(_TABLES["sub_task"])
+    .where(*_THE_SUB_TASK)
+    .values(
+        status=bindparam("new_status", type_=_SUB_TASK.status.type),
+        detail=bindparam("new_detail", type_=_SUB_TASK.detail.type),
+        updated_at=bindparam("at", type_=UtcDateTime),
+    )
+)
+_SUB_TASK_DETAIL = (
+    update(_TABLES["sub_task"])
+    .where(*_THE_SUB_TASK)
+    .values(
+        status=case(
+            (
+                _SUB_TASK.status == SubTaskStatus.PENDING,
+                literal(SubTaskStatus.IN_PROGRESS, _SUB_TASK.status.type),
+            ),
+            else_=_SUB_TASK.status,
+        ),
+        detail=bindparam("new_detail", type_=_SUB_TASK.detail.type),
+        updated_at=bindparam("at", type_=UtcDateTime),
+    )
+)
+_UNQUEUE = update(_TABLES["sub_task"]).where(*_CONSTRUCTION_OF_ORDER).values(queued_at=None)
+_ORDER_OUTCOME = {
+    "status": bindparam("new_status", type_=_ORDER.status.type),
+    "status_reason": bindparam("new_reason", type_=_ORDER.status_reason.type),
+    "updated_at": bindparam("at", type_=UtcDateTime),
+}
+_SET_ORDER_STATUS = (
+    update(_TABLES["work_order"]).where(_ORDER.id == bindparam("order")).values(_ORDER_OUTCOME)
+)
+_END_ORDER = _SET_ORDER_STATUS.values(completed_at=bindparam("at", type_=UtcDateTime))
+"""The statements of an order's start and end, built once (every order's)."""
 
 
 @functools.cache
@@ -373,57 +421,63 @@ class WorkOrderStore:
 
         return await self.db.run(work)
 
-    async def start_order(
-        self, order_id: str, installation_limit: timedelta | None = None
-    ) -> WorkOrder:
+    async def start_order(self, order_id: str, installation_limit: timedelta | None = None) -> None:
         """Move a received order to in progress and open its three sub-tasks; the
-        construction sub-task is due ``installation_limit`` from now."""
+        construction sub-task is due ``installation_limit`` from now. Running it again
+        (an activity retried) changes nothing."""
 
-        def work(session: Session) -> WorkOrder:
-            order = session.get(WorkOrder, order_id)
-            if order is None:
+        def work(session: Session) -> None:
+            this = {"order": order_id}
+            if session.execute(_ORDER_STATUS, this).first() is None:
                 raise OrderNotFound(order_id)
-            existing = set(
-                (session.exec(select(SubTask.kind).where(SubTask.order_id == order_id))).all()
-            )
-            for kind in SubTaskKind:
-                if kind not in existing:
-                    task = SubTask(order_id=order_id, kind=kind)
-                    if kind is SubTaskKind.CONSTRUCTION and installation_limit is not None:
-                        task.due_at = utcnow() + installation_limit
-                        task.sla_state = SlaState.ON_TIME
-                    session.add(task)
-            if order.status is OrderStatus.RECEIVED:
-                order.status = OrderStatus.IN_PROGRESS
-                order.updated_at = utcnow()
-                session.add(order)
-                session.add(
-                    _event(
-                        order_id,
-                        SYSTEM,
-                        "order.dispatched",
-                        sub_tasks=[k.value for k in SubTaskKind],
-                    )
+            existing = set(session.execute(_SUB_TASKS_OF_ORDER, this).scalars())
+            now = utcnow()
+            no_limit: dict[str, Any] = {"due_at": None, "sla_state": None}
+            limit = no_limit
+            if installation_limit is not None:
+                limit = {"due_at": now + installation_limit, "sla_state": SlaState.ON_TIME}
+            new = [
+                {
+                    "order_id": order_id,
+                    "kind": kind,
+                    "status": SubTaskStatus.PENDING,
+                    "attempts": 0,
+                    "visit": 0,
+                    "report_seq": 0,
+                    "updated_at": now,
+                    **(limit if kind is SubTaskKind.CONSTRUCTION else no_limit),
+                }
+                for kind in SubTaskKind
+                if kind not in existing
+            ]
+            if new:
+                session.execute(_NEW_SUB_TASK, new)
+            if session.connection().execute(_DISPATCH, {**this, "at": now}).rowcount:
+                session.execute(
+                    _NEW_EVENT,
+                    {
+                        "order_id": order_id,
+                        "at": now,
+                        "actor": SYSTEM,
+                        "kind": "order.dispatched",
+                        "detail": {"sub_tasks": [k.value for k in SubTaskKind]},
+                    },
                 )
             session.commit()
-            session.refresh(order)
-            return order
 
         return await self.db.run(work)
 
     async def complete_order(
         self, order_id: str, decision: OrderDecision, outcomes: Sequence[SubTaskOutcome]
-    ) -> WorkOrder:
-        """Store the order's final status and each sub-task's outcome."""
+    ) -> None:
+        """Store the order's status and each sub-task's outcome (again: no change)."""
 
-        def work(session: Session) -> WorkOrder:
-            order = session.get(WorkOrder, order_id)
-            if order is None:
+        def work(session: Session) -> None:
+            this = {"order": order_id}
+            status = session.execute(_ORDER_STATUS, this).scalar()
+            if status is None:
                 raise OrderNotFound(order_id)
-            tasks = {
-                t.kind: t
-                for t in (session.exec(select(SubTask).where(SubTask.order_id == order_id))).all()
-            }
+            tasks = {t.kind: t for t in session.execute(_SUB_TASKS_OF_ORDER, this)}
             activated = any(
                 o.kind is SubTaskKind.ACTIVATION and o.status is SubTaskStatus.SUCCEEDED
                 for o in outcomes
@@ -431,33 +485,44 @@ class WorkOrderStore:
             cancelled = decision.status is OrderStatus.CANCELLED  # deactivated before
             if decision.status.is_final and (cancelled or not activated):
                 session.exec(releasing(order_id))  # give the network back
+            now = utcnow()
             construction = tasks.get(SubTaskKind.CONSTRUCTION)
             if construction is not None and construction.queued_at is not None:
-                construction.queued_at = None  # an ended order waits for nobody
-                session.add(construction)
-            for outcome in outcomes:
-                task = tasks.get(outcome.kind)
-                if task is not None and task.status != outcome.status:
-                    task.status = outcome.status
-                    task.detail = outcome.reason
-                    task.updated_at = utcnow()
-                    session.add(task)
-            if order.status != decision.status:
-                now = utcnow()
-                order.status = decision.status
-                order.status_reason = decision.reason
-                order.updated_at = now
-                if decision.status.is_final:
-                    order.completed_at = now
-                session.add(order)
-                session.add(
-                    _event(
-                        order_id, SYSTEM, f"order.{decision.status.value}", reason=decision.reason
-                    )
+                session.execute(_UNQUEUE, this)  # an ended order waits for nobody
+            changed = [
+                {
+                    **this,
+                    "sub_task_kind": o.kind,
+                    "new_status": o.status,
+                    "new_detail": o.reason,
+                    "at": now,
+                }
+                for o in outcomes
+                if o.kind in tasks and tasks[o.kind].status != o.status
+            ]
+            if changed:
+                session.execute(_SUB_TASK_STATUS, changed)
+            if status != decision.status:
+                session.execute(
+                    _END_ORDER if decision.status.is_final else _SET_ORDER_STATUS,
+                    {
+                        **this,
+                        "new_status": decision.status,
+                        "new_reason": decision.reason,
+                        "at": now,
+                    },
+                )
+                session.execute(
+                    _NEW_EVENT,
+                    {
+                        "order_id": order_id,
+                        "at": now,
+                        "actor": SYSTEM,
+                        "kind": f"order.{decision.status.value}",
+                        "detail": {"reason": decision.reason},
+                    },
                 )
             session.commit()
-            session.refresh(order)
-            return order
 
         return await self.db.run(work)
 
@@ -644,15 +709,16 @@ class WorkOrderStore:
         return await self.db.run(work)
 
     async def set_sub_task_detail(self, order_id: str, kind: SubTaskKind, detail: str) -> None:
-        """Say what a sub-task is doing (shown with the order)."""
+        """Say what a sub-task is doing (shown with the order); a pending one is then
+        in progress."""
 
         def work(session: Session) -> None:
-            task = self._sub_task(session, order_id, kind)
-            if task.status is SubTaskStatus.PENDING:
-                task.status = SubTaskStatus.IN_PROGRESS
-            task.detail = detail
-            task.updated_at = utcnow()
-            session.add(task)
+            said = session.connection().execute(
+                _SUB_TASK_DETAIL,
+                {"order": order_id, "sub_task_kind": kind, "new_detail": detail, "at": utcnow()},
+            )
+            if said.rowcount != 1:
+                raise OrderNotFound(f"{order_id} has no {kind.value} sub-task (not dispatched yet)")
             session.commit()
 
         return await self.db.run(work)

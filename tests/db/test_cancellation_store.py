@@ -148,7 +148,8 @@ async def test_a_cancelled_order_is_final(store: WorkOrderStore) -> None:
         SubTaskStatus.CANCELLED, SubTaskStatus.SUCCEEDED, SubTaskStatus.CANCELLED
     )
 
-    stored = await store.complete_order(order.id, decision, outcomes)
+    await store.complete_order(order.id, decision, outcomes)
+    stored = await store.get_order(order.id)
 
     assert stored.status is OrderStatus.CANCELLED
     assert stored.status_reason == "cancelled by ops:a: moved"

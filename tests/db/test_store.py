@@ -49,7 +49,8 @@ async def test_timestamps_come_back_aware(store: WorkOrderStore) -> None:
 async def test_start_order_opens_three_sub_tasks_once(store: WorkOrderStore) -> None:
     order, _ = await store.create_order(new_order())
     await store.start_order(order.id)
-    started = await store.start_order(order.id)  # an activity may run twice
+    await store.start_order(order.id)  # an activity may run twice
+    started = await store.get_order(order.id)
     assert started.status is OrderStatus.IN_PROGRESS
     tasks = await store.get_sub_tasks(order.id)
     assert [t.kind for t in tasks] == list(SubTaskKind)
@@ -143,10 +144,12 @@ async def test_complete_order_stores_status_and_outcomes(store: WorkOrderStore) 
         SubTaskOutcome(kind=SubTaskKind.QUALITY_CHECK, status=SubTaskStatus.SKIPPED, reason="y"),
     ]
     decision = OrderDecision(status=OrderStatus.FAILED, reason="activation failed: x")
-    done = await store.complete_order(order.id, decision, outcomes)
+    await store.complete_order(order.id, decision, outcomes)
+    done = await store.get_order(order.id)
     assert done.status is OrderStatus.FAILED
     assert done.completed_at is not None
-    again = await store.complete_order(order.id, decision, outcomes)
+    await store.complete_order(order.id, decision, outcomes)
+    again = await store.get_order(order.id)
     assert again.completed_at == done.completed_at
     statuses = {t.kind: t.status for t in await store.get_sub_tasks(order.id)}
     assert statuses == {o.kind: o.status for o in outcomes}
@@ -177,3 +180,15 @@ async def test_shipped_technicians_are_seeded_once(store: WorkOrderStore) -> Non
     technicians = await store.db.run(lambda session: session.exec(select(Technician)).all())
     north = [t.id for t in technicians if t.regions == ["north"]]
     assert sorted(north) == ["tech-north-1", "tech-north-2", "tech-north-3"]
+
+
+async def test_a_sub_task_says_what_it_does(store: WorkOrderStore) -> None:
+    order, _ = await store.create_order(new_order())
+    with pytest.raises(OrderNotFound):  # not dispatched yet
+        await store.set_sub_task_detail(order.id, SubTaskKind.QUALITY_CHECK, "waiting")
+    await store.start_order(order.id)
+    await store.set_sub_task_detail(order.id, SubTaskKind.QUALITY_CHECK, "waiting for the line")
+    tasks = {t.kind: t for t in await store.get_sub_tasks(order.id)}
+    check = tasks[SubTaskKind.QUALITY_CHECK]
+    assert (check.status, check.detail) == (SubTaskStatus.IN_PROGRESS, "waiting for the line")
+    assert tasks[SubTaskKind.ACTIVATION].status is SubTaskStatus.PENDING
