@@ -7,8 +7,8 @@ steady offered load, with the whole system running.
 ``POST /orders/{id}/construction/reports`` (accepted, en route, on site, completed),
 each report by the technician whose job it is, with their own token. A report is
 timed from request to answer: the API records it in the database, and a completion
-is signalled to the order's workflow before the answer. ``GET /healthz`` is timed alongside as the floor of this machine's
-noise. The first ``--warmup`` seconds are not counted.
+is signalled to the order's workflow before the answer. ``GET /healthz`` is timed
+alongside as the floor of this machine's noise. The first ``--warmup`` seconds are not counted.
 
 Target: p99 at most 100 ms for both. Exits 1 when missed.
 
