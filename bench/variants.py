@@ -10,7 +10,8 @@ does (the same activities, clients, metrics and settings), built with:
 - ``unsandboxed``: no sandbox at all;
 - ``cache200``: at most 200 workflows kept in the worker's cache (500 by default);
 - ``slots``: twice the default pollers for workflow and activity tasks;
-- ``pollers``: as many pollers of the task queue as of the worker's sticky queue.
+- ``pollers``: as many pollers of the task queue as of the worker's sticky queue;
+- ``uvloop``: uvloop's event loop instead of the standard library's.
 
 Database writes as local activities, once measured here as a variant, are the
 production worker's since (``LOCAL_WRITES_PATCH`` in the workflow), as is the
@@ -28,6 +29,7 @@ import logging
 import sys
 from typing import Any
 
+import uvloop
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -42,7 +44,15 @@ from workorders.reference import load_catalog, load_regions
 from workorders.store import WorkOrderStore
 from workorders.wake import waker
 
-OPTIONS = ("production", "full_sandbox", "unsandboxed", "cache200", "slots", "pollers")
+OPTIONS = (
+    "production",
+    "full_sandbox",
+    "unsandboxed",
+    "cache200",
+    "slots",
+    "pollers",
+    "uvloop",
+)
 log = logging.getLogger("bench.variants")
 
 
@@ -69,7 +79,11 @@ async def run(settings: Settings, options: set[str]) -> None:
     """As :func:`worker.run`, with the NMS over HTTP, but the worker built with
     ``options``."""
     regions, catalog = load_regions(), load_catalog()
-    db = Database.from_url(settings.effective_database_url)
+    db = Database.from_url(
+        settings.effective_database_url,
+        echo=settings.database_echo,
+        threads=settings.database_threads,
+    )
     await db.migrate()
     await db.seed(regions)
     async with contextlib.AsyncExitStack() as stack:
@@ -110,7 +124,10 @@ def main() -> None:
         raise SystemExit("WORKORDERS_NMS_URL must name the NMS (simulator service)")
     configure_logging(settings)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings, options))
+        if "uvloop" in options:
+            uvloop.run(run(settings, options))
+        else:
+            asyncio.run(run(settings, options))
 
 
 if __name__ == "__main__":
