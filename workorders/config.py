@@ -35,12 +35,13 @@ class Settings(BaseSettings):
         " empty means SQLite in the data folder.",
     )
     database_echo: bool = False
-    database_threads: int = Field(
-        default=2,
+    database_threads: int | None = Field(
+        default=None,
         ge=1,
-        description="Threads a process runs its database work in. More threads than"
-        " cores only contend for the GIL (and, on SQLite, for its one writer): on the"
-        " 2-core benchmark machine 2 threads completed ~10% more orders/s than 10.",
+        description="Threads a process runs its database work in; by default 2 on SQLite"
+        " (more only contend for the GIL and its one writer: on the 2-core benchmark"
+        " machine 2 completed ~10% more orders/s than 10) and 10 on PostgreSQL, whose"
+        " round trips release the GIL.",
     )
 
     temporal_address: str = "127.0.0.1:7233"

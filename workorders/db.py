@@ -173,16 +173,25 @@ def _adopt_unversioned(connection: Connection, config: Config) -> None:
     log.warning("a database without migration history matches the models: stamped head")
 
 
+SQLITE_THREADS = 2
+"""Database threads of a process on SQLite: it has one writer, and more threads than the
+cores only contend for the GIL (measured: ~10% more orders/s than with 10)."""
+SERVER_THREADS = 10
+"""Database threads of a process on PostgreSQL, whose round trips release the GIL."""
+
+
 class Database:
     """The engine, its sessions and the threads they run in; one per process."""
 
-    def __init__(self, engine: Engine, threads: int = 2) -> None:
+    def __init__(self, engine: Engine, threads: int | None = None) -> None:
         self.engine = engine
+        if threads is None:
+            threads = SQLITE_THREADS if engine.dialect.name == "sqlite" else SERVER_THREADS
         self._sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="database")
 
     @classmethod
-    def from_url(cls, url: str, *, echo: bool = False, threads: int = 2) -> Database:
+    def from_url(cls, url: str, *, echo: bool = False, threads: int | None = None) -> Database:
         return cls(create_engine(url, echo=echo), threads)
 
     async def run(self, work: Callable[[Session], T]) -> T:
