@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlalchemy.engine import Dialect
@@ -186,12 +186,34 @@ class Technician(SQLModel, table=True):
     """Jobs assigned and not yet completed or taken back; never above max_open_jobs."""
 
     def can_take(self, region: str, skill: str) -> bool:
-        return (
-            self.active
-            and region in self.regions
-            and skill in self.skills
-            and self.open_jobs < self.max_open_jobs
-        )
+        return can_take(self, region, skill)
+
+
+class TechnicianCapacity(Protocol):
+    """What decides whether a technician can take a job (a :class:`Technician`, or a
+    row of those columns)."""
+
+    @property
+    def active(self) -> bool: ...
+    @property
+    def regions(self) -> list[str]: ...
+    @property
+    def skills(self) -> list[str]: ...
+    @property
+    def open_jobs(self) -> int: ...
+    @property
+    def max_open_jobs(self) -> int: ...
+
+
+def can_take(technician: TechnicianCapacity, region: str, skill: str) -> bool:
+    """Whether the technician is active, of the region, has the skill and room for
+    another job."""
+    return (
+        technician.active
+        and region in technician.regions
+        and skill in technician.skills
+        and technician.open_jobs < technician.max_open_jobs
+    )
 
 
 class OltRecord(SQLModel, table=True):

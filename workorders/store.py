@@ -42,6 +42,7 @@ from models.tables import (
     Technician,
     UtcDateTime,
     WorkOrder,
+    can_take,
     utcnow,
 )
 from workorders.db import Database
@@ -76,6 +77,21 @@ _UNBOOK = (
 """One job less for a technician (the statement is built once: the hot path of a
 report; SQLAlchemy's ORM and statement building were most of its CPU)."""
 _NEW_EVENT = insert(_TABLES["order_event"])
+
+
+def _add_event(
+    session: Session, order_id: str, actor: str, kind: str, at: datetime, **detail: Any
+) -> None:
+    """One line of the order's timeline, by the prebuilt insert (a hot path's
+    :func:`_event`)."""
+    session.execute(
+        _NEW_EVENT,
+        {"order_id": order_id, "at": at, "actor": actor, "kind": kind, "detail": detail or None},
+    )
+
+
+def _no_sub_task(order_id: str, kind: SubTaskKind) -> OrderNotFound:
+    return OrderNotFound(f"{order_id} has no {kind.value} sub-task (not dispatched yet)")
 
 
 _ATTEMPT = _TABLES["sub_task_attempt"].c
@@ -147,6 +163,7 @@ _CONSTRUCTION_ASSIGNMENT = sqlalchemy_select(_SUB_TASK.technician_id, _SUB_TASK.
 _ACTIVE_TECHNICIANS = sqlalchemy_select(
     _TECHNICIAN.id,
     _TECHNICIAN.name,
+    _TECHNICIAN.active,
     _TECHNICIAN.regions,
     _TECHNICIAN.skills,
     _TECHNICIAN.open_jobs,
@@ -453,15 +470,13 @@ class WorkOrderStore:
             if new:
                 session.execute(_NEW_SUB_TASK, new)
             if session.connection().execute(_DISPATCH, {**this, "at": now}).rowcount:
-                session.execute(
-                    _NEW_EVENT,
-                    {
-                        "order_id": order_id,
-                        "at": now,
-                        "actor": SYSTEM,
-                        "kind": "order.dispatched",
-                        "detail": {"sub_tasks": [k.value for k in SubTaskKind]},
-                    },
+                _add_event(
+                    session,
+                    order_id,
+                    SYSTEM,
+                    "order.dispatched",
+                    now,
+                    sub_tasks=[k.value for k in SubTaskKind],
                 )
             session.commit()
 
@@ -512,15 +527,13 @@ class WorkOrderStore:
                         "at": now,
                     },
                 )
-                session.execute(
-                    _NEW_EVENT,
-                    {
-                        "order_id": order_id,
-                        "at": now,
-                        "actor": SYSTEM,
-                        "kind": f"order.{decision.status.value}",
-                        "detail": {"reason": decision.reason},
-                    },
+                _add_event(
+                    session,
+                    order_id,
+                    SYSTEM,
+                    f"order.{decision.status.value}",
+                    now,
+                    reason=decision.reason,
                 )
             session.commit()
 
@@ -622,16 +635,15 @@ class WorkOrderStore:
                 _START_SUB_TASK, {**this, "new_data": data, "at": now}
             )
             if started.rowcount != 1:
-                raise OrderNotFound(f"{order_id} has no {kind.value} sub-task (not dispatched yet)")
-            session.execute(
-                _NEW_EVENT,
-                {
-                    "order_id": order_id,
-                    "at": now,
-                    "actor": actor,
-                    "kind": f"{kind.value}.attempt_started",
-                    "detail": {"attempt": attempt, "data": data},
-                },
+                raise _no_sub_task(order_id, kind)
+            _add_event(
+                session,
+                order_id,
+                actor,
+                f"{kind.value}.attempt_started",
+                now,
+                attempt=attempt,
+                data=data,
             )
             session.commit()
             return data
@@ -670,15 +682,15 @@ class WorkOrderStore:
                 _SUCCEEDED_SUB_TASK if succeeded else _FAILED_ATTEMPT_SUB_TASK,
                 {**finished, "new_detail": detail},
             )
-            session.execute(
-                _NEW_EVENT,
-                {
-                    "order_id": order_id,
-                    "at": now,
-                    "actor": actor,
-                    "kind": f"{kind.value}.attempt_{outcome.value}",
-                    "detail": {"attempt": attempt, "error_code": error_code, "detail": detail},
-                },
+            _add_event(
+                session,
+                order_id,
+                actor,
+                f"{kind.value}.attempt_{outcome.value}",
+                now,
+                attempt=attempt,
+                error_code=error_code,
+                detail=detail,
             )
             session.commit()
 
@@ -718,7 +730,7 @@ class WorkOrderStore:
                 {"order": order_id, "sub_task_kind": kind, "new_detail": detail, "at": utcnow()},
             )
             if said.rowcount != 1:
-                raise OrderNotFound(f"{order_id} has no {kind.value} sub-task (not dispatched yet)")
+                raise _no_sub_task(order_id, kind)
             session.commit()
 
         return await self.db.run(work)
@@ -730,7 +742,7 @@ class WorkOrderStore:
         )
         task: SubTask | None = result.first()
         if task is None:
-            raise OrderNotFound(f"{order_id} has no {kind.value} sub-task (not dispatched yet)")
+            raise _no_sub_task(order_id, kind)
         return task
 
     # Construction --------------------------------------------------------------
@@ -764,17 +776,14 @@ class WorkOrderStore:
         def work(session: Session) -> str | None:
             task = session.execute(_CONSTRUCTION_ASSIGNMENT, {"order": order_id}).first()
             if task is None:
-                raise OrderNotFound(f"{order_id} has no construction sub-task (not dispatched yet)")
+                raise _no_sub_task(order_id, SubTaskKind.CONSTRUCTION)
             if task.technician_id is not None:
                 return str(task.technician_id)
             candidates = sorted(
                 (
                     t
                     for t in session.execute(_ACTIVE_TECHNICIANS)
-                    if region in t.regions
-                    and skill in t.skills
-                    and t.open_jobs < t.max_open_jobs
-                    and t.id not in excluded
+                    if can_take(t, region, skill) and t.id not in excluded
                 ),
                 key=lambda t: (t.open_jobs, t.id),
             )
@@ -1070,15 +1079,14 @@ class WorkOrderStore:
                         freed = report.state is JobState.COMPLETED
                         if freed:
                             session.execute(_UNBOOK, {"technician": technician})
-                        session.execute(
-                            _NEW_EVENT,
-                            {
-                                "order_id": order_id,
-                                "at": now,
-                                "actor": f"technician:{technician}",
-                                "kind": f"construction.{report.state.value}",
-                                "detail": {"report_seq": seq, **data},
-                            },
+                        _add_event(
+                            session,
+                            order_id,
+                            f"technician:{technician}",
+                            f"construction.{report.state.value}",
+                            now,
+                            report_seq=seq,
+                            **data,
                         )
                         session.commit()
                         job = ConstructionJob(
@@ -1162,7 +1170,7 @@ class WorkOrderStore:
         def work(session: Session) -> ConstructionJobState:
             task = self._construction_task(session, order_id)
             if task is None:
-                raise OrderNotFound(f"{order_id} has no construction sub-task (not dispatched yet)")
+                raise _no_sub_task(order_id, SubTaskKind.CONSTRUCTION)
             return _job_state_of(task)
 
         return await self.db.run(work)
