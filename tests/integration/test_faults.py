@@ -125,5 +125,7 @@ async def test_temporal_stopped_and_restarted_mid_run_loses_no_order(cluster: Cl
     print(f"2 orders created while Temporal was down, in {time.monotonic() - started:.1f} s")
     processes.temporal(cluster.data / "temporal.db")
     async with Technicians(cluster.api, cluster.technicians):
-        await cluster.all_completed(order_ids, 90)
+        # Under load an activity can still start between that look and the stop: its
+        # completion is then lost, and it runs again after its timeout (2 minutes).
+        await cluster.all_completed(order_ids, 180)
     await check(cluster, "temporal_restart", order_ids)
