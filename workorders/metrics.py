@@ -20,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -54,9 +53,8 @@ from models.payloads import (
     SlaInput,
     SubTaskOutcome,
 )
-from models.tables import OrderEvent
 from workorders.nms.base import ERROR_CLASSES
-from workorders.store import WorkOrderStore
+from workorders.store import EventSpan, WorkOrderStore
 
 __all__ = [
     "ENDED_STATUSES",
@@ -274,8 +272,8 @@ class _MeteredActivity(ActivityInboundInterceptor):
     async def _observe_durations(
         self, store: WorkOrderStore, ended: RecordOrderStatusInput
     ) -> None:
-        events = await store.timeline(ended.order_id)
-        for outcome, seconds in sub_task_durations(events, ended.outcomes):
+        spans = await store.event_spans(ended.order_id)
+        for outcome, seconds in sub_task_durations(spans, ended.outcomes):
             self._metrics.sub_task_duration.labels(
                 kind=outcome.kind.value, status=outcome.status.value
             ).observe(seconds)
@@ -290,31 +288,33 @@ def _ended_order(args: Sequence[Any]) -> RecordOrderStatusInput | None:
 
 
 def sub_task_durations(
-    events: Sequence[OrderEvent], outcomes: Sequence[SubTaskOutcome]
+    spans: Mapping[str, EventSpan], outcomes: Sequence[SubTaskOutcome]
 ) -> list[tuple[SubTaskOutcome, float]]:
     """Each ended sub-task's duration, in seconds, from the order's history.
 
     A sub-task's work begins at the order's dispatch for construction and activation
     (both start at once), and at its first attempt for the quality check (until then
-    it only waits for the line). It ends at its last event (``<kind>.*``) in the
+    it only waits for the line). It ends at its latest event (``<kind>.*``) in the
     history. Skipped sub-tasks, and sub-tasks without such events, have no duration.
 
     Args:
-        events: the order's history, oldest first (:meth:`WorkOrderStore.timeline`).
+        spans: when each kind of the order's events first and last happened
+            (:meth:`WorkOrderStore.event_spans`).
         outcomes: how each sub-task ended.
     """
-    dispatched = next((e.at for e in events if e.kind == "order.dispatched"), None)
+    dispatched = spans.get("order.dispatched")
     durations: list[tuple[SubTaskOutcome, float]] = []
     for outcome in outcomes:
         if outcome.status not in (SubTaskStatus.SUCCEEDED, SubTaskStatus.FAILED):
             continue
-        own = [e for e in events if e.kind.startswith(f"{outcome.kind.value}.")]
-        began: datetime | None = dispatched
+        prefix = f"{outcome.kind.value}."
+        own = [span.last for kind, span in spans.items() if kind.startswith(prefix)]
+        began = dispatched
         if outcome.kind is SubTaskKind.QUALITY_CHECK:
-            began = next((e.at for e in own if e.kind.endswith(".attempt_started")), None)
+            began = spans.get(f"{prefix}attempt_started")
         if not own or began is None:
             continue
-        durations.append((outcome, max(0.0, (own[-1].at - began).total_seconds())))
+        durations.append((outcome, max(0.0, (max(own) - began.first).total_seconds())))
     return durations
 
 

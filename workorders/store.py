@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Select, Update, bindparam, case, exists, insert, literal
+from sqlalchemy import JSON, Integer, Select, Update, bindparam, case, exists, insert, literal
 from sqlalchemy import select as sqlalchemy_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, and_, col, func, or_, select, update
@@ -58,6 +58,14 @@ NOT_YET_ON_SITE = (JobState.ASSIGNED, JobState.ACCEPTED, JobState.EN_ROUTE)
 """The history's events of a cancelled order's deactivations, one per terminal slot."""
 
 
+@dataclass(frozen=True)
+class EventSpan:
+    """The first and the last time an order's timeline has events of one kind."""
+
+    first: datetime
+    last: datetime
+
+
 class OrderNotFound(LookupError):
     """No work order has that id."""
 
@@ -77,6 +85,12 @@ _UNBOOK = (
 """One job less for a technician (the statement is built once: the hot path of a
 report; SQLAlchemy's ORM and statement building were most of its CPU)."""
 _NEW_EVENT = insert(_TABLES["order_event"])
+_EVENT = _TABLES["order_event"].c
+_EVENT_SPANS = (
+    sqlalchemy_select(_EVENT.kind, func.min(_EVENT.at), func.max(_EVENT.at))
+    .where(_EVENT.order_id == bindparam("order"))
+    .group_by(_EVENT.kind)
+)
 
 
 def _add_event(
@@ -108,6 +122,27 @@ _EARLIER_ATTEMPTS = (
     .order_by(_ATTEMPT.attempt)
 )
 _NEW_ATTEMPT = insert(_TABLES["sub_task_attempt"])
+_RECENT_ACTIVATIONS = (
+    sqlalchemy_select(_ATTEMPT.id, _ATTEMPT.data)
+    .where(
+        _ATTEMPT.kind == SubTaskKind.ACTIVATION,
+        _ATTEMPT.outcome == AttemptOutcome.SUCCEEDED,
+    )
+    .order_by(_ATTEMPT.id.desc())
+    .limit(bindparam("recent", type_=Integer))
+    .subquery()
+)
+_WORKING_PROFILE_NAMES = (
+    sqlalchemy_select(
+        _RECENT_ACTIVATIONS.c.data["olt_id"].as_string(),
+        _RECENT_ACTIVATIONS.c.data["nms_profile_name"].as_string(),
+    )
+    .where(_RECENT_ACTIVATIONS.c.data["profile"].as_string() == bindparam("profile"))
+    .order_by(_RECENT_ACTIVATIONS.c.id.desc())
+)
+"""The OLTs and NMS profile names of the latest successful activations of a profile,
+latest first: the database reads the attempts' data, not Python (every activation
+attempt asks)."""
 _FINISH_ATTEMPT = (
     update(_TABLES["sub_task_attempt"])
     .where(
@@ -550,6 +585,17 @@ class WorkOrderStore:
 
         return await self.db.run(work)
 
+    async def event_spans(self, order_id: str) -> dict[str, EventSpan]:
+        """When each kind of event of the order's timeline first and last happened:
+        what the timeline says of its sub-tasks' durations, read without the events'
+        details (one grouped index range, at the end of every order)."""
+
+        def work(session: Session) -> dict[str, EventSpan]:
+            rows = session.connection().execute(_EVENT_SPANS, {"order": order_id})
+            return {kind: EventSpan(first, last) for kind, first, last in rows}
+
+        return await self.db.run(work)
+
     async def attempts(
         self, order_id: str, kind: SubTaskKind | None = None
     ) -> list[SubTaskAttempt]:
@@ -701,21 +747,12 @@ class WorkOrderStore:
         there used (among the ``recent`` latest successful activations)."""
 
         def work(session: Session) -> dict[str, str]:
-            rows = (
-                session.exec(
-                    select(SubTaskAttempt.data)
-                    .where(
-                        SubTaskAttempt.kind == SubTaskKind.ACTIVATION,
-                        SubTaskAttempt.outcome == AttemptOutcome.SUCCEEDED,
-                    )
-                    .order_by(col(SubTaskAttempt.id).desc())
-                    .limit(recent)
-                )
-            ).all()
+            rows = session.connection().execute(
+                _WORKING_PROFILE_NAMES, {"profile": profile, "recent": recent}
+            )
             names: dict[str, str] = {}
-            for data in rows:
-                if data and data.get("profile") == profile:
-                    names.setdefault(data["olt_id"], data["nms_profile_name"])
+            for olt_id, name in rows:
+                names.setdefault(olt_id, name)
             return names
 
         return await self.db.run(work)

@@ -58,6 +58,24 @@ async def test_start_order_opens_three_sub_tasks_once(store: WorkOrderStore) -> 
     assert events == ["order.received", "order.dispatched"]
 
 
+async def test_event_spans_say_when_each_kind_of_event_first_and_last_happened(
+    store: WorkOrderStore,
+) -> None:
+    order, _ = await store.create_order(new_order())
+    await store.start_order(order.id)
+    for _ in range(2):
+        await store.set_sub_task_detail(order.id, SubTaskKind.ACTIVATION, "waiting")
+        await store.hand_to_operations(order.id, SubTaskKind.ACTIVATION, "NMS refused")
+    events = await store.timeline(order.id)
+    spans = await store.event_spans(order.id)
+    assert sorted(spans) == sorted({e.kind for e in events})
+    for kind, span in spans.items():
+        times = [e.at for e in events if e.kind == kind]
+        assert (span.first, span.last) == (min(times), max(times))
+        assert span.first.tzinfo is not None
+    assert await store.event_spans("no-such-order") == {}
+
+
 async def test_unknown_order(store: WorkOrderStore) -> None:
     with pytest.raises(OrderNotFound):
         await store.get_order("nope")
@@ -114,6 +132,34 @@ async def test_attempt_data_is_planned_from_history_and_reused_on_retry(
     assert task.attempts == 2
     assert task.data == second
     assert task.result == {"state": "completed"}
+
+
+async def test_working_profile_names_are_the_latest_successful_per_olt(
+    store: WorkOrderStore,
+) -> None:
+    profile, other = f"fibre-{uuid.uuid4().hex[:6]}", f"copper-{uuid.uuid4().hex[:6]}"
+
+    async def activated(olt_id: str, profile: str, name: str, *, succeeded: bool = True) -> None:
+        order, _ = await store.create_order(new_order())
+        await store.start_order(order.id)
+        data = ActivationData(
+            olt_id=olt_id, pon_port=1, ont_id=1, vlan=100, profile=profile, nms_profile_name=name
+        )
+        await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, lambda history: data)
+        await store.finish_attempt(
+            order.id, SubTaskKind.ACTIVATION, 1, succeeded=succeeded, result={}
+        )
+
+    await activated("olt-a", profile, "FTTH_OLD")
+    await activated("olt-a", profile, "FTTH_NEW")
+    await activated("olt-a", profile, "FTTH_REFUSED", succeeded=False)
+    await activated("olt-b", profile, "FTTH_OLD")
+    await activated("olt-b", other, "COPPER")
+    assert await store.working_profile_names(profile) == {"olt-a": "FTTH_NEW", "olt-b": "FTTH_OLD"}
+    assert await store.working_profile_names(other) == {"olt-b": "COPPER"}
+    # only the latest successful activations count: here the last two
+    assert await store.working_profile_names(profile, recent=2) == {"olt-b": "FTTH_OLD"}
+    assert await store.working_profile_names(f"none-{profile}") == {}
 
 
 async def test_finishing_twice_keeps_the_first_result(store: WorkOrderStore) -> None:

@@ -38,7 +38,6 @@ from models.payloads import (
     WorkOrderInput,
 )
 from models.status import decide_order_status
-from models.tables import OrderEvent
 from tests.factories import new_order, quiet_simulator
 from tests.workflows.fakes import FakeActivities, by_attempt, start, transient, wait_for_job
 from workflows import WorkOrderWorkflow, workflow_id_for
@@ -51,7 +50,7 @@ from workorders.metrics import (
     sub_task_durations,
 )
 from workorders.reference import load_catalog, load_regions
-from workorders.store import WorkOrderStore
+from workorders.store import EventSpan, WorkOrderStore
 
 REGIONS, CATALOG = load_regions(), load_catalog()
 
@@ -206,24 +205,36 @@ async def test_sla_marks_and_ended_orders_are_counted_by_state_and_status() -> N
     assert metrics.registry.get_sample_value(ended, {"status": "cancelled"}) == 0
 
 
-def event(kind: str, minute: int) -> OrderEvent:
-    at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)
-    return OrderEvent(order_id="o-1", actor="system", kind=kind, at=at)
+def spans(*events: tuple[str, int]) -> dict[str, EventSpan]:
+    """The spans of a timeline of (kind, minute) events, as the store reads them."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    found: dict[str, EventSpan] = {}
+    for kind, minute in events:
+        at = start + timedelta(minutes=minute)
+        first = found[kind].first if kind in found else at
+        found[kind] = EventSpan(first, at)
+    return found
+
+
+TIMELINE = (
+    ("order.received", 0),
+    ("order.dispatched", 1),
+    ("activation.attempt_started", 1),
+    ("construction.assigned", 2),
+    ("activation.attempt_failed", 3),
+    ("activation.attempt_started", 4),
+    ("activation.attempt_succeeded", 6),
+    ("construction.completed", 61),
+    ("quality_check.attempt_started", 62),
+    ("quality_check.attempt_failed", 63),
+    ("quality_check.attempt_started", 63),
+    ("quality_check.attempt_succeeded", 64),
+    ("order.completed", 64),
+)
 
 
 def test_sub_task_durations_run_from_where_their_work_began_to_their_last_event() -> None:
-    events = [
-        event("order.received", 0),
-        event("order.dispatched", 1),
-        event("activation.attempt_started", 1),
-        event("construction.assigned", 2),
-        event("activation.attempt_failed", 3),
-        event("activation.attempt_succeeded", 6),
-        event("construction.completed", 61),
-        event("quality_check.attempt_started", 62),
-        event("quality_check.attempt_succeeded", 64),
-        event("order.completed", 64),
-    ]
+    events = spans(*TIMELINE)
     outcomes = [
         SubTaskOutcome(kind=kind, status=SubTaskStatus.SUCCEEDED)
         for kind in (SubTaskKind.CONSTRUCTION, SubTaskKind.ACTIVATION, SubTaskKind.QUALITY_CHECK)
@@ -238,7 +249,7 @@ def test_sub_task_durations_run_from_where_their_work_began_to_their_last_event(
         *outcomes[:2],
         SubTaskOutcome(kind=SubTaskKind.QUALITY_CHECK, status=SubTaskStatus.SKIPPED),
     ]
-    assert [o.kind for o, _ in sub_task_durations(events[:7], skipped)] == [
+    assert [o.kind for o, _ in sub_task_durations(spans(*TIMELINE[:8]), skipped)] == [
         SubTaskKind.CONSTRUCTION,
         SubTaskKind.ACTIVATION,
     ]
