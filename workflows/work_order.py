@@ -103,6 +103,12 @@ the workflow, and a cancellation that arrives in the same workflow task as the e
 the last sub-task comes after it: the order has ended (see :meth:`_after_this_step`).
 Orders started before write their outcome with an activity of the server's, which
 made the decision durable before a cancellation could arrive."""
+ONE_PATCH = "one-patch-for-local-outcome-and-before"
+"""Orders started since this change ask this one patch for the three before it
+(:data:`SEARCH_ATTRIBUTES_PATCH`, :data:`LOCAL_WRITES_PATCH` and
+:data:`LOCAL_OUTCOME_PATCH`): each patch an order asks for costs its history a marker
+and a search-attribute upsert on the server. Orders started before ask the three, as
+they did."""
 QUEUE_POLL = timedelta(minutes=5)
 """How often a queued job asked again before :data:`LOCAL_WRITES_PATCH` (replay only)."""
 QUEUE_POLL_HOURLY = timedelta(hours=1)
@@ -204,6 +210,8 @@ class WorkOrderWorkflow:
         self._failed_by_operations: str | None = None
         self._local_outcome = False
         """Started since :data:`LOCAL_OUTCOME_PATCH`."""
+        self._one_patch = False
+        """Started since :data:`ONE_PATCH`: every patch before it applies."""
         self._published: dict[str, object] = {}
         """The search attributes as the server has them: those the order started with
         (the API gives its status, region and service), then what was upserted."""
@@ -251,10 +259,12 @@ class WorkOrderWorkflow:
             return work.result()
 
     async def _work(self, input: WorkOrderInput) -> WorkOrderResult:
-        if workflow.patched(LOCAL_WRITES_PATCH):
-            # Every patch is asked for now, before the first local activity: one first
-            # asked for after a local activity may be recorded in a later workflow task
-            # than the one where replay looks for it (when the task was heartbeaten).
+        # Every patch is asked for now, before the first local activity: one first asked
+        # for after a local activity may be recorded in a later workflow task than the
+        # one where replay looks for it (when the task was heartbeaten).
+        if workflow.patched(ONE_PATCH):
+            self._one_patch = self._local_outcome = True
+        elif workflow.patched(LOCAL_WRITES_PATCH):
             workflow.patched(SEARCH_ATTRIBUTES_PATCH)
             self._local_outcome = workflow.patched(LOCAL_OUTCOME_PATCH)
         plan = await self._write(OrderActivities.start_order, input)
@@ -310,10 +320,15 @@ class WorkOrderWorkflow:
         in the database only: found by ``bench.faults``, Temporal restarted). An
         activity is scheduled by that same workflow task, so both happen or neither.
         """
-        local = workflow.patched(LOCAL_WRITES_PATCH)
+        local = self._patched(LOCAL_WRITES_PATCH)
         if local and workflow.current_update_info() is None:
             return await workflow.execute_local_activity_method(activity, arg, **DATABASE)
         return await workflow.execute_activity_method(activity, arg, **DATABASE)
+
+    def _patched(self, patch: str) -> bool:
+        """Whether the order takes the change of ``patch``: every order started since
+        :data:`ONE_PATCH` does; one started before, as its history says."""
+        return self._one_patch or workflow.patched(patch)
 
     async def _branch(self, kind: SubTaskKind, work: Awaitable[SubTaskOutcome]) -> SubTaskOutcome:
         """Run one sub-task to its outcome; an activity that gave up fails only it."""
@@ -344,7 +359,7 @@ class WorkOrderWorkflow:
     def _publish(self, plan: OrderPlan | None = None) -> None:
         """Keep the search attributes and the current details that operations see in
         the Temporal UI up to date; only what changed is sent."""
-        if not workflow.patched(SEARCH_ATTRIBUTES_PATCH):
+        if not self._patched(SEARCH_ATTRIBUTES_PATCH):
             return  # an order started before the workflow kept them
         waiting = sorted(k.value for k in self._waiting)
         if self._construction.waiting_for_operations:
@@ -413,7 +428,7 @@ class WorkOrderWorkflow:
             sla.cancel()
 
     def _queue_poll(self) -> timedelta:
-        if not workflow.patched(LOCAL_WRITES_PATCH):
+        if not self._patched(LOCAL_WRITES_PATCH):
             return QUEUE_POLL
         # Spread out, so that jobs queued together do not all ask at once.
         return QUEUE_POLL_HOURLY * workflow.random().uniform(0.8, 1.2)

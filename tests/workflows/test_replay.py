@@ -3,7 +3,8 @@ determinism for orders already running fails here. ``tests/histories`` holds tho
 the current code; its folders, those of orders started before a change
 (``before-local-writes``: database writes were activities of the server's;
 ``before-api-reports``: technicians' reports came as updates that the workflow
-recorded, where the API now records them and signals the workflow)."""
+recorded, where the API now records them and signals the workflow;
+``before-one-patch``: an order asked three patches where it now asks one)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def test_histories_are_stored() -> None:
     assert len(list(ROOT.glob("*.json"))) >= 12  # of the current code
     assert len(list(ROOT.glob("before-api-reports/*.json"))) >= 11
     assert len(list(ROOT.glob("before-local-writes/*.json"))) >= 12
+    assert len(list(ROOT.glob("before-one-patch/*.json"))) >= 12
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[str(p.relative_to(ROOT)) for p in HISTORIES])
