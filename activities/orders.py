@@ -23,6 +23,9 @@ from workorders.inventory import Inventory
 from workorders.reference import Regions
 from workorders.store import OrderNotFound, ResourceTaken, WorkOrderStore
 
+QUALITY_CHECK_WAITS = "scheduled: waiting for the installation and the activation"
+"""What an open quality check does until the line is installed and activated."""
+
 
 def one_line_address(order: WorkOrder) -> str:
     """The order's address on one line, e.g. ``Jianguo Road 88, Flat 1203, 10115
@@ -39,12 +42,15 @@ class OrderActivities:
 
     @activity.defn
     async def start_order(self, input: WorkOrderInput) -> OrderPlan:
-        """Mark the order in progress, open its three sub-tasks and return the plan,
-        with whom and where to install (customer data, encrypted in Temporal)."""
+        """Mark the order in progress, open its three sub-tasks (the quality check
+        waits for the line) and return the plan, with whom and where to install
+        (customer data, encrypted in Temporal)."""
         try:
             order = await self._store.get_order(input.order_id)
             region = self._regions.get(order.region)
-            await self._store.start_order(order.id, region.installation_limit)
+            await self._store.start_order(
+                order.id, region.installation_limit, quality_check=QUALITY_CHECK_WAITS
+            )
         except OrderNotFound as e:
             raise not_found(e) from e
         return OrderPlan(

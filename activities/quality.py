@@ -37,7 +37,8 @@ class QualityCheckActivities:
 
     @activity.defn
     async def schedule_quality_check(self, input: SubTaskStarted) -> None:
-        """Open the quality check: it waits until the line is installed and activated."""
+        """Open the quality check: it waits until the line is installed and activated.
+        (Orders of the workflow since ``ONE_PATCH`` have it opened by ``start_order``.)"""
         try:
             await self._store.set_sub_task_detail(
                 input.order_id, SubTaskKind.QUALITY_CHECK, input.detail or "scheduled"

@@ -34,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
         RecordOrderStatusInput,
         RescheduleConstructionInput,
         SubTaskOutcome,
-        SubTaskStarted,
         WorkOrderInput,
         WorkOrderResult,
     )
@@ -64,11 +63,6 @@ class SequentialWorkOrderWorkflow:
         await workflow.execute_activity_method(OrderActivities.start_order, input, **DATABASE)
         outcomes = [await self._construction()]
         outcomes.append(await self._attempts(SubTaskKind.ACTIVATION, MAX_ACTIVATION_ATTEMPTS))
-        await workflow.execute_activity_method(
-            QualityCheckActivities.schedule_quality_check,
-            SubTaskStarted(order_id=input.order_id, kind=SubTaskKind.QUALITY_CHECK),
-            **DATABASE,
-        )
         outcomes.append(await self._attempts(SubTaskKind.QUALITY_CHECK, MAX_QUALITY_CHECK_ATTEMPTS))
         decision = decide_order_status(outcomes)
         await workflow.execute_activity_method(

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.activation import ActivationActivities
     from activities.construction import ConstructionActivities
     from activities.errors import NON_RETRYABLE
-    from activities.orders import OrderActivities
+    from activities.orders import QUALITY_CHECK_WAITS, OrderActivities
     from activities.quality import QualityCheckActivities
     from models.enums import FollowUp, JobState, OrderStatus, SlaState, SubTaskKind, SubTaskStatus
     from models.payloads import (
@@ -103,12 +103,13 @@ the workflow, and a cancellation that arrives in the same workflow task as the e
 the last sub-task comes after it: the order has ended (see :meth:`_after_this_step`).
 Orders started before write their outcome with an activity of the server's, which
 made the decision durable before a cancellation could arrive."""
-ONE_PATCH = "one-patch-for-local-outcome-and-before"
+ONE_PATCH = "one-patch-2026-12-02"
 """Orders started since this change ask this one patch for the three before it
 (:data:`SEARCH_ATTRIBUTES_PATCH`, :data:`LOCAL_WRITES_PATCH` and
-:data:`LOCAL_OUTCOME_PATCH`): each patch an order asks for costs its history a marker
-and a search-attribute upsert on the server. Orders started before ask the three, as
-they did."""
+:data:`LOCAL_OUTCOME_PATCH`), since each patch an order asks for costs its history a
+marker and a search-attribute upsert on the server; and their quality check is opened
+by ``start_order``, not by a local activity of its own. Orders started before ask the
+three, and open their quality check, as they did."""
 QUEUE_POLL = timedelta(minutes=5)
 """How often a queued job asked again before :data:`LOCAL_WRITES_PATCH` (replay only)."""
 QUEUE_POLL_HOURLY = timedelta(hours=1)
@@ -759,14 +760,15 @@ class WorkOrderWorkflow:
     async def _quality_check(self, plan: OrderPlan) -> SubTaskOutcome:
         if self._cancel is not None:
             return self._cancelled(SubTaskKind.QUALITY_CHECK)
-        await self._write(
-            QualityCheckActivities.schedule_quality_check,
-            SubTaskStarted(
-                order_id=plan.order_id,
-                kind=SubTaskKind.QUALITY_CHECK,
-                detail="scheduled: waiting for the installation and the activation",
-            ),
-        )
+        if not self._one_patch:  # opened by start_order since
+            await self._write(
+                QualityCheckActivities.schedule_quality_check,
+                SubTaskStarted(
+                    order_id=plan.order_id,
+                    kind=SubTaskKind.QUALITY_CHECK,
+                    detail=QUALITY_CHECK_WAITS,
+                ),
+            )
         needed = (SubTaskKind.CONSTRUCTION, SubTaskKind.ACTIVATION)
         await workflow.wait_condition(
             lambda: all(k in self._outcomes for k in needed) or self._cancel is not None

@@ -473,10 +473,18 @@ class WorkOrderStore:
 
         return await self.db.run(work)
 
-    async def start_order(self, order_id: str, installation_limit: timedelta | None = None) -> None:
+    async def start_order(
+        self,
+        order_id: str,
+        installation_limit: timedelta | None = None,
+        *,
+        quality_check: str | None = None,
+    ) -> None:
         """Move a received order to in progress and open its three sub-tasks; the
-        construction sub-task is due ``installation_limit`` from now. Running it again
-        (an activity retried) changes nothing."""
+        construction sub-task is due ``installation_limit`` from now, and with
+        ``quality_check`` (what it does until the line is ready) the quality check is
+        in progress from the start. Running it again (an activity retried) changes
+        nothing."""
 
         def work(session: Session) -> None:
             this = {"order": order_id}
@@ -493,6 +501,7 @@ class WorkOrderStore:
                     "order_id": order_id,
                     "kind": kind,
                     "status": SubTaskStatus.PENDING,
+                    "detail": None,
                     "attempts": 0,
                     "visit": 0,
                     "report_seq": 0,
@@ -502,6 +511,9 @@ class WorkOrderStore:
                 for kind in SubTaskKind
                 if kind not in existing
             ]
+            for row in new:
+                if row["kind"] is SubTaskKind.QUALITY_CHECK and quality_check is not None:
+                    row.update(status=SubTaskStatus.IN_PROGRESS, detail=quality_check)
             if new:
                 session.execute(_NEW_SUB_TASK, new)
             if session.connection().execute(_DISPATCH, {**this, "at": now}).rowcount:

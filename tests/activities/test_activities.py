@@ -16,6 +16,7 @@ from activities import (
     OrderActivities,
     QualityCheckActivities,
 )
+from activities.orders import QUALITY_CHECK_WAITS
 from models.enums import AttemptOutcome, JobState, OrderStatus, SubTaskKind, SubTaskStatus
 from models.payloads import (
     ActivationData,
@@ -74,6 +75,11 @@ async def test_start_order_returns_the_plan(store: WorkOrderStore) -> None:
     )
     assert (plan.region, plan.profile) == ("north", "FTTH_300_100")
     assert (await store.get_order(order.id)).status is OrderStatus.IN_PROGRESS
+    tasks = {t.kind: t for t in await store.get_sub_tasks(order.id)}
+    assert tasks[SubTaskKind.CONSTRUCTION].status is SubTaskStatus.PENDING
+    assert tasks[SubTaskKind.ACTIVATION].status is SubTaskStatus.PENDING
+    quality = tasks[SubTaskKind.QUALITY_CHECK]
+    assert (quality.status, quality.detail) == (SubTaskStatus.IN_PROGRESS, QUALITY_CHECK_WAITS)
 
 
 async def test_unknown_order_is_not_retryable(store: WorkOrderStore) -> None:
@@ -270,9 +276,12 @@ async def test_quality_check_measures_the_activated_line(store: WorkOrderStore) 
         ActivationInput(order_id=order.id, attempt=1),
     )
     activities = QualityCheckActivities(store, nms, REGIONS, CATALOG)
+    # as orders started before the workflow's ONE_PATCH open it again: no change
     await ActivityEnvironment().run(
         activities.schedule_quality_check,
-        SubTaskStarted(order_id=order.id, kind=SubTaskKind.QUALITY_CHECK, detail="waiting"),
+        SubTaskStarted(
+            order_id=order.id, kind=SubTaskKind.QUALITY_CHECK, detail=QUALITY_CHECK_WAITS
+        ),
     )
     result = await ActivityEnvironment().run(
         activities.run_quality_check, QualityCheckInput(order_id=order.id, attempt=1)

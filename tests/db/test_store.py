@@ -58,6 +58,19 @@ async def test_start_order_opens_three_sub_tasks_once(store: WorkOrderStore) -> 
     assert events == ["order.received", "order.dispatched"]
 
 
+async def test_start_order_can_open_the_quality_check_waiting_for_the_line(
+    store: WorkOrderStore,
+) -> None:
+    order, _ = await store.create_order(new_order())
+    await store.start_order(order.id, quality_check="waiting for the line")
+    await store.start_order(order.id, quality_check="again")  # an activity retried
+    tasks = {t.kind: t for t in await store.get_sub_tasks(order.id)}
+    quality = tasks[SubTaskKind.QUALITY_CHECK]
+    assert (quality.status, quality.detail) == (SubTaskStatus.IN_PROGRESS, "waiting for the line")
+    assert tasks[SubTaskKind.ACTIVATION].status is SubTaskStatus.PENDING
+    assert tasks[SubTaskKind.ACTIVATION].detail is None
+
+
 async def test_event_spans_say_when_each_kind_of_event_first_and_last_happened(
     store: WorkOrderStore,
 ) -> None:

@@ -52,10 +52,11 @@ from models.status import apply_report, check_report
 from workflows import WorkOrderWorkflow
 
 NOT_YET_ON_SITE = (JobState.ASSIGNED, JobState.ACCEPTED, JobState.EN_ROUTE)
-FIRST_ACTIVITIES = ("dispatch_construction", "activate_resources", "schedule_quality_check")
-FIRST_WRITES = ("dispatch_construction", "schedule_quality_check")
+FIRST_ACTIVITIES = ("dispatch_construction", "activate_resources")
+FIRST_WRITES = ("dispatch_construction",)
 """The first activities that are database writes, run as local activities: an activity
-the workflow schedules in the same workflow task starts only once they have ended."""
+the workflow schedules in the same workflow task starts only once they have ended.
+(The quality check is opened by ``start_order``.)"""
 
 ActivationScript = Callable[[ActivationInput], ActivationResult]
 QualityScript = Callable[[QualityCheckInput], QualityCheckResult]

@@ -109,10 +109,9 @@ async def test_order_completes_when_all_three_succeed(
 async def test_all_three_sub_tasks_start_before_any_finishes(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    # Each sub-task's first activity waits until construction's and the quality
-    # check's first database writes have started: run one after another, they would
-    # time out. (The activation, an activity of the server's, starts once these local
-    # ones have ended.)
+    # The quality check is open from start_order on (it waits for the line); the
+    # activation, an activity of the server's, is scheduled in the workflow task that
+    # runs construction's first database write, and starts once that local one ended.
     fakes = FakeActivities(wait_for_parallel_start=True)
     result = await run_order(time_skipping_env, fakes)
     assert result.status is OrderStatus.COMPLETED
@@ -120,7 +119,8 @@ async def test_all_three_sub_tasks_start_before_any_finishes(
         i for i, e in enumerate(fakes.events) if e.startswith("end:") and e[4:] != "start_order"
     )
     started_before = {e[6:] for e in fakes.events[:first_end] if e.startswith("start:")}
-    assert {"dispatch_construction", "schedule_quality_check"} <= started_before
+    assert "dispatch_construction" in started_before
+    assert fakes.called("schedule_quality_check") == []  # opened by start_order
     activation = fakes.events.index("start:activate_resources")
     assert activation < fakes.events.index("end:record_order_status")
 
@@ -413,5 +413,6 @@ async def test_database_writes_are_local(time_skipping_env: WorkflowEnvironment)
         if e.HasField("marker_recorded_event_attributes")
         and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
     ]
-    # start_order, dispatch_construction, schedule_quality_check, record_order_status
-    assert len(local) == 4
+    # start_order (which opens the quality check too), dispatch_construction,
+    # record_order_status
+    assert len(local) == 3
