@@ -496,24 +496,24 @@ class WorkOrderStore:
             limit = no_limit
             if installation_limit is not None:
                 limit = {"due_at": now + installation_limit, "sla_state": SlaState.ON_TIME}
+            pending: dict[str, Any] = {"status": SubTaskStatus.PENDING, "detail": None}
+            opened = pending
+            if quality_check is not None:
+                opened = {"status": SubTaskStatus.IN_PROGRESS, "detail": quality_check}
             new = [
                 {
                     "order_id": order_id,
                     "kind": kind,
-                    "status": SubTaskStatus.PENDING,
-                    "detail": None,
                     "attempts": 0,
                     "visit": 0,
                     "report_seq": 0,
                     "updated_at": now,
                     **(limit if kind is SubTaskKind.CONSTRUCTION else no_limit),
+                    **(opened if kind is SubTaskKind.QUALITY_CHECK else pending),
                 }
                 for kind in SubTaskKind
                 if kind not in existing
             ]
-            for row in new:
-                if row["kind"] is SubTaskKind.QUALITY_CHECK and quality_check is not None:
-                    row.update(status=SubTaskStatus.IN_PROGRESS, detail=quality_check)
             if new:
                 session.execute(_NEW_SUB_TASK, new)
             if session.connection().execute(_DISPATCH, {**this, "at": now}).rowcount:
