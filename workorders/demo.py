@@ -130,7 +130,11 @@ async def _technician(client: httpx.AsyncClient, run: Run, technician_id: str) -
     """Work one technician's queue until the demo ends, with their own token."""
     auth = run.auth("technician", technician_id)
     while not run.done.is_set():
-        response = await client.get(f"/technicians/{technician_id}/jobs", headers=auth)
+        try:
+            response = await client.get(f"/technicians/{technician_id}/jobs", headers=auth)
+        except httpx.TransportError:  # no answer (the connection dropped): look again
+            await asyncio.sleep(run.config.poll_s)
+            continue
         response.raise_for_status()
         for job in response.json():
             if job["order_id"] not in run.order_ids:
@@ -160,10 +164,10 @@ async def _technician(client: httpx.AsyncClient, run: Run, technician_id: str) -
                     json=report,
                     headers=auth,
                 )
-            except httpx.TimeoutException:
-                # The workflow is slow to take it (a worker died and its task waits for
-                # a timeout): a technician's app tries again; a report that did land
-                # meanwhile answers 409 then.
+            except httpx.TransportError:
+                # No answer: the workflow is slow to take it (a worker died and its task
+                # waits for a timeout), or the connection dropped. A technician's app
+                # tries again; a report that did land meanwhile answers 409 then.
                 continue
             if reply.status_code not in (200, 409):  # 409: the job moved on meanwhile
                 reply.raise_for_status()
@@ -203,8 +207,8 @@ async def _operate(client: httpx.AsyncClient, run: Run, orders: dict[str, dict[s
                     json={"action": "retry"},
                     headers=auth,
                 )
-            except httpx.TimeoutException:
-                continue  # looked at again at the next round
+            except httpx.TransportError:
+                continue  # no answer: looked at again at the next round
             if reply.status_code == 200:
                 run.retried[key] += 1
             elif reply.status_code != 409:  # 409: it stopped waiting meanwhile
@@ -231,7 +235,8 @@ async def run_demo(config: DemoConfig) -> int:
             while time.monotonic() - started < config.timeout_s:
                 try:
                     orders = await _statuses(client, run)
-                except httpx.TimeoutException:
+                except httpx.TransportError:  # no answer (slow, or the connection
+                    await asyncio.sleep(0.5)  # dropped): the orders are read again
                     continue
                 if all(o["status"] in FINAL for o in orders.values()):
                     break
