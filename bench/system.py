@@ -191,7 +191,9 @@ class Up:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"workorders up exited:\n{self.output()}")
-            if "workorders is up" in self.output():
+            # The banner's last line: the addresses and credentials above it are all
+            # printed once it is.
+            if "Ctrl-C stops" in self.output():
                 return
             time.sleep(0.3)
         raise RuntimeError(f"workorders up: not up in {timeout_s:.0f} s:\n{self.output()}")
