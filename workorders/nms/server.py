@@ -192,15 +192,16 @@ def service_test(job: Job) -> tmf.ServiceTest:
     )
 
 
-# Dependencies
+# Dependencies: coroutine functions, since none blocks (FastAPI would run a plain
+# function in a worker thread, a thread hop per dependency per request).
 
 
-def get_jobs(request: Request) -> Jobs:
+async def get_jobs(request: Request) -> Jobs:
     jobs: Jobs = request.app.state.jobs
     return jobs
 
 
-def reachable(jobs: Annotated[Jobs, Depends(get_jobs)]) -> None:
+async def reachable(jobs: Annotated[Jobs, Depends(get_jobs)]) -> None:
     """Answer 503 as often as the outage rate says."""
     if jobs.simulator.outage():
         raise NmsProblem(
@@ -208,7 +209,7 @@ def reachable(jobs: Annotated[Jobs, Depends(get_jobs)]) -> None:
         )
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[str | None, Header(alias=tmf.IDEMPOTENCY_KEY)] = None,
 ) -> str:
     if not key:
