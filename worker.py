@@ -34,6 +34,7 @@ from workorders.logs import configure_logging
 from workorders.metrics import ActivityMetricsInterceptor, WorkerMetrics, serve_metrics
 from workorders.nms import NetworkManagementSystem, NmsSimulator, SimulatorConfig
 from workorders.nms.http import HttpNms, nms_client
+from workorders.process import freeze_startup_objects
 from workorders.reference import Catalog, Regions, load_catalog, load_regions
 from workorders.store import WorkOrderStore
 from workorders.wake import Wake, waker
@@ -221,6 +222,7 @@ async def run(settings: Settings) -> None:
         log.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
         )
+        freeze_startup_objects()
         await worker.run()
 
 

@@ -40,6 +40,7 @@ from workorders.db import Database
 from workorders.logs import configure_logging
 from workorders.metrics import ActivityMetricsInterceptor, WorkerMetrics, serve_metrics
 from workorders.nms.http import HttpNms, nms_client
+from workorders.process import freeze_startup_objects
 from workorders.reference import load_catalog, load_regions
 from workorders.store import WorkOrderStore
 from workorders.wake import waker
@@ -111,6 +112,7 @@ async def run(settings: Settings, options: set[str]) -> None:
             **worker_options(options, settings),
         )
         log.info("worker variant %s polling %r", sorted(options), settings.task_queue)
+        freeze_startup_objects()
         await worker.run()
 
 

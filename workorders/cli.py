@@ -11,6 +11,7 @@ import typer
 from workorders.auth import Role
 from workorders.config import get_settings
 from workorders.logs import configure_logging
+from workorders.process import freeze_startup_objects
 
 app = typer.Typer(
     help="Broadband work orders: construction, activation and quality check in parallel.",
@@ -45,8 +46,10 @@ def api(
     technicians = [t.id for region in load_regions() for t in region.technicians]
     for line in development_credentials(settings, technicians):
         logging.getLogger("workorders.api").info("%s", line)
+    application = create_app(settings)
+    freeze_startup_objects()
     uvicorn.run(
-        create_app(settings),
+        application,
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",
@@ -73,9 +76,11 @@ def nms_sim(
         simulator_config(settings, load_catalog()),
         state_path=settings.data_dir / "nms-simulator.db",
     )
+    application = create_nms_app(simulator)
+    freeze_startup_objects()
     try:
         uvicorn.run(
-            create_nms_app(simulator),
+            application,
             host=host or settings.nms_sim_host,
             port=port or settings.nms_sim_port,
             log_level="info",
