@@ -8,6 +8,8 @@ does (the same activities, clients, metrics and settings), built with:
 - ``full_sandbox``: the workflow sandbox imports the workflow's modules afresh for
   each workflow run (the SDK's default) instead of passing them through;
 - ``unsandboxed``: no sandbox at all;
+- ``exec_strings``: the SDK's pass-through sandbox as it comes, which compiles its
+  code strings again for every activation and payload (:mod:`workorders.sandbox`);
 - ``cache200``: at most 200 workflows kept in the worker's cache (500 by default);
 - ``slots``: twice the default pollers for workflow and activity tasks;
 - ``pollers``: as many pollers of the task queue as of the worker's sticky queue;
@@ -49,6 +51,7 @@ OPTIONS = (
     "production",
     "full_sandbox",
     "unsandboxed",
+    "exec_strings",
     "cache200",
     "slots",
     "pollers",
@@ -66,6 +69,10 @@ def worker_options(options: set[str], settings: Settings) -> dict[str, Any]:
         built["workflow_runner"] = SandboxedWorkflowRunner()
     if "unsandboxed" in options:
         built["workflow_runner"] = UnsandboxedWorkflowRunner()
+    if "exec_strings" in options:
+        built["workflow_runner"] = SandboxedWorkflowRunner(
+            restrictions=production.workflow_runner().restrictions
+        )
     if "cache200" in options:
         built["max_cached_workflows"] = 200
     if "slots" in options:
