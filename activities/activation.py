@@ -64,7 +64,7 @@ class ActivationActivities:
         """
         kind = SubTaskKind.ACTIVATION
         try:
-            order = await self._store.get_order(input.order_id)
+            order = await self._store.order_kind(input.order_id)
             region = self._regions.get(order.region)
             profile = self._catalog.profiles[order.profile]
             stored = await self._plan(order.id, region, profile, input.attempt)

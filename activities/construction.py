@@ -41,7 +41,7 @@ class ConstructionActivities:
     async def dispatch_construction(self, input: ConstructionInput) -> ConstructionAssignment:
         """Assign the installation to a technician of the customer's region, or queue it."""
         try:
-            order = await self._store.get_order(input.order_id)
+            order = await self._store.order_kind(input.order_id)
             skill = self._catalog.skill_for(order.service_type)
             types = self._catalog.service_types_by_skill()[skill]
             technician_id = await self._store.assign_technician(

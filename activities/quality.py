@@ -56,7 +56,7 @@ class QualityCheckActivities:
         """
         kind = SubTaskKind.QUALITY_CHECK
         try:
-            order = await self._store.get_order(input.order_id)
+            order = await self._store.order_kind(input.order_id)
             region = self._regions.get(order.region)
             activated = activated_data(await self._store.history(order.id, SubTaskKind.ACTIVATION))
             if activated is None:

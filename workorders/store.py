@@ -66,6 +66,17 @@ class EventSpan:
     last: datetime
 
 
+@dataclass(frozen=True)
+class OrderKind:
+    """What decides how an order's sub-tasks are worked: its region, service type and
+    profile, fixed when the order is taken."""
+
+    id: str
+    region: str
+    service_type: ServiceType
+    profile: str
+
+
 class OrderNotFound(LookupError):
     """No work order has that id."""
 
@@ -248,6 +259,9 @@ _ORDER_TECHNICIAN = (
 
 _ORDER = _TABLES["work_order"].c
 _ORDER_STATUS = sqlalchemy_select(_ORDER.status).where(_ORDER.id == bindparam("order"))
+_ORDER_KIND = sqlalchemy_select(
+    _ORDER.id, _ORDER.region, _ORDER.service_type, _ORDER.profile
+).where(_ORDER.id == bindparam("order"))
 _SUB_TASKS_OF_ORDER = sqlalchemy_select(
     _SUB_TASK.kind, _SUB_TASK.status, _SUB_TASK.queued_at
 ).where(_SUB_TASK.order_id == bindparam("order"))
@@ -402,6 +416,18 @@ class WorkOrderStore:
             if order is None:
                 raise OrderNotFound(order_id)
             return order
+
+        return await self.db.run(work)
+
+    async def order_kind(self, order_id: str) -> OrderKind:
+        """The order's region, service type and profile: what an activity reads when
+        it needs no more of the order (a row of four columns, not the whole order)."""
+
+        def work(session: Session) -> OrderKind:
+            row = session.execute(_ORDER_KIND, {"order": order_id}).first()
+            if row is None:
+                raise OrderNotFound(order_id)
+            return OrderKind(*row)
 
         return await self.db.run(work)
 

@@ -11,6 +11,7 @@ from sqlmodel import select
 from models.enums import (
     AttemptOutcome,
     OrderStatus,
+    ServiceType,
     SubTaskKind,
     SubTaskStatus,
 )
@@ -18,7 +19,7 @@ from models.payloads import ActivationData, OrderDecision, SubTaskOutcome
 from models.tables import Technician
 from tests.factories import new_order
 from workorders.planning import PastAttempt
-from workorders.store import OrderNotFound, WorkOrderStore
+from workorders.store import OrderKind, OrderNotFound, WorkOrderStore
 
 
 async def test_create_is_idempotent_by_external_reference(store: WorkOrderStore) -> None:
@@ -89,9 +90,20 @@ async def test_event_spans_say_when_each_kind_of_event_first_and_last_happened(
     assert await store.event_spans("no-such-order") == {}
 
 
+async def test_order_kind_is_what_the_order_was_taken_with(store: WorkOrderStore) -> None:
+    order, _ = await store.create_order(new_order())
+    kind = await store.order_kind(order.id)
+    assert kind == OrderKind(
+        id=order.id, region=order.region, service_type=order.service_type, profile=order.profile
+    )
+    assert isinstance(kind.service_type, ServiceType)
+
+
 async def test_unknown_order(store: WorkOrderStore) -> None:
     with pytest.raises(OrderNotFound):
         await store.get_order("nope")
+    with pytest.raises(OrderNotFound):
+        await store.order_kind("nope")
     with pytest.raises(OrderNotFound):
         await store.start_order("nope")
 
