@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import bindparam, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.dml import Delete
 from sqlmodel import Session, SQLModel, col, delete, func, select, update
 
 from models.payloads import ActivationData
@@ -35,15 +34,10 @@ SLOT_CODES = {"ONT_ID_IN_USE", "NOT_OWNER"}
 deactivation's (the active service on the slot is not the order's)."""
 
 
-def releasing(order_id: str) -> Delete:
-    """The statement that gives back everything the order holds."""
-    return delete(ResourceAllocation).where(col(ResourceAllocation.order_id) == order_id)
-
-
 _ALLOCATIONS = SQLModel.metadata.tables["resource_allocation"]
-_RELEASE = delete(_ALLOCATIONS).where(_ALLOCATIONS.c.order_id == bindparam("order"))
-"""What :func:`releasing` does, built once, for the hot path (no ORM objects to keep
-in step with: the rows are deleted in the database only)."""
+RELEASE = delete(_ALLOCATIONS).where(_ALLOCATIONS.c.order_id == bindparam("order"))
+"""Gives back everything the order (parameter ``order``) holds: built once, a Core
+statement (the rows are deleted in the database only; no ORM objects are kept in step)."""
 _HOLD = insert(_ALLOCATIONS)
 _ALLOCATED = ResourceAllocation.model_fields["state"].default
 
@@ -125,7 +119,7 @@ class Inventory:
 
         def reserve(session: Session, data: dict[str, Any]) -> None:
             planned = ActivationData.model_validate(data)
-            session.execute(_RELEASE, {"order": order_id})
+            session.execute(RELEASE, {"order": order_id})
             session.execute(
                 _HOLD,
                 {
@@ -180,7 +174,7 @@ class Inventory:
         """Give back what the order holds. Returns how many allocations were freed."""
 
         def work(session: Session) -> int:
-            result = session.exec(releasing(order_id))
+            result = session.connection().execute(RELEASE, {"order": order_id})
             session.commit()
             return int(result.rowcount or 0)
 

@@ -46,7 +46,7 @@ from models.tables import (
     utcnow,
 )
 from workorders.db import Database
-from workorders.inventory import releasing
+from workorders.inventory import RELEASE
 from workorders.planning import PastAttempt
 
 SYSTEM = "system"
@@ -572,7 +572,7 @@ class WorkOrderStore:
             )
             cancelled = decision.status is OrderStatus.CANCELLED  # deactivated before
             if decision.status.is_final and (cancelled or not activated):
-                session.exec(releasing(order_id))  # give the network back
+                session.execute(RELEASE, this)  # give the network back
             now = utcnow()
             construction = tasks.get(SubTaskKind.CONSTRUCTION)
             if construction is not None and construction.queued_at is not None:
