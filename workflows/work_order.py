@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.activation import ActivationActivities
     from activities.construction import ConstructionActivities
     from activities.errors import NON_RETRYABLE
-    from activities.orders import QUALITY_CHECK_WAITS, OrderActivities
+    from activities.orders import OrderActivities
     from activities.quality import QualityCheckActivities
     from models.enums import FollowUp, JobState, OrderStatus, SlaState, SubTaskKind, SubTaskStatus
     from models.payloads import (
@@ -51,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
         ConstructionJobInput,
         ConstructionJobState,
         ConstructionOperation,
-        ConstructionReport,
         ConstructionView,
         DeactivateResourcesInput,
         DeactivateResourcesResult,
@@ -63,56 +62,24 @@ with workflow.unsafe.imports_passed_through():
         QualityCheckData,
         QualityCheckInput,
         QualityCheckResult,
-        RecordConstructionReportInput,
         RecordOrderStatusInput,
         ReleaseConstructionInput,
         RescheduleConstructionInput,
         SlaInput,
         SubTaskOutcome,
-        SubTaskStarted,
         WithdrawConstructionInput,
         WorkOrderInput,
         WorkOrderResult,
         WorkOrderState,
     )
-    from models.status import (
-        ReportRejected,
-        apply_report,
-        check_report,
-        decide_cancelled_status,
-        decide_order_status,
-        follow_up,
-    )
+    from models.status import decide_cancelled_status, decide_order_status, follow_up
     from workflows import search_attributes as search
 
 MAX_ACTIVATION_ATTEMPTS = 6
 """Activation attempts in a row, each with data revised from the history, before the
 activation is handed to operations."""
 MAX_QUALITY_CHECK_ATTEMPTS = 6
-SEARCH_ATTRIBUTES_PATCH = "search-attributes"
-"""Orders started before this change did not keep search attributes: they replay
-without them (``workflow.patched``)."""
-LOCAL_WRITES_PATCH = "local-database-writes"
-"""The workflow's own database writes run as local activities, in the workflow task
-that asks for them, which saves a round trip through the server for each (those of
-update handlers, and the order's outcome, stay activities: see :meth:`_write`). Orders
-started before this change replay them all as activities."""
-LOCAL_OUTCOME_PATCH = "local-outcome"
-"""The order's outcome is written by a local activity, in the workflow task that closes
-the workflow, and a cancellation that arrives in the same workflow task as the end of
-the last sub-task comes after it: the order has ended (see :meth:`_after_this_step`).
-Orders started before write their outcome with an activity of the server's, which
-made the decision durable before a cancellation could arrive."""
-ONE_PATCH = "one-patch-2026-12-02"
-"""Orders started since this change ask this one patch for the three before it
-(:data:`SEARCH_ATTRIBUTES_PATCH`, :data:`LOCAL_WRITES_PATCH` and
-:data:`LOCAL_OUTCOME_PATCH`), since each patch an order asks for costs its history a
-marker and a search-attribute upsert on the server; and their quality check is opened
-by ``start_order``, not by a local activity of its own. Orders started before ask the
-three, and open their quality check, as they did."""
-QUEUE_POLL = timedelta(minutes=5)
-"""How often a queued job asked again before :data:`LOCAL_WRITES_PATCH` (replay only)."""
-QUEUE_POLL_HOURLY = timedelta(hours=1)
+QUEUE_POLL = timedelta(hours=1)
 """How often a queued job asks again, besides being woken: when a technician frees up
 (their job ended, or moved) or gains room (added, activated, given a higher job
 limit), the longest waiting jobs they could take are woken. The poll is only for a
@@ -205,14 +172,8 @@ class WorkOrderWorkflow:
         self._stale = False
         """A report was signalled that could not be taken as it came: the job is to be
         read again from the database."""
-        self._dispatched = False
-        """Construction has taken its first step (assigned, queued or withdrawn)."""
         self._woken = False
         self._failed_by_operations: str | None = None
-        self._local_outcome = False
-        """Started since :data:`LOCAL_OUTCOME_PATCH`."""
-        self._one_patch = False
-        """Started since :data:`ONE_PATCH`: every patch before it applies."""
         self._published: dict[str, object] = {}
         """The search attributes as the server has them: those the order started with
         (the API gives its status, region and service), then what was upserted."""
@@ -260,14 +221,6 @@ class WorkOrderWorkflow:
             return work.result()
 
     async def _work(self, input: WorkOrderInput) -> WorkOrderResult:
-        # Every patch is asked for now, before the first local activity: one first asked
-        # for after a local activity may be recorded in a later workflow task than the
-        # one where replay looks for it (when the task was heartbeaten).
-        if workflow.patched(ONE_PATCH):
-            self._one_patch = self._local_outcome = True
-        elif workflow.patched(LOCAL_WRITES_PATCH):
-            workflow.patched(SEARCH_ATTRIBUTES_PATCH)
-            self._local_outcome = workflow.patched(LOCAL_OUTCOME_PATCH)
         plan = await self._write(OrderActivities.start_order, input)
         self._status = OrderStatus.IN_PROGRESS
         self._publish(plan)
@@ -288,17 +241,12 @@ class WorkOrderWorkflow:
         outcome = RecordOrderStatusInput(
             order_id=plan.order_id, decision=decision, outcomes=outcomes
         )
-        if self._local_outcome:
-            # Written before the workflow task that closes the workflow reaches
-            # Temporal. Should a cancellation arrive meanwhile, the server refuses to
-            # close the workflow, and the task is tried again with the cancellation in
-            # it: it comes after the end of the last sub-task (_after_this_step), so the
-            # decision, and the write, are the same again.
-            await self._write(OrderActivities.record_order_status, outcome)
-        else:
-            await workflow.execute_activity_method(
-                OrderActivities.record_order_status, outcome, **DATABASE
-            )
+        # Written before the workflow task that closes the workflow reaches Temporal.
+        # Should a cancellation arrive meanwhile, the server refuses to close the
+        # workflow, and the task is tried again with the cancellation in it: it comes
+        # after the end of the last sub-task (_after_this_step), so the decision, and
+        # the write, are the same again.
+        await self._write(OrderActivities.record_order_status, outcome)
         self._status = decision.status
         self._publish(plan)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -311,8 +259,8 @@ class WorkOrderWorkflow:
 
     async def _write(self, activity: Callable[[Any, _Arg], Awaitable[_Ret]], arg: _Arg) -> _Ret:
         """Run a database write (or read) of the order (an activity with the
-        :data:`DATABASE` options): a local activity, unless the order started before
-        :data:`LOCAL_WRITES_PATCH` or an update handler asks for it.
+        :data:`DATABASE` options): a local activity, unless an update handler asks
+        for it.
 
         An update is durable only once the workflow task that accepts it completes; a
         Temporal server that restarts before that forgets it, and its caller gets an
@@ -321,15 +269,9 @@ class WorkOrderWorkflow:
         in the database only: found by ``bench.faults``, Temporal restarted). An
         activity is scheduled by that same workflow task, so both happen or neither.
         """
-        local = self._patched(LOCAL_WRITES_PATCH)
-        if local and workflow.current_update_info() is None:
+        if workflow.current_update_info() is None:
             return await workflow.execute_local_activity_method(activity, arg, **DATABASE)
         return await workflow.execute_activity_method(activity, arg, **DATABASE)
-
-    def _patched(self, patch: str) -> bool:
-        """Whether the order takes the change of ``patch``: every order started since
-        :data:`ONE_PATCH` does; one started before, as its history says."""
-        return self._one_patch or workflow.patched(patch)
 
     async def _branch(self, kind: SubTaskKind, work: Awaitable[SubTaskOutcome]) -> SubTaskOutcome:
         """Run one sub-task to its outcome; an activity that gave up fails only it."""
@@ -360,8 +302,6 @@ class WorkOrderWorkflow:
     def _publish(self, plan: OrderPlan | None = None) -> None:
         """Keep the search attributes and the current details that operations see in
         the Temporal UI up to date; only what changed is sent."""
-        if not self._patched(SEARCH_ATTRIBUTES_PATCH):
-            return  # an order started before the workflow kept them
         waiting = sorted(k.value for k in self._waiting)
         if self._construction.waiting_for_operations:
             waiting = sorted([*waiting, SubTaskKind.CONSTRUCTION.value])
@@ -413,7 +353,6 @@ class WorkOrderWorkflow:
                     if self._stale:
                         await self._refresh()
                     outcome = await self._next_construction_step()
-                    self._dispatched = True
                     seen = self._construction_changes
                     self._publish()
                 if outcome is not None:
@@ -429,10 +368,8 @@ class WorkOrderWorkflow:
             sla.cancel()
 
     def _queue_poll(self) -> timedelta:
-        if not self._patched(LOCAL_WRITES_PATCH):
-            return QUEUE_POLL
         # Spread out, so that jobs queued together do not all ask at once.
-        return QUEUE_POLL_HOURLY * workflow.random().uniform(0.8, 1.2)
+        return QUEUE_POLL * workflow.random().uniform(0.8, 1.2)
 
     def _woken_or_changed(self, seen: int) -> Callable[[], bool]:
         # A wake-up counts only while queued: one arriving late (two technicians freed
@@ -519,19 +456,15 @@ class WorkOrderWorkflow:
         else:
             await self._construction_to_operations(assignment.reason or "no technician")
 
-    async def _release(
-        self, reason: str, *, before_on_site: bool = False
-    ) -> ConstructionJobState | None:
-        """Take the job back from its technician; the job after (``None`` from orders
-        whose release answered nothing, before it did)."""
-        after: ConstructionJobState | None = await self._write(
+    async def _release(self, reason: str, *, before_on_site: bool = False) -> ConstructionJobState:
+        """Take the job back from its technician; the job after."""
+        after: ConstructionJobState = await self._write(
             ConstructionActivities.release_construction,
             ReleaseConstructionInput(
                 order_id=self._order_id, reason=reason, before_on_site=before_on_site
             ),
         )
-        if after is not None:
-            self._report_seq = max(self._report_seq, after.report_seq)
+        self._report_seq = max(self._report_seq, after.report_seq)
         return after
 
     async def _refresh(self) -> None:
@@ -592,7 +525,7 @@ class WorkOrderWorkflow:
                 after = await self._release(
                     "time limit passed before the technician was on site", before_on_site=True
                 )
-                if after is None or after.job is None:  # (None: an order started before)
+                if after.job is None:
                     self._construction.excluded.append(job.technician_id)
                     self._construction.job = None
                 else:  # on site after all: a report the workflow had not heard of yet
@@ -638,45 +571,6 @@ class WorkOrderWorkflow:
     def technician_available(self) -> None:
         """A technician who could take this order's job has room again."""
         self._woken = True
-
-    @workflow.update
-    async def report_construction(self, report: ConstructionReport) -> ConstructionJob:
-        """A technician reports progress, completion, or why the job cannot be done.
-
-        How reports reached orders started before the API recorded them itself and
-        signalled :meth:`construction_reported`; kept for those orders."""
-        await workflow.wait_condition(lambda: self._dispatched)
-        async with self._construction_lock:
-            self._check(report)  # again: another report may have landed meanwhile
-            await self._write(
-                ConstructionActivities.record_construction_report,
-                RecordConstructionReportInput(order_id=self._order_id, report=report),
-            )
-            job = self._construction.job
-            assert job is not None
-            self._construction.job = apply_report(job, report)
-            self._changed()
-            return self._construction.job
-
-    @report_construction.validator
-    def _validate_report(self, report: ConstructionReport) -> None:
-        self._refuse_when_cancelled("CONSTRUCTION_CLOSED", "its construction takes no reports")
-        if self._construction.job is None and (
-            self._construction_lock.locked() or not self._dispatched
-        ):
-            # Being assigned right now, or not yet: the technician may see the job
-            # already (the assignment is in the database before the workflow has its
-            # result, and a worker that takes the order over replays it and assigns it
-            # again). The handler checks the report once the assignment is done.
-            return
-        self._check(report)
-
-    def _check(self, report: ConstructionReport) -> None:
-        self._refuse_when_cancelled("CONSTRUCTION_CLOSED", "its construction takes no reports")
-        try:
-            check_report(self._construction.job, report)
-        except ReportRejected as e:
-            raise ApplicationError(str(e), type=e.code, non_retryable=True) from None
 
     @workflow.update
     async def operate_construction(self, operation: ConstructionOperation) -> ConstructionView:
@@ -760,15 +654,6 @@ class WorkOrderWorkflow:
     async def _quality_check(self, plan: OrderPlan) -> SubTaskOutcome:
         if self._cancel is not None:
             return self._cancelled(SubTaskKind.QUALITY_CHECK)
-        if not self._one_patch:  # opened by start_order since
-            await self._write(
-                QualityCheckActivities.schedule_quality_check,
-                SubTaskStarted(
-                    order_id=plan.order_id,
-                    kind=SubTaskKind.QUALITY_CHECK,
-                    detail=QUALITY_CHECK_WAITS,
-                ),
-            )
         needed = (SubTaskKind.CONSTRUCTION, SubTaskKind.ACTIVATION)
         await workflow.wait_condition(
             lambda: all(k in self._outcomes for k in needed) or self._cancel is not None
@@ -987,10 +872,9 @@ class WorkOrderWorkflow:
 
     async def _after_this_step(self) -> None:
         """Return once the workflow has taken in everything of the current workflow
-        task (orders since :data:`LOCAL_OUTCOME_PATCH`): a cancellation arriving with
-        the end of the last sub-task finds the order decided, and ended."""
-        if self._local_outcome:
-            await workflow.wait_condition(lambda: True)
+        task: a cancellation arriving with the end of the last sub-task finds the order
+        decided, and ended."""
+        await workflow.wait_condition(lambda: True)
 
     def _cancelled(self, kind: SubTaskKind, attempts: int = 0) -> SubTaskOutcome:
         return SubTaskOutcome(

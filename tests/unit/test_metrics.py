@@ -342,12 +342,9 @@ async def test_a_worker_counts_what_the_work_order_workflow_asks_of_its_activiti
         await time_skipping_env.sleep(jeopardy + timedelta(minutes=1))
         await marked_in_jeopardy(handle)
         for state in (JobState.ACCEPTED, JobState.ON_SITE):
-            await handle.execute_update(
-                WorkOrderWorkflow.report_construction,
-                ConstructionReport(technician_id=technician, state=state),
-            )
-        await handle.execute_update(  # waits for the mark, which holds the job's lock
-            WorkOrderWorkflow.report_construction,
+            await fakes.report(handle, ConstructionReport(technician_id=technician, state=state))
+        await fakes.report(
+            handle,
             ConstructionReport(
                 technician_id=technician, state=JobState.COMPLETED, ont_serial="HWTC1"
             ),

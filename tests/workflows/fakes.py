@@ -36,13 +36,11 @@ from models.payloads import (
     PrepareAttemptInput,
     QualityCheckInput,
     QualityCheckResult,
-    RecordConstructionReportInput,
     RecordOrderStatusInput,
     ReleaseConstructionInput,
     RescheduleConstructionInput,
     SlaInput,
     SlotDeactivation,
-    SubTaskStarted,
     WithdrawConstructionInput,
     WorkOrderInput,
     WorkOrderResult,
@@ -322,11 +320,6 @@ class FakeActivities:
             await self._enter("mark_construction_sla", input)
             self._leave("mark_construction_sla")
 
-        @activity.defn(name="record_construction_report")
-        async def record_construction_report(input: RecordConstructionReportInput) -> None:
-            await self._enter("record_construction_report", input)
-            self._leave("record_construction_report")
-
         @activity.defn(name="activate_resources")
         async def activate_resources(input: ActivationInput) -> ActivationResult:
             await self._enter("activate_resources", input)
@@ -372,11 +365,6 @@ class FakeActivities:
                 released=1,
             )
 
-        @activity.defn(name="schedule_quality_check")
-        async def schedule_quality_check(input: SubTaskStarted) -> None:
-            await self._enter("schedule_quality_check", input)
-            self._leave("schedule_quality_check")
-
         @activity.defn(name="run_quality_check")
         async def run_quality_check(input: QualityCheckInput) -> QualityCheckResult:
             await self._enter("run_quality_check", input)
@@ -393,10 +381,8 @@ class FakeActivities:
             release_construction,
             reschedule_construction,
             mark_construction_sla,
-            record_construction_report,
             read_construction_job,
             activate_resources,
-            schedule_quality_check,
             run_quality_check,
             record_cancellation,
             withdraw_construction,

@@ -1,9 +1,9 @@
 """Record the histories the replay test checks:
 ``python -m tests.workflows.record_histories [SCENARIO ...]``.
 
-Re-record only when a change to the workflow is meant to be incompatible (and then
-version the workflow, since running orders would break); the point of the stored
-histories is that the current code must still replay them.
+Re-record only with a release (``docs/versioning.md``): between releases the point of
+the stored histories is that the current code must still replay them, so a change
+that alters the workflow's commands goes behind ``workflow.patched`` instead.
 """
 
 from __future__ import annotations

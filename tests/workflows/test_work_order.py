@@ -37,7 +37,7 @@ from tests.workflows.fakes import (
     wait_for_job,
 )
 from workflows import WorkOrderWorkflow
-from workflows.work_order import MAX_ACTIVATION_ATTEMPTS, QUEUE_POLL_HOURLY
+from workflows.work_order import MAX_ACTIVATION_ATTEMPTS, QUEUE_POLL
 
 Handle = WorkflowHandle[WorkOrderWorkflow, WorkOrderResult]
 
@@ -348,7 +348,7 @@ async def test_job_waits_while_every_technician_is_fully_booked(
         handle = await start(time_skipping_env.client, task_queue, str(uuid.uuid4()))
         # Nobody wakes it: it asks again every 0.8 to 1.2 hours, so at least 3 times in
         # 4 hours, and the fourth dispatch gets a technician (then it stops asking).
-        await time_skipping_env.sleep(QUEUE_POLL_HOURLY * 4)
+        await time_skipping_env.sleep(QUEUE_POLL * 4)
         await install(fakes, handle)
         result = await handle.result()
     assert result.status is OrderStatus.COMPLETED
