@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.status import decide_order_status
     from models.status import follow_up as follow_up_for
-    from workflows.work_order import (
+    from workflows.options import (
         DATABASE,
         MAX_ACTIVATION_ATTEMPTS,
         MAX_QUALITY_CHECK_ATTEMPTS,

@@ -37,7 +37,7 @@ from tests.workflows.fakes import (
     wait_for_job,
 )
 from workflows import WorkOrderWorkflow
-from workflows.work_order import MAX_ACTIVATION_ATTEMPTS, QUEUE_POLL
+from workflows.options import MAX_ACTIVATION_ATTEMPTS, QUEUE_POLL
 
 Handle = WorkflowHandle[WorkOrderWorkflow, WorkOrderResult]
 
