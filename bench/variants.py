@@ -16,7 +16,7 @@ does (the same activities, clients, metrics and settings), built with:
 - ``uvloop``: uvloop's event loop instead of the standard library's.
 
 Database writes as local activities, once measured here as a variant, are the
-production worker's since (``LOCAL_WRITES_PATCH`` in the workflow), as is the
+production worker's since (``workflows.options.call_database``), as is the
 pass-through sandbox.
 
 ``bench.throughput``, ``bench.latency`` and ``bench.capacity`` take ``--worker
