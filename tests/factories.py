@@ -9,11 +9,11 @@ from typing import Any
 
 from models.enums import ServiceType
 from models.tables import WorkOrder
-from worker import simulator_config
 from workflows import workflow_id_for
 from workorders.config import Settings
 from workorders.nms import NmsSimulator
 from workorders.reference import load_catalog
+from workorders.startup import simulator_config
 
 
 def new_order(**overrides: Any) -> WorkOrder:
