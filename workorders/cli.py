@@ -118,9 +118,10 @@ def token(
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for work-order workflows and activities."""
-    import worker as worker_module
+    import runpy
 
-    worker_module.main()
+    # Run as `python -m worker` runs it: the worker's entry point, not a library.
+    runpy.run_module("worker", run_name="__main__", alter_sys=True)
 
 
 @app.command()
