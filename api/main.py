@@ -21,7 +21,9 @@ from api.metrics import ApiMetrics, MeteredStore, RequestMetrics, name_the_order
 from api.metrics import router as metrics_router
 from api.routes import codec, health, inventory, orders, technicians
 from api.workflows import keep_resuming
+from workorders.codec import EncryptionCodec
 from workorders.config import Settings, get_settings
+from workorders.inventory import Inventory
 from workorders.reference import load_catalog, load_regions
 from workorders.startup import connect, open_database
 from workorders.wake import waker
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
         app.state.store = store
         app.state.temporal = client
         app.state.wake = waker(client)
+        app.state.inventory = Inventory(db)
+        app.state.payload_codec = EncryptionCodec.from_settings(settings)
         app.state.regions = load_regions()
         app.state.catalog = load_catalog()
         resumer = asyncio.create_task(
