@@ -4,9 +4,16 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+LOCK   := requirements.lock
+# The install is redone when the lock (or the package's own metadata) changes.
+STAMP  := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | cksum | cut -d' ' -f1)
+# How the lock is made: every dependency of pyproject.toml, dev extras included, pinned
+# with its hashes, for Python 3.11 on every platform.
+COMPILE := $(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
+	--python-version 3.11 --quiet -o $(LOCK)
 
-.PHONY: up test lint typecheck pytest pytest-postgres install demo bench bench-smoke clean
+.PHONY: up test lint typecheck pytest pytest-postgres install lock lock-upgrade demo bench \
+	bench-smoke clean
 
 up: $(STAMP)
 	$(BIN)/workorders up
@@ -16,6 +23,7 @@ test: lint typecheck pytest pytest-postgres
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy .
@@ -48,12 +56,21 @@ bench-smoke: $(STAMP)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The versions CI tested, from the lock (hashes checked), then the package itself.
+$(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# After changing the dependencies in pyproject.toml: the lock again, keeping every pinned
+# version that still fits; `make lock-upgrade` takes the newest that fit instead.
+lock: $(STAMP)
+	$(COMPILE)
+
+lock-upgrade: $(STAMP)
+	$(COMPILE) --upgrade
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

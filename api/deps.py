@@ -11,8 +11,10 @@ from fastapi import Depends, Request
 from temporalio.client import Client
 
 from workorders.config import Settings
+from workorders.inventory import Inventory
 from workorders.reference import Catalog, Regions
 from workorders.store import WorkOrderStore
+from workorders.wake import Wake
 
 
 async def get_settings(request: Request) -> Settings:
@@ -40,8 +42,21 @@ async def get_catalog(request: Request) -> Catalog:
     return catalog
 
 
+async def get_wake(request: Request) -> Wake:
+    wake: Wake = request.app.state.wake
+    return wake
+
+
+async def get_inventory(request: Request) -> Inventory:
+    inventory: Inventory = request.app.state.inventory
+    return inventory
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[WorkOrderStore, Depends(get_store)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 RegionsDep = Annotated[Regions, Depends(get_regions)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+InventoryDep = Annotated[Inventory, Depends(get_inventory)]
+WakeDep = Annotated[Wake, Depends(get_wake)]
+"""Wakes a queued job's workflow (:func:`workorders.wake.waker`, built once)."""

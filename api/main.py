@@ -1,4 +1,6 @@
-"""The FastAPI application; its lifespan owns the database and the Temporal client.
+"""The FastAPI application; its lifespan owns the database, the Temporal client and
+what is built on them, once per app (the API's composition root, as ``worker.py`` is
+the worker's).
 
 Its metrics are served at ``/metrics`` (:mod:`api.metrics`), in a registry of the app's
 own.
@@ -19,10 +21,12 @@ from api.metrics import ApiMetrics, MeteredStore, RequestMetrics, name_the_order
 from api.metrics import router as metrics_router
 from api.routes import codec, health, inventory, orders, technicians
 from api.workflows import keep_resuming
-from worker import connect
+from workorders.codec import EncryptionCodec
 from workorders.config import Settings, get_settings
-from workorders.db import Database
+from workorders.inventory import Inventory
 from workorders.reference import load_catalog, load_regions
+from workorders.startup import connect, open_database
+from workorders.wake import waker
 
 DESCRIPTION = """
 Create a customer's broadband order; its construction, resource activation and quality
@@ -53,20 +57,21 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database.from_url(
-            settings.effective_database_url,
-            echo=settings.database_echo,
-            threads=settings.database_threads,
-        )
-        await db.migrate()
-        regions = load_regions()
-        await db.seed(regions)
+        # A database that `workorders migrate` has not brought up refuses the start.
+        db = await open_database(settings)
         store = MeteredStore(db, metrics)
-        client = await connect(settings)
+        try:
+            client = await connect(settings)
+        except BaseException:
+            await db.dispose()
+            raise
         app.state.settings = settings
         app.state.store = store
         app.state.temporal = client
-        app.state.regions = regions
+        app.state.wake = waker(client)
+        app.state.inventory = Inventory(db)
+        app.state.payload_codec = EncryptionCodec.from_settings(settings)
+        app.state.regions = load_regions()
         app.state.catalog = load_catalog()
         resumer = asyncio.create_task(
             keep_resuming(store, client, settings.task_queue, settings.resume_interval_s)

@@ -90,7 +90,7 @@ async def signal_report(
     """Tell the order's workflow of the reports the API recorded: the job as it stands
     after them. Whether the workflow got it (a workflow that has ended needs nothing);
     else it is sent again later (:func:`resignal_reports`)."""
-    handle = client.get_workflow_handle_for(WorkOrderWorkflow.run, workflow_id_for(order_id))
+    handle = client.get_workflow_handle(workflow_id_for(order_id))
     try:
         await handle.signal(WorkOrderWorkflow.construction_reported, state)
     except RPCError as e:

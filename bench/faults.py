@@ -56,7 +56,7 @@ from bench.system import (
     system_env,
     until,
 )
-from worker import connect
+from workorders.startup import connect
 
 NMS_ACTIVITIES = frozenset({"activate_resources", "run_quality_check", "deactivate_resources"})
 HEALTHY_NMS = {

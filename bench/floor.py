@@ -40,8 +40,8 @@ class FloorWorkflow:
 
 
 async def run_worker(task_queue: str) -> None:
-    from worker import connect
     from workorders.config import get_settings
+    from workorders.startup import connect
 
     client = await connect(get_settings())
     worker = Worker(client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[noop])

@@ -46,6 +46,7 @@ from temporalio.worker import Worker
 
 from bench.baseline import SequentialWorkOrderWorkflow, TechnicianWorkflow
 from bench.stats import summary, verdict
+from bench.temporal_setup import ensure_search_attributes
 from bench.visits import ReportInput, Step, TechnicianScript
 from models.enums import CannotCompleteReason, JobState, OrderStatus, ServiceType
 from models.payloads import (
@@ -66,7 +67,6 @@ from models.payloads import (
 )
 from models.status import ReportRejected, apply_report, check_report
 from workflows import WorkOrderWorkflow
-from workorders.temporal_setup import ensure_search_attributes
 
 TARGET_OVER_LONGEST_PATH = 1.05
 TECHNICIAN = "tech-north-1"

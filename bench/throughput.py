@@ -48,7 +48,7 @@ from bench.system import (
     settings_for,
     system_env,
 )
-from worker import connect
+from workorders.startup import connect
 
 TARGET_RATIO = 0.5
 TIMEOUT_S = 1800

@@ -1,5 +1,6 @@
 """The worker with tuning options the production worker does not have, to measure what
-each would buy before anyone changes ``worker.py`` or the workflow.
+each would buy before anyone changes the worker (:mod:`workorders.worker`) or the
+workflow.
 
 ``python -m bench.variants OPTION[,OPTION...]`` runs the worker as ``workorders worker``
 does (the same activities, clients, metrics and settings), built with:
@@ -8,8 +9,6 @@ does (the same activities, clients, metrics and settings), built with:
 - ``full_sandbox``: the workflow sandbox imports the workflow's modules afresh for
   each workflow run (the SDK's default) instead of passing them through;
 - ``unsandboxed``: no sandbox at all;
-- ``exec_strings``: the SDK's pass-through sandbox as it comes, which compiles its
-  code strings again for every activation and payload (:mod:`workorders.sandbox`);
 - ``cache200``: at most 200 workflows kept in the worker's cache (500 by default);
 - ``slots``: twice the default pollers for workflow and activity tasks;
 - ``pollers``: as many pollers of the task queue as of the worker's sticky queue;
@@ -35,23 +34,22 @@ import uvloop
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-import worker as production
 from workflows import WorkOrderWorkflow
 from workorders.config import Settings, get_settings
-from workorders.db import Database
 from workorders.logs import configure_logging
 from workorders.metrics import ActivityMetricsInterceptor, WorkerMetrics, serve_metrics
 from workorders.nms.http import HttpNms, nms_client
 from workorders.process import freeze_startup_objects
 from workorders.reference import load_catalog, load_regions
+from workorders.startup import connect, open_database, temporal_runtime
 from workorders.store import WorkOrderStore
 from workorders.wake import waker
+from workorders.worker import activities_for, workflow_runner
 
 OPTIONS = (
     "production",
     "full_sandbox",
     "unsandboxed",
-    "exec_strings",
     "cache200",
     "slots",
     "pollers",
@@ -62,17 +60,13 @@ log = logging.getLogger("bench.variants")
 
 def worker_options(options: set[str], settings: Settings) -> dict[str, Any]:
     built: dict[str, Any] = {
-        "workflow_runner": production.workflow_runner(),
+        "workflow_runner": workflow_runner(),
         "max_cached_workflows": settings.workflow_cache_size,
     }
     if "full_sandbox" in options:
         built["workflow_runner"] = SandboxedWorkflowRunner()
     if "unsandboxed" in options:
         built["workflow_runner"] = UnsandboxedWorkflowRunner()
-    if "exec_strings" in options:
-        built["workflow_runner"] = SandboxedWorkflowRunner(
-            restrictions=production.workflow_runner().restrictions
-        )
     if "cache200" in options:
         built["max_cached_workflows"] = 200
     if "slots" in options:
@@ -84,16 +78,10 @@ def worker_options(options: set[str], settings: Settings) -> dict[str, Any]:
 
 
 async def run(settings: Settings, options: set[str]) -> None:
-    """As :func:`worker.run`, with the NMS over HTTP, but the worker built with
+    """As ``worker.run``, with the NMS over HTTP, but the worker built with
     ``options``."""
     regions, catalog = load_regions(), load_catalog()
-    db = Database.from_url(
-        settings.effective_database_url,
-        echo=settings.database_echo,
-        threads=settings.database_threads,
-    )
-    await db.migrate()
-    await db.seed(regions)
+    db = await open_database(settings)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)
         http = nms_client(settings.nms_url)
@@ -108,13 +96,13 @@ async def run(settings: Settings, options: set[str]) -> None:
             )
             if stop is not None:
                 stack.callback(stop)
-        client = await production.connect(settings, production.temporal_runtime(settings))
+        client = await connect(settings, temporal_runtime(settings))
         store = WorkOrderStore(db)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
             workflows=[WorkOrderWorkflow],
-            activities=production.activities_for(store, nms, regions, catalog, waker(client)),
+            activities=activities_for(store, nms, regions, catalog, waker(client)),
             interceptors=[ActivityMetricsInterceptor(metrics, store)],
             **worker_options(options, settings),
         )

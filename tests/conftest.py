@@ -25,12 +25,12 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from bench.temporal_setup import ensure_search_attributes
 from workorders.codec import data_converter
 from workorders.config import Settings
 from workorders.db import Database
 from workorders.reference import load_regions
 from workorders.store import WorkOrderStore
-from workorders.temporal_setup import ensure_search_attributes
 
 BIN = Path(sys.executable).parent
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -7,13 +7,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import Session, select
+
 from models.enums import ServiceType
-from models.tables import WorkOrder
-from worker import simulator_config
+from models.tables import ResourceAllocation, WorkOrder
 from workflows import workflow_id_for
 from workorders.config import Settings
+from workorders.db import Database
 from workorders.nms import NmsSimulator
 from workorders.reference import load_catalog
+from workorders.startup import simulator_config
 
 
 def new_order(**overrides: Any) -> WorkOrder:
@@ -77,3 +80,25 @@ def quiet_simulator(state: Path | None = None, **overrides: Any) -> NmsSimulator
     )
     config = simulator_config(quiet, load_catalog())
     return NmsSimulator(replace(config, **overrides), state_path=state)
+
+
+async def held_by(db: Database, order_id: str) -> list[ResourceAllocation]:
+    """The inventory's slots and VLANs that the order holds (allocated or active)."""
+
+    def work(session: Session) -> list[ResourceAllocation]:
+        rows = session.exec(
+            select(ResourceAllocation).where(ResourceAllocation.order_id == order_id)
+        )
+        return list(rows.all())
+
+    return await db.run(work)
+
+
+def activations(nms: NmsSimulator, order_id: str) -> int:
+    """How many times the simulator activated the order's service."""
+    return nms.activations_per_order().get(order_id, 0)
+
+
+def deactivations(nms: NmsSimulator, order_id: str) -> int:
+    """How many times the simulator deactivated (ended) the order's service."""
+    return nms.deactivations_per_order().get(order_id, 0)

@@ -39,8 +39,8 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 BIN = Path(sys.executable).parent
 POSTGRES, TEMPORAL, UI = "postgresql", "temporal", "temporal-ui"
 NAMESPACE_JOB = "temporal-namespace"
-API, WORKER, NMS_SIM = "api", "worker", "nms-sim"
-COMMANDS = {API: "api", WORKER: "worker", NMS_SIM: "nms-sim"}
+API, WORKER, NMS_SIM, MIGRATE = "api", "worker", "nms-sim", "migrate"
+COMMANDS = {API: "api", WORKER: "worker", NMS_SIM: "nms-sim", MIGRATE: "migrate"}
 """The project's services and the ``workorders`` command each runs."""
 TEMPORAL_GRPC_PORT = 7233
 """The frontend's gRPC port inside the container (the server's default)."""
@@ -492,9 +492,27 @@ def test_the_worker_health_check_uses_the_worker_settings(services: dict[str, Se
 
 
 def test_the_project_services_wait_for_what_they_use(services: dict[str, Service]) -> None:
-    ready = {POSTGRES: "service_healthy", NAMESPACE_JOB: "service_completed_successfully"}
+    ready = {
+        POSTGRES: "service_healthy",
+        NAMESPACE_JOB: "service_completed_successfully",
+        MIGRATE: "service_completed_successfully",
+    }
     assert depends_on(services[API]) == ready
     assert depends_on(services[WORKER]) == {**ready, NMS_SIM: "service_healthy"}
+
+
+def test_the_schema_is_migrated_once_before_the_api_and_the_workers(
+    services: dict[str, Service],
+) -> None:
+    job = services[MIGRATE]
+    assert depends_on(job) == {POSTGRES: "service_healthy"}
+    assert entrypoint(job)[1:] == ["migrate"]
+    assert str(job.get("restart", "no")) == "no", "a one-shot job, not restarted"
+    assert not job.get("ports")
+    assert int((job.get("deploy") or {}).get("replicas", 1)) == 1
+    assert "healthcheck" not in job, "the others wait for it to complete, not to be healthy"
+    for name in (API, WORKER):
+        assert depends_on(services[name])[MIGRATE] == "service_completed_successfully"
 
 
 def test_the_workers_can_be_scaled(services: dict[str, Service]) -> None:

@@ -30,6 +30,18 @@ def up() -> None:
 
 
 @app.command()
+def migrate() -> None:
+    """Bring the database to the newest migration and add the shipped technicians and
+    OLTs; safe to repeat. Run once before the worker and the API start."""
+    from workorders.startup import migrate as run_migrate
+
+    settings = get_settings()
+    configure_logging(settings)
+    asyncio.run(run_migrate(settings))
+    logging.getLogger("workorders.migrate").info("database at the newest migration")
+
+
+@app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="Defaults to WORKORDERS_API_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Defaults to WORKORDERS_API_PORT.")] = None,
@@ -65,17 +77,13 @@ def nms_sim(
     """Serve the NMS simulator over HTTP (the protocol of docs/nms-protocol.md)."""
     import uvicorn
 
-    from worker import simulator_config
-    from workorders.nms import NmsSimulator
     from workorders.nms.server import create_nms_app
     from workorders.reference import load_catalog
+    from workorders.startup import simulator as nms_simulator
 
     settings = get_settings()
     configure_logging(settings)
-    simulator = NmsSimulator(
-        simulator_config(settings, load_catalog()),
-        state_path=settings.data_dir / "nms-simulator.db",
-    )
+    simulator = nms_simulator(settings, load_catalog())
     application = create_nms_app(simulator)
     freeze_startup_objects()
     try:
@@ -110,9 +118,10 @@ def token(
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for work-order workflows and activities."""
-    import worker as worker_module
+    import runpy
 
-    worker_module.main()
+    # Run as `python -m worker` runs it: the worker's entry point, not a library.
+    runpy.run_module("worker", run_name="__main__", alter_sys=True)
 
 
 @app.command()

@@ -25,6 +25,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, event, inspect, text
 from sqlalchemy import create_engine as sqlalchemy_engine
 from sqlalchemy.engine import URL, make_url
@@ -47,6 +48,11 @@ MIGRATION_LOCK = 0x776F726B6F72
 class MigrationError(RuntimeError):
     """The schema cannot be brought to head: a database made without migrations whose
     tables differ from the models, or a migration that broke foreign keys."""
+
+
+class NotMigrated(RuntimeError):
+    """The database is not at the newest migration: a process refuses to start on it.
+    ``workorders migrate`` brings it there."""
 
 
 SYNCHRONOUS_DRIVERS = {
@@ -116,7 +122,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 def schema_lock(connection: Connection) -> Iterator[None]:
     """One transaction on ``connection`` in which this process alone changes the schema.
 
-    The API and the worker both migrate when they start, maybe at the same moment:
+    Two ``workorders migrate`` may run at the same moment (two hosts deploying):
     PostgreSQL serialises them with an advisory lock, SQLite with ``BEGIN IMMEDIATE``.
     Both run the DDL in that transaction, so a migration that fails leaves nothing
     behind. SQLite's foreign keys are off meanwhile (Alembic's batch mode copies
@@ -148,6 +154,12 @@ def _upgrade(connection: Connection) -> None:
     with schema_lock(connection):
         _adopt_unversioned(connection, config)
         command.upgrade(config, "head")
+
+
+def _revisions(connection: Connection) -> tuple[str | None, str | None]:
+    """The database's Alembic revision (None when it has none) and the newest one."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return MigrationContext.configure(connection).get_current_revision(), head
 
 
 def _adopt_unversioned(connection: Connection, config: Config) -> None:
@@ -221,12 +233,25 @@ class Database:
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (``alembic upgrade head``).
 
-        Safe to call from several processes at once, and on every start: a database at
-        head is left alone. A database made by ``create_all`` before there were
-        migrations is stamped if its schema matches the models, else refused
-        (:class:`MigrationError`).
+        Safe to call from several processes at once, and again: a database at head is
+        left alone (``workorders migrate`` runs it once before the processes start). A
+        database made by ``create_all`` before there were migrations is stamped if its
+        schema matches the models, else refused (:class:`MigrationError`).
         """
         await self.run_on_connection(_upgrade)
+
+    async def require_migrated(self) -> None:
+        """Refuse a database that is not at the newest migration.
+
+        Raises:
+            NotMigrated: it has no migration history, or an older (or unknown) revision.
+        """
+        current, head = await self.run_on_connection(_revisions)
+        if current != head:
+            raise NotMigrated(
+                f"database not migrated (at revision {current or 'none'}, the code needs"
+                f" {head}): run `workorders migrate`"
+            )
 
     async def seed(self, regions: Regions) -> None:
         """Add the shipped technicians and OLTs that the database does not have yet."""

@@ -180,15 +180,6 @@ class Inventory:
 
         return await self.db.run(work)
 
-    async def held_by(self, order_id: str) -> list[ResourceAllocation]:
-        def work(session: Session) -> list[ResourceAllocation]:
-            rows = session.exec(
-                select(ResourceAllocation).where(ResourceAllocation.order_id == order_id)
-            )
-            return list(rows.all())
-
-        return await self.db.run(work)
-
     async def usage(self, region: str) -> Usage:
         """The region's slots, what is allocated, active and blocked."""
         olts = await self.olts(region)

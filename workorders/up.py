@@ -1,6 +1,7 @@
 """``workorders up``: the whole system on one machine, on its embedded defaults.
 
-Starts the Temporal dev server (its state in a SQLite file in the data folder, Web UI
+Brings the work-order database to the newest migration (``workorders migrate``), then
+starts the Temporal dev server (its state in a SQLite file in the data folder, Web UI
 included), the NMS simulator service (unless ``WORKORDERS_NMS_URL`` names an NMS), the
 worker, which talks to the NMS over HTTP, and the API as child processes, says where
 each is, and stops them all, in reverse order, on Ctrl-C. Orders survive a restart: the
@@ -28,8 +29,8 @@ from rich.console import Console
 from workflows.search_attributes import cli_flags
 from workorders.auth import development_credentials
 from workorders.config import Settings
-from workorders.db import Database
 from workorders.reference import load_regions
+from workorders.startup import migrate
 
 console = Console()
 
@@ -100,13 +101,8 @@ def up(settings: Settings) -> int:
     host, _, port_text = settings.temporal_address.rpartition(":")
     temporal_port = int(port_text)
 
-    async def init_db() -> None:
-        db = Database.from_url(settings.effective_database_url)
-        await db.migrate()
-        await db.seed(load_regions())
-        await db.dispose()
-
-    asyncio.run(init_db())
+    # `workorders migrate`, once, before the processes that refuse an unmigrated database.
+    asyncio.run(migrate(settings))
 
     env = {**os.environ, "WORKORDERS_DATA_DIR": str(data)}
     children: list[Child] = []

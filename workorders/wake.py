@@ -18,19 +18,22 @@ from workorders.store import WorkOrderStore
 
 log = logging.getLogger("workorders.wake")
 
+TECHNICIAN_AVAILABLE = "technician_available"
+"""The name of the work-order workflow's signal that a technician has room (its
+``technician_available`` handler). Named, not imported: the workflow module imports the
+activities, which import this one, so a typed handle here would close an import
+circle; ``tests/unit/test_wake.py`` checks that the workflow answers to this name."""
+
 Wake = Callable[[str], Awaitable[None]]
 """Tells the workflow with this id that a technician has room for its job."""
 
 
 def waker(client: Client) -> Wake:
     """Signals ``technician_available`` to a work order's workflow."""
-    # Imported here: the workflow module imports the activities, which import this one.
-    from workflows import WorkOrderWorkflow
 
     async def wake(workflow_id: str) -> None:
-        handle = client.get_workflow_handle_for(WorkOrderWorkflow.run, workflow_id)
         try:
-            await handle.signal(WorkOrderWorkflow.technician_available)
+            await client.get_workflow_handle(workflow_id).signal(TECHNICIAN_AVAILABLE)
         except RPCError as e:  # it ended meanwhile: nobody to wake
             log.info("could not wake %s: %s", workflow_id, e)
 

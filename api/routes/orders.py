@@ -436,7 +436,7 @@ async def _update_workflow(
     temporal: Client, order: WorkOrder, update: Any, argument: BaseModel
 ) -> Any:
     """Send an update to the order's workflow; its refusals become problem responses."""
-    handle = temporal.get_workflow_handle_for(WorkOrderWorkflow.run, order.workflow_id)
+    handle = temporal.get_workflow_handle(order.workflow_id)
     try:
         return await handle.execute_update(update, argument)
     except WorkflowUpdateFailedError as e:

@@ -37,7 +37,7 @@ from models.payloads import (
 )
 from models.status import decide_cancelled_status
 from models.tables import Technician, WorkOrder
-from tests.factories import new_order, quiet_simulator
+from tests.factories import activations, deactivations, held_by, new_order, quiet_simulator
 from workorders.inventory import Inventory
 from workorders.nms import ActivationRequest, NmsSimulator
 from workorders.planning import plan_activation
@@ -126,7 +126,7 @@ async def test_activation_revises_a_refused_slot_from_history(store: WorkOrderSt
     assert activated.data is not None
     slot = (activated.data.olt_id, activated.data.pon_port, activated.data.ont_id)
     assert slot != (first.olt_id, first.pon_port, first.ont_id)
-    assert nms.activation_count(order.id) == 1
+    assert activations(nms, order.id) == 1
 
     attempts = await store.attempts(order.id, SubTaskKind.ACTIVATION)
     assert [(a.attempt, a.outcome, a.error_code) for a in attempts] == [
@@ -175,7 +175,7 @@ async def test_activation_holds_its_resources_and_keeps_them_once_active(
         ActivationInput(order_id=order.id, attempt=1),
     )
     assert result.succeeded and result.data is not None
-    (held,) = await Inventory(store.db).held_by(order.id)
+    (held,) = await held_by(store.db, order.id)
     assert (held.olt_id, held.pon_port, held.ont_id, held.vlan, held.state) == (
         result.data.olt_id,
         result.data.pon_port,
@@ -436,7 +436,7 @@ async def test_deactivation_ends_the_service_once_and_gives_the_inventory_back(
 ) -> None:
     nms = simulator()
     order, attempt = await activated_order(store, nms)
-    (held,) = await Inventory(store.db).held_by(order.id)
+    (held,) = await held_by(store.db, order.id)
     assert held.state == "active"
 
     first = await deactivate(store, nms, order, [attempt])
@@ -447,8 +447,8 @@ async def test_deactivation_ends_the_service_once_and_gives_the_inventory_back(
     assert slot.succeeded and slot.attempts == [attempt]
     assert (slot.olt_id, slot.pon_port, slot.ont_id) == (held.olt_id, held.pon_port, held.ont_id)
     assert first.released == 1
-    assert nms.deactivation_count(order.id) == 1
-    assert await Inventory(store.db).held_by(order.id) == []
+    assert deactivations(nms, order.id) == 1
+    assert await held_by(store.db, order.id) == []
     events = [e for e in await store.timeline(order.id) if e.kind.startswith("deactivation.")]
     assert [(e.kind, e.actor) for e in events] == [("deactivation.completed", "nms")]
     assert events[0].detail is not None
@@ -488,8 +488,8 @@ async def test_an_unanswered_attempt_is_deactivated_and_a_refused_one_is_not(
     assert slot.attempts == [1]  # not the refused attempt 2
     assert slot.succeeded  # nothing was active: nothing to do
     assert slot.message is not None and "nothing to deactivate" in slot.message
-    assert nms.deactivation_count(order.id) == 0
-    assert await Inventory(store.db).held_by(order.id) == []
+    assert deactivations(nms, order.id) == 0
+    assert await held_by(store.db, order.id) == []
 
 
 async def test_a_slot_someone_else_holds_is_refused_and_blocked(
@@ -522,7 +522,7 @@ async def test_a_slot_someone_else_holds_is_refused_and_blocked(
     (slot,) = result.refused
     assert slot.error_code == "NOT_OWNER"
     assert [e.kind for e in await store.timeline(order.id)][-1] == "deactivation.failed"
-    assert await Inventory(store.db).held_by(order.id) == []
+    assert await held_by(store.db, order.id) == []
     taken = await Inventory(store.db).occupancy([planned.olt_id], "anyone")
     assert (planned.olt_id, planned.pon_port, planned.ont_id) in taken.slots
     assert decide_cancelled_status(CancelOrder(actor="ops:a", reason="moved"), result).reason == (
@@ -540,11 +540,11 @@ async def test_an_unreachable_nms_is_retried_for_the_deactivation(
         await deactivate(store, down, order, [attempt])
     assert raised.value.type == "NmsUnavailable"
     assert not raised.value.non_retryable
-    assert len(await Inventory(store.db).held_by(order.id)) == 1  # not before it is done
+    assert len(await held_by(store.db, order.id)) == 1  # not before it is done
 
     result = await deactivate(store, nms, order, [attempt])
     assert [s.succeeded for s in result.slots] == [True]
-    assert nms.deactivation_count(order.id) == 1
+    assert deactivations(nms, order.id) == 1
 
 
 async def test_cancelled_order_withdraws_its_job_and_wakes_the_next_in_queue(

@@ -15,14 +15,15 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-import worker
 from api import create_app
 from workorders.auth import Role, issue_token
 from workorders.config import Settings
 from workorders.db import Database
 from workorders.nms import NmsSimulator
 from workorders.reference import load_catalog
+from workorders.startup import migrate, simulator_config
 from workorders.store import WorkOrderStore
+from workorders.worker import build_worker
 
 
 @dataclass
@@ -57,13 +58,13 @@ async def system(
         nms_busy_server_rate=0,
         nms_congested_server_rate=0,
     )
+    await migrate(settings)  # as `workorders migrate`: the lifespan refuses an unmigrated one
     db = Database.from_url(settings.effective_database_url)
-    await db.migrate()
     store = WorkOrderStore(db)
-    nms = NmsSimulator(worker.simulator_config(settings, load_catalog()))
+    nms = NmsSimulator(simulator_config(settings, load_catalog()))
     app = create_app(settings)
     async with (
-        worker.build_worker(dev_server_env.client, settings.task_queue, store, nms),
+        build_worker(dev_server_env.client, settings.task_queue, store, nms),
         app.router.lifespan_context(app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),

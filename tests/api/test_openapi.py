@@ -58,6 +58,10 @@ def live_api(
         "WORKORDERS_NMS_LATENCY_MIN_S": "0",
         "WORKORDERS_NMS_LATENCY_MAX_S": "0",
     }
+    migrated = subprocess.run(
+        [str(BIN / "workorders"), "migrate"], env=env, capture_output=True, check=False
+    )
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     logs = [data / "api.log", data / "worker.log"]
     commands = [[str(BIN / "workorders"), "api"], [sys.executable, "-m", "worker"]]
     children = []

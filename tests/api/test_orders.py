@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from tests.api.conftest import System
-from tests.factories import order_request
+from tests.factories import activations, order_request
 from workorders.inventory import Inventory
 
 
@@ -79,7 +79,7 @@ async def test_order_lifecycle_to_completed(system: System) -> None:
     quality = next(t for t in done["sub_tasks"] if t["kind"] == "quality_check")
     assert quality["result"]["measures"]["download_mbps"] >= 270
     assert done["completed_at"] is not None
-    assert system.nms.activation_count(order["id"]) == 1
+    assert activations(system.nms, order["id"]) == 1
 
     history = (await system.http.get(f"/orders/{order['id']}/history")).json()
     kinds = [e["kind"] for e in history["events"]]
@@ -419,7 +419,7 @@ async def test_operations_retry_an_activation_with_edited_data(system: System) -
         history = (await system.http.get(f"/orders/{order['id']}/history")).json()
         started = [e for e in history["events"] if e["kind"] == "activation.attempt_started"]
         assert started[-1]["actor"] == "operations:ops"
-        assert system.nms.activation_count(order["id"]) == 1
+        assert activations(system.nms, order["id"]) == 1
     finally:
         system.nms.config = healthy
 

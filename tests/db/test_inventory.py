@@ -11,7 +11,7 @@ from sqlmodel import Session
 from models.enums import OrderStatus, SubTaskKind, SubTaskStatus
 from models.payloads import ActivationData, OrderDecision, SubTaskOutcome
 from models.tables import OltRecord, WorkOrder
-from tests.factories import new_order
+from tests.factories import held_by, new_order
 from workorders.inventory import Inventory
 from workorders.planning import Occupancy
 from workorders.store import ResourceTaken, WorkOrderStore
@@ -95,12 +95,12 @@ async def test_a_new_attempt_gives_back_what_the_last_one_held(store: WorkOrderS
     order = await order_for(store)
     await hold(store, order, data(olt, ont=1))
     await hold(store, order, data(olt, ont=2), attempt=2)
-    held = await inventory.held_by(order.id)
+    held = await held_by(inventory.db, order.id)
     assert [(a.ont_id, a.state) for a in held] == [(2, "allocated")]
     await inventory.confirm(order.id)
-    assert [a.state for a in await inventory.held_by(order.id)] == ["active"]
+    assert [a.state for a in await held_by(inventory.db, order.id)] == ["active"]
     assert await inventory.release(order.id) == 1
-    assert await inventory.held_by(order.id) == []
+    assert await held_by(inventory.db, order.id) == []
 
 
 async def test_concurrent_orders_never_share_a_slot(store: WorkOrderStore) -> None:
@@ -155,5 +155,5 @@ async def test_an_order_that_ends_without_activation_gives_its_resources_back(
     await store.complete_order(
         completed.id, OrderDecision(status=OrderStatus.COMPLETED), outcomes(SubTaskStatus.SUCCEEDED)
     )
-    assert await inventory.held_by(failed.id) == []
-    assert [a.state for a in await inventory.held_by(completed.id)] == ["active"]
+    assert await held_by(inventory.db, failed.id) == []
+    assert [a.state for a in await held_by(inventory.db, completed.id)] == ["active"]

@@ -27,7 +27,7 @@ from models.payloads import OrderDecision, SubTaskOutcome
 from models.tables import Technician
 from tests.conftest import PostgresDatabases
 from tests.factories import new_order
-from workorders.db import Database, MigrationError, alembic_config, schema_lock
+from workorders.db import Database, MigrationError, NotMigrated, alembic_config, schema_lock
 from workorders.reference import load_regions
 from workorders.store import WorkOrderStore
 
@@ -141,6 +141,19 @@ async def test_downgrade_to_base_removes_everything_and_upgrade_rebuilds(empty: 
     await empty.migrate()
     assert await on(empty, version) == HEAD
     assert await on(empty, differences) == []
+
+
+async def test_only_a_database_at_head_is_taken(empty: Database) -> None:
+    """What the worker and the API check as they start (they migrate nothing)."""
+    with pytest.raises(NotMigrated, match=r"database not migrated .*run `workorders migrate`"):
+        await empty.require_migrated()
+
+    await empty.migrate()
+    await empty.require_migrated()
+
+    await alembic(empty, lambda config: command.downgrade(config, "-1"))
+    with pytest.raises(NotMigrated, match="at revision "):
+        await empty.require_migrated()
 
 
 async def test_cancelled_orders_become_failed_on_the_way_down_and_stay_so(

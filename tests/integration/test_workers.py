@@ -210,7 +210,8 @@ async def test_a_worker_killed_in_an_nms_call_loses_no_order(
         await until(
             "the NMS simulator", lambda: answers(http, f"{nms}/sim/faults"), processes, STARTUP_S
         )
-        # The API first: it brings the shared database's schema up before the workers.
+        # The shared database's schema first, as `workorders up` does.
+        await asyncio.to_thread(processes.migrate)
         processes.start("api", workorders, "api")
         await until("the API", lambda: answers(http, f"{api}/healthz"), processes, STARTUP_S)
         workers = [processes.start(f"worker-{i}", workorders, "worker") for i in (1, 2)]

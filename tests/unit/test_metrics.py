@@ -21,7 +21,6 @@ from temporalio.runtime import Runtime
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Worker
 
-import worker
 from activities import ActivationActivities, ConstructionActivities, OrderActivities
 from models.enums import JobState, OrderStatus, SlaState, SubTaskKind, SubTaskStatus
 from models.payloads import (
@@ -50,6 +49,7 @@ from workorders.metrics import (
     sub_task_durations,
 )
 from workorders.reference import load_catalog, load_regions
+from workorders.startup import temporal_runtime
 from workorders.store import EventSpan, WorkOrderStore
 
 REGIONS, CATALOG = load_regions(), load_catalog()
@@ -401,6 +401,6 @@ def test_a_taken_sdk_metrics_port_leaves_the_worker_a_runtime(
         port = taken.getsockname()[1]
         settings = Settings(_env_file=None, temporal_metrics_port=port)
         with caplog.at_level(logging.ERROR, logger="workorders.worker"):
-            runtime = worker.temporal_runtime(settings)
+            runtime = temporal_runtime(settings)
     assert isinstance(runtime, Runtime)
     assert "cannot serve the Temporal SDK's metrics" in caplog.text

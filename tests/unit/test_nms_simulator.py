@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import activations, deactivations
 from workorders.nms import (
     ActivationRequest,
     ActivationResponse,
@@ -127,11 +128,11 @@ async def test_a_repeated_key_repeats_the_answer_and_activates_once(make: Make) 
     assert first.state == "completed"
     assert first.service_id
     assert again == first
-    assert nms.activation_count("order-1") == 1
+    assert activations(nms, "order-1") == 1
     assert nms.duplicate_activations() == 0
     # A new key is a new activation, and the counters say so.
     await nms.activate(activation(attempt=2))
-    assert nms.activation_count("order-1") == 2
+    assert activations(nms, "order-1") == 2
     assert nms.duplicate_activations() == 1
 
 
@@ -148,7 +149,7 @@ async def test_a_slot_in_use_is_refused(make: Make) -> None:
         ("olt-a", 1, 1, 100, "order-1", "FTTH-300M-G2"),
         ("olt-a", 1, 2, 101, "order-2", "FTTH-300M-G2"),
     ]
-    assert nms.activation_count("order-2") == 1
+    assert activations(nms, "order-2") == 1
 
 
 async def test_orders_share_a_pon_port_each_on_its_own_ont_id(make: Make) -> None:
@@ -201,7 +202,7 @@ async def test_a_legacy_olt_knows_only_the_legacy_names(make: Make) -> None:
     legacy = make(replace(CALM, legacy_olt_rate=1.0))
     assert legacy.olt_is_legacy("olt-a")
     assert refused(await legacy.activate(activation(profile="FTTH-300M-G2")), "UNKNOWN_PROFILE")
-    assert legacy.activation_count("order-1") == 0
+    assert activations(legacy, "order-1") == 0
     known = await legacy.activate(activation(attempt=2, profile="FTTH_300_100"))
     assert known.state == "completed"
 
@@ -222,7 +223,7 @@ async def test_an_outage_raises_and_changes_nothing(make: Make) -> None:
     with pytest.raises(NmsUnavailable):
         await nms.run_service_test(service_test())
     assert nms.active_services() == []
-    assert nms.activation_count("order-1") == 0
+    assert activations(nms, "order-1") == 0
 
 
 # Deactivation ------------------------------------------------------------------------
@@ -234,7 +235,7 @@ async def test_deactivation_ends_the_orders_service_and_frees_its_slot(make: Mak
     assert completed(await nms.activate(activation("order-2", ont=2, vlan=101)))
     ended = await nms.deactivate(deactivation("order-1", ont=1))
     assert (ended.state, ended.error_code, ended.message) == ("completed", None, None)
-    assert nms.deactivation_count("order-1") == 1
+    assert deactivations(nms, "order-1") == 1
     assert nms.deactivations_per_order() == {"order-1": 1}
     # Only order-1's service ended; order-2's is untouched.
     assert [s[4] for s in nms.active_services()] == ["order-2"]
@@ -242,7 +243,7 @@ async def test_deactivation_ends_the_orders_service_and_frees_its_slot(make: Mak
     assert gone.error_code == "LINE_NOT_READY"
     # The slot and its VLAN are free for another order.
     assert completed(await nms.activate(activation("order-3", ont=1, vlan=100)))
-    assert nms.activation_count("order-1") == 1
+    assert activations(nms, "order-1") == 1
     assert nms.duplicate_activations() == 0
 
 
@@ -254,12 +255,12 @@ async def test_a_repeated_deactivation_key_repeats_the_answer_and_deactivates_on
     first = await nms.deactivate(deactivation())
     assert first.state == "completed"
     assert await nms.deactivate(deactivation()) == first
-    assert nms.deactivation_count("order-1") == 1
+    assert deactivations(nms, "order-1") == 1
     # Activated again, the service is not ended by the old key: it only repeats.
     assert completed(await nms.activate(activation(attempt=2)))
     assert await nms.deactivate(deactivation()) == first
     assert [s[4] for s in nms.active_services()] == ["order-1"]
-    assert nms.deactivation_count("order-1") == 1
+    assert deactivations(nms, "order-1") == 1
 
 
 async def test_deactivating_nothing_active_completes_and_says_so(make: Make) -> None:
@@ -275,7 +276,7 @@ async def test_deactivating_nothing_active_completes_and_says_so(make: Make) -> 
     assert already.message is not None
     assert "nothing to deactivate" in already.message
     # Only the deactivation that ended a service counts.
-    assert nms.deactivation_count("order-1") == 1
+    assert deactivations(nms, "order-1") == 1
 
 
 async def test_another_orders_service_is_not_deactivated(make: Make) -> None:
@@ -287,7 +288,7 @@ async def test_another_orders_service_is_not_deactivated(make: Make) -> None:
     assert "olt-a/1/1" in refusal.message
     assert classify("NOT_OWNER") is ErrorClass.PERMANENT
     assert [s[4] for s in nms.active_services()] == ["order-1"]
-    assert nms.deactivation_count("order-2") == 0
+    assert deactivations(nms, "order-2") == 0
     # A slot used by a customer the work-order system does not know is not its either.
     outside = make(replace(CALM, port_conflict_rate=0.3))
     olt, port, ont = next(s for s in SLOTS if outside.slot_occupied_outside(*s))
@@ -300,7 +301,7 @@ async def test_a_reactivation_after_a_deactivation_counts_as_a_duplicate(make: M
     await nms.activate(activation())
     await nms.deactivate(deactivation())
     assert completed(await nms.activate(activation(attempt=2)))
-    assert nms.activation_count("order-1") == 2
+    assert activations(nms, "order-1") == 2
     assert nms.duplicate_activations() == 1
 
 
@@ -311,7 +312,7 @@ async def test_a_deactivation_during_an_outage_raises_and_changes_nothing(make: 
     with pytest.raises(NmsUnavailable):
         await nms.deactivate(deactivation())
     assert [s[4] for s in nms.active_services()] == ["order-1"]
-    assert nms.deactivation_count("order-1") == 0
+    assert deactivations(nms, "order-1") == 0
     # Nothing was remembered: the same key, retried, deactivates.
     nms.config = CALM
     assert completed(await nms.deactivate(deactivation()))
@@ -328,7 +329,7 @@ async def test_a_deactivation_survives_a_restart(make: Make, tmp_path: Path) -> 
     after = make(state_path=state)
     assert after.active_services() == []
     assert await after.deactivate(deactivation()) == first
-    assert after.deactivation_count("order-1") == 1
+    assert deactivations(after, "order-1") == 1
 
 
 async def test_a_state_file_of_the_previous_version_can_deactivate(
@@ -480,7 +481,7 @@ async def test_a_faulty_port_refuses_every_slot(make: Make) -> None:
         assert refused(await nms.activate(request), "PORT_FAULTY")
     sound = next(p for p in range(1, 17) if not nms.port_faulty(olt, p))
     assert completed(await nms.activate(activation(attempt=99, olt=olt, port=sound)))
-    assert nms.activation_count("order-1") == 1
+    assert activations(nms, "order-1") == 1
 
 
 async def test_a_vlan_taken_outside_is_refused_on_that_port_only(make: Make) -> None:
@@ -544,7 +545,7 @@ async def test_state_survives_a_restart(make: Make, tmp_path: Path) -> None:
 
     after = make(state_path=state)
     assert await after.activate(activation()) == first
-    assert after.activation_count("order-1") == 1
+    assert activations(after, "order-1") == 1
     assert [s[4] for s in after.active_services()] == ["order-1"]
     assert refused(await after.activate(activation("order-2", vlan=101)), "ONT_ID_IN_USE")
     assert completed(await after.activate(activation("order-2", attempt=2, ont=2, vlan=101)))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from bench.temporal_setup import ensure_search_attributes
 from models.enums import CannotCompleteReason, JobState, SubTaskKind
 from models.payloads import (
     CancelOrder,
@@ -40,7 +41,6 @@ from tests.workflows.test_work_order import Handle, decide, install
 from workflows import WorkOrderWorkflow
 from workorders.codec import data_converter
 from workorders.config import Settings
-from workorders.temporal_setup import ensure_search_attributes
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 

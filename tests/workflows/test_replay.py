@@ -13,16 +13,16 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-import worker
 from workflows import WorkOrderWorkflow
 from workorders.codec import data_converter
 from workorders.config import Settings
+from workorders.worker import workflow_runner
 
 ROOT = Path(__file__).resolve().parent.parent / "histories"
 HISTORIES = sorted(ROOT.rglob("*.json"))
 RUNNERS = {
     "full-sandbox": SandboxedWorkflowRunner(),
-    "production": worker.workflow_runner(),
+    "production": workflow_runner(),
 }
 
 

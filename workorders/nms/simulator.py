@@ -144,12 +144,6 @@ class NmsSimulator:
 
     # Proof of effects
 
-    def activation_count(self, order_id: str) -> int:
-        """How many times the order's service was actually activated."""
-        return self._count(
-            "SELECT COUNT(*) FROM effect WHERE order_id = ? AND kind = 'activate'", order_id
-        )
-
     def duplicate_activations(self) -> int:
         """Activations beyond the first for any order: 0 unless something went wrong."""
         return self._count(
@@ -164,12 +158,6 @@ class NmsSimulator:
                 "SELECT order_id, COUNT(*) FROM effect WHERE kind = 'activate' GROUP BY order_id"
             ).fetchall()
         return {str(order_id): int(n) for order_id, n in rows}
-
-    def deactivation_count(self, order_id: str) -> int:
-        """How many times the order's service was actually deactivated (ended)."""
-        return self._count(
-            "SELECT COUNT(*) FROM effect WHERE order_id = ? AND kind = 'deactivate'", order_id
-        )
 
     def deactivations_per_order(self) -> dict[str, int]:
         """How many times each order's service was actually deactivated (ended)."""

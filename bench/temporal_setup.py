@@ -1,4 +1,6 @@
-"""Setting up a Temporal namespace for work orders: the custom search attributes."""
+"""Setting up a Temporal namespace for work orders: the custom search attributes, on a
+server the tests or the benchmarks started themselves (``workorders up`` gives them to
+its dev server as flags, the production setup to its namespace job)."""
 
 from __future__ import annotations
 
