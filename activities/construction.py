@@ -16,13 +16,11 @@ from models.payloads import (
     ConstructionInput,
     ConstructionJobInput,
     ConstructionJobState,
-    RecordConstructionReportInput,
     ReleaseConstructionInput,
     RescheduleConstructionInput,
     SlaInput,
     WithdrawConstructionInput,
 )
-from models.status import ReportRejected
 from models.tables import SubTask
 from workorders.reference import Catalog
 from workorders.store import OrderNotFound, TechnicianUnavailable, WorkOrderStore
@@ -134,22 +132,6 @@ class ConstructionActivities:
             await self._store.reschedule_visit(input.order_id, input.visit)
         except OrderNotFound as e:
             raise not_found(e) from e
-
-    @activity.defn
-    async def record_construction_report(self, input: RecordConstructionReportInput) -> None:
-        """Store a technician's report that reached the workflow as an update (orders
-        whose technicians reported so, before the API recorded reports itself)."""
-        try:
-            recorded = await self._store.record_report(input.order_id, input.report)
-        except OrderNotFound as e:
-            raise not_found(e) from e
-        except ReportRejected as e:
-            job = (await self._store.construction_job(input.order_id)).job
-            if job is not None and job.state is input.report.state:
-                return  # recorded already (the activity ran again)
-            raise ApplicationError(str(e), type=e.code, non_retryable=True) from e
-        if recorded.freed:
-            await self._wake_next(input.report.technician_id)
 
     @activity.defn
     async def mark_construction_sla(self, input: SlaInput) -> None:

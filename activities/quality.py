@@ -13,7 +13,6 @@ from models.payloads import (
     QualityCheckData,
     QualityCheckInput,
     QualityCheckResult,
-    SubTaskStarted,
 )
 from workorders.nms import ErrorClass, NetworkManagementSystem, NmsUnavailable, ServiceTestRequest
 from workorders.nms import classify as classify_error
@@ -34,17 +33,6 @@ class QualityCheckActivities:
         self._nms = nms
         self._regions = regions
         self._catalog = catalog
-
-    @activity.defn
-    async def schedule_quality_check(self, input: SubTaskStarted) -> None:
-        """Open the quality check: it waits until the line is installed and activated.
-        (Orders of the workflow since ``ONE_PATCH`` have it opened by ``start_order``.)"""
-        try:
-            await self._store.set_sub_task_detail(
-                input.order_id, SubTaskKind.QUALITY_CHECK, input.detail or "scheduled"
-            )
-        except OrderNotFound as e:
-            raise not_found(e) from e
 
     @activity.defn
     async def run_quality_check(self, input: QualityCheckInput) -> QualityCheckResult:

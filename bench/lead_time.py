@@ -383,7 +383,6 @@ class TimedActivities:
                     "assign_technician_by_hand",
                     "release_construction",
                     "mark_construction_sla",
-                    "schedule_quality_check",
                     "record_cancellation",
                     "withdraw_construction",
                 )

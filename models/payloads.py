@@ -160,11 +160,6 @@ class ConstructionJob(BaseModel):
     visit: int = 1
 
 
-class RecordConstructionReportInput(BaseModel):
-    order_id: str
-    report: ConstructionReport
-
-
 class ConstructionJobInput(BaseModel):
     order_id: str
 

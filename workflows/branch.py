@@ -5,6 +5,7 @@ never loses another's result."""
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from temporalio import workflow
@@ -20,7 +21,7 @@ from workflows.state import WorkflowState
 from workflows.visibility import publish_waiting
 
 
-class Branch:
+class Branch(ABC):
     """One sub-task of the order, over the workflow's shared state."""
 
     kind: ClassVar[SubTaskKind]
@@ -46,8 +47,9 @@ class Branch:
         self.state.outcomes[self.kind] = outcome
         return outcome
 
+    @abstractmethod
     async def _run(self, plan: OrderPlan) -> SubTaskOutcome:
-        raise NotImplementedError
+        """Run the sub-task itself; :meth:`run` owns its failures."""
 
     def _cancelled(self, attempts: int = 0) -> SubTaskOutcome:
         return SubTaskOutcome(

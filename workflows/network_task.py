@@ -4,6 +4,7 @@ decide (:class:`NetworkTask`, written once for both)."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 from temporalio import workflow
@@ -62,8 +63,9 @@ class NetworkTask(Branch):
     def task(self) -> NetworkTaskState:
         return self.state.network_task(self.kind)
 
+    @abstractmethod
     async def _attempt(self, plan: OrderPlan, number: int) -> ActivationResult | QualityCheckResult:
-        raise NotImplementedError
+        """Run attempt ``number`` of the sub-task at the NMS."""
 
     async def _run_attempts(self, plan: OrderPlan) -> SubTaskOutcome:
         cancellation, task = self.state.cancellation, self.task

@@ -32,6 +32,13 @@ class ActivityOptions(TypedDict, total=False):
     retry_policy: RetryPolicy
 
 
+NMS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=NON_RETRYABLE,
+)
+"""How a call to the NMS is retried while it is unreachable."""
+
 DATABASE: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(
@@ -45,22 +52,14 @@ DATABASE: ActivityOptions = {
 NMS: ActivityOptions = {
     "start_to_close_timeout": timedelta(minutes=2),
     "schedule_to_close_timeout": timedelta(hours=1),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=2),
-        maximum_interval=timedelta(minutes=1),
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
+    "retry_policy": NMS_RETRY,
 }
 """NMS calls: the same data is retried while the NMS is unreachable or the line not
 ready, for up to an hour; then operations decide."""
 
 DEACTIVATION: ActivityOptions = {
     "start_to_close_timeout": timedelta(minutes=2),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=2),
-        maximum_interval=timedelta(minutes=1),
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
+    "retry_policy": NMS_RETRY,
 }
 """A cancelled order's deactivation: retried until the NMS answers, however long that
 takes (nobody else would deactivate the service)."""

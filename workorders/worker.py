@@ -50,13 +50,11 @@ def activities_for(
         construction.assign_technician_by_hand,
         construction.release_construction,
         construction.reschedule_construction,
-        construction.record_construction_report,
         construction.read_construction_job,
         construction.mark_construction_sla,
         construction.withdraw_construction,
         activation.activate_resources,
         activation.deactivate_resources,
-        quality.schedule_quality_check,
         quality.run_quality_check,
     ]
 

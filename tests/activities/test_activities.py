@@ -29,9 +29,7 @@ from models.payloads import (
     DeactivateResourcesInput,
     DeactivateResourcesResult,
     QualityCheckInput,
-    RecordConstructionReportInput,
     ReleaseConstructionInput,
-    SubTaskStarted,
     WithdrawConstructionInput,
     WorkOrderInput,
 )
@@ -276,13 +274,6 @@ async def test_quality_check_measures_the_activated_line(store: WorkOrderStore) 
         ActivationInput(order_id=order.id, attempt=1),
     )
     activities = QualityCheckActivities(store, nms, REGIONS, CATALOG)
-    # as orders started before the workflow's ONE_PATCH open it again: no change
-    await ActivityEnvironment().run(
-        activities.schedule_quality_check,
-        SubTaskStarted(
-            order_id=order.id, kind=SubTaskKind.QUALITY_CHECK, detail=QUALITY_CHECK_WAITS
-        ),
-    )
     result = await ActivityEnvironment().run(
         activities.run_quality_check, QualityCheckInput(order_id=order.id, attempt=1)
     )
@@ -331,10 +322,7 @@ async def test_construction_is_dispatched_in_the_region_and_reports_recorded(
     )
     assert assignment.technician_id in {t.id for t in await store.list_technicians("north")}
     report = ConstructionReport(technician_id=assignment.technician_id, state=JobState.ACCEPTED)
-    await ActivityEnvironment().run(
-        activities.record_construction_report,
-        RecordConstructionReportInput(order_id=order.id, report=report),
-    )
+    await store.record_report(order.id, report)  # as the API records it
     task = {t.kind: t for t in await store.get_sub_tasks(order.id)}[SubTaskKind.CONSTRUCTION]
     assert task.job_state is JobState.ACCEPTED
     assert task.due_at is not None  # the region's time limit, from start_order
