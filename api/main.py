@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import errors, openapi
 from api.metrics import ApiMetrics, MeteredStore, RequestMetrics, name_the_order
 from api.metrics import router as metrics_router
-from api.routes import codec, health, inventory, orders, technicians
+from api.routes import codec, construction, health, inventory, network_tasks, orders, technicians
 from api.workflows import keep_resuming
 from workorders.codec import EncryptionCodec
 from workorders.config import Settings, get_settings
@@ -103,6 +103,8 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
         )
     errors.install(app)
     app.include_router(orders.router)
+    app.include_router(construction.router)
+    app.include_router(network_tasks.router)
     app.include_router(technicians.router)
     app.include_router(inventory.router)
     app.include_router(codec.router)

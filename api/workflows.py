@@ -1,5 +1,6 @@
-"""Starting work-order workflows, idempotently, and telling them of the technicians'
-reports the API recorded for them.
+"""Starting work-order workflows, idempotently; sending them the updates of the
+front desk, operations and technicians; and telling them of the technicians' reports
+the API recorded for them.
 
 A report that decides the order's course (``completed``, ``cannot_complete``) is
 signalled at once. Progress (``accepted``, ``en_route``, ``on_site``) needs nothing of
@@ -15,17 +16,20 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
+from typing import Any
 
-from temporalio.client import Client
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.errors import ProblemError
 from models.enums import JobState, OrderStatus, ServiceType
 from models.payloads import ConstructionJobState, WorkOrderInput
 from models.tables import WorkOrder, utcnow
@@ -58,6 +62,44 @@ async def start_order_workflow(client: Client, task_queue: str, order: WorkOrder
             ),
             search_attributes=initial_search_attributes(order.region, order.service_type),
         )
+
+
+UPDATE_ERRORS = {
+    "NOT_ASSIGNED": (403, "Not this technician's job"),
+    "ORDER_CLOSED": (409, "Order has ended"),
+    "INVALID_TRANSITION": (409, "Report does not fit the job's state"),
+    "MISSING_EVIDENCE": (422, "Report lacks what it needs"),
+    "TECHNICIAN_UNAVAILABLE": (409, "Technician cannot take the job"),
+    "ALREADY_ASSIGNED": (409, "Technician has the job already"),
+    "CONSTRUCTION_CLOSED": (409, "Construction has ended"),
+    "NOT_WAITING": (409, "Not waiting for operations"),
+    "INVALID_DATA": (422, "Invalid data for the sub-task"),
+}
+"""Why the workflow refused an update, as HTTP status and title."""
+
+
+async def update_workflow(
+    temporal: Client, order: WorkOrder, update: Any, argument: BaseModel
+) -> Any:
+    """Send an update to the order's workflow; its refusals become problem responses."""
+    handle = temporal.get_workflow_handle(order.workflow_id)
+    try:
+        return await handle.execute_update(update, argument)
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        if isinstance(cause, ApplicationError) and cause.type in UPDATE_ERRORS:
+            code, title = UPDATE_ERRORS[cause.type]
+            raise ProblemError(code, title, cause.message, code=cause.type) from None
+        raise
+    except RPCError as e:
+        if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise ProblemError(
+                409,
+                "Order has ended",
+                f"order {order.id}'s workflow is not running; it takes no more changes",
+                code="ORDER_CLOSED",
+            ) from None
+        raise
 
 
 def initial_search_attributes(region: str, service_type: ServiceType) -> TypedSearchAttributes:

@@ -1,4 +1,4 @@
-"""Work orders: create, follow, and the technician's reports on the construction job."""
+"""Work orders: create them, list and follow them (with their history), cancel them."""
 
 from __future__ import annotations
 
@@ -9,36 +9,25 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
-from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from fastapi import APIRouter, Body, Header, Query, Response, status
+from temporalio.service import RPCError
 
+from api.access import order_or_404, technicians_own
 from api.deps import CatalogDep, RegionsDep, SettingsDep, StoreDep, TemporalDep
 from api.errors import ProblemError
 from api.pagination import decode_cursor, encode_cursor
 from api.security import (
     CurrentPrincipal,
-    Forbidden,
     FrontDeskOrOperations,
-    Operations,
-    require_roles,
 )
-from api.workflows import SIGNAL_NOW, signal_report, start_order_workflow
+from api.workflows import start_order_workflow, update_workflow
 from models.api import (
     Address,
     AttemptResponse,
     BroadbandDemand,
-    ConstructionJobResponse,
-    ConstructionOperationRequest,
-    ConstructionReportRequest,
-    ConstructionStateResponse,
     Customer,
     EventResponse,
     InstallationWindow,
-    NetworkOperationRequest,
-    NetworkOperationResponse,
     OrderCancelRequest,
     OrderCreateRequest,
     OrderHistoryResponse,
@@ -47,22 +36,13 @@ from models.api import (
     OrderSummary,
     SubTaskResponse,
 )
-from models.enums import OrderStatus, SubTaskKind
+from models.enums import OrderStatus
 from models.payloads import (
     CancelOrder,
-    ConstructionOperation,
-    ConstructionReport,
-    ConstructionView,
-    NetworkOperation,
-    WorkOrderState,
 )
-from models.status import ReportRejected
 from models.tables import SubTask, WorkOrder
 from workflows import WorkOrderWorkflow, workflow_id_for
-from workorders.auth import Principal, Role
 from workorders.reference import NoProfile, UnknownRegion
-from workorders.store import OrderNotFound, WorkOrderStore
-from workorders.wake import offer_room, waker
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 log = logging.getLogger("workorders.api")
@@ -156,13 +136,6 @@ def address_of(order: WorkOrder) -> Address:
         postcode=order.postcode,
         city=order.city,
     )
-
-
-async def _order_or_404(store: WorkOrderStore, order_id: str) -> WorkOrder:
-    try:
-        return await store.get_order(order_id)
-    except OrderNotFound:
-        raise ProblemError(404, "Order not found", f"no work order {order_id}") from None
 
 
 @router.post(
@@ -321,17 +294,6 @@ async def list_orders(
     )
 
 
-async def _technicians_own(store: WorkOrderStore, principal: Principal, order_id: str) -> None:
-    """A technician may touch only the orders whose installation job is theirs (an
-    order that does not exist is not theirs either: 403, so ids cannot be probed)."""
-    if principal.role is not Role.TECHNICIAN:
-        return
-    for task in await store.get_sub_tasks(order_id):
-        if task.kind is SubTaskKind.CONSTRUCTION and task.technician_id == principal.subject:
-            return
-    raise Forbidden(f"order {order_id} is not one of {principal.subject}'s jobs")
-
-
 @router.get(
     "/{order_id}",
     response_model=OrderResponse,
@@ -340,8 +302,8 @@ async def _technicians_own(store: WorkOrderStore, principal: Principal, order_id
 async def get_order(order_id: str, store: StoreDep, principal: CurrentPrincipal) -> OrderResponse:
     """One work order with its three sub-tasks, their latest data and results (front
     desk, operations, and the technician whose job it is)."""
-    await _technicians_own(store, principal, order_id)
-    order = await _order_or_404(store, order_id)
+    await technicians_own(store, principal, order_id)
+    order = await order_or_404(store, order_id)
     return to_response(order, await store.get_sub_tasks(order.id))
 
 
@@ -352,7 +314,7 @@ async def get_history(
     """The order's timeline: every event, in order, with who did what (``actor``:
     ``front_desk:anna``, ``technician:tech-north-1``, ``operations:li``, ``system``), and
     every attempt of every sub-task with its data and result (front desk, operations)."""
-    order = await _order_or_404(store, order_id)
+    order = await order_or_404(store, order_id)
     return OrderHistoryResponse(
         order_id=order.id,
         attempts=[
@@ -390,7 +352,7 @@ async def cancel_order(
     the technician, resources activated in the NMS are deactivated, and the order ends
     ``cancelled``. Accepted at once; the order's status turns ``cancelled`` when that
     is done. Cancelling again is harmless."""
-    order = await _order_or_404(store, order_id)
+    order = await order_or_404(store, order_id)
     if order.status is OrderStatus.CANCELLED:
         response.status_code = status.HTTP_200_OK
         return to_response(order, await store.get_sub_tasks(order.id))
@@ -398,7 +360,7 @@ async def cancel_order(
         raise _closed(order)
     if order.status is OrderStatus.RECEIVED:
         await start_order_workflow(temporal, settings.task_queue, order)
-    await _update_workflow(
+    await update_workflow(
         temporal,
         order,
         WorkOrderWorkflow.cancel_order,
@@ -415,219 +377,4 @@ def _closed(order: WorkOrder) -> ProblemError:
         "Order has ended",
         f"order {order.id} is {order.status.value}; it takes no more changes",
         code="ORDER_CLOSED",
-    )
-
-
-UPDATE_ERRORS = {
-    "NOT_ASSIGNED": (403, "Not this technician's job"),
-    "ORDER_CLOSED": (409, "Order has ended"),
-    "INVALID_TRANSITION": (409, "Report does not fit the job's state"),
-    "MISSING_EVIDENCE": (422, "Report lacks what it needs"),
-    "TECHNICIAN_UNAVAILABLE": (409, "Technician cannot take the job"),
-    "ALREADY_ASSIGNED": (409, "Technician has the job already"),
-    "CONSTRUCTION_CLOSED": (409, "Construction has ended"),
-    "NOT_WAITING": (409, "Not waiting for operations"),
-    "INVALID_DATA": (422, "Invalid data for the sub-task"),
-}
-"""Why the workflow refused an update, as HTTP status and title."""
-
-
-async def _update_workflow(
-    temporal: Client, order: WorkOrder, update: Any, argument: BaseModel
-) -> Any:
-    """Send an update to the order's workflow; its refusals become problem responses."""
-    handle = temporal.get_workflow_handle(order.workflow_id)
-    try:
-        return await handle.execute_update(update, argument)
-    except WorkflowUpdateFailedError as e:
-        cause = e.cause
-        if isinstance(cause, ApplicationError) and cause.type in UPDATE_ERRORS:
-            code, title = UPDATE_ERRORS[cause.type]
-            raise ProblemError(code, title, cause.message, code=cause.type) from None
-        raise
-    except RPCError as e:
-        if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise ProblemError(
-                409,
-                "Order has ended",
-                f"order {order.id}'s workflow is not running; it takes no more changes",
-                code="ORDER_CLOSED",
-            ) from None
-        raise
-
-
-@router.post(
-    "/{order_id}/construction/reports",
-    response_model=ConstructionJobResponse,
-    responses={
-        403: {"description": "Not the technician's job, or a front desk token."},
-        404: {"description": "No such order."},
-        409: {"description": "A state the job cannot take, or the order has ended."},
-        422: {
-            "description": "Completion without the terminal's serial, a refusal without a"
-            " reason code, or operations reporting without naming the technician."
-        },
-    },
-)
-async def report_construction(
-    order_id: str,
-    report: ConstructionReportRequest,
-    principal: Annotated[Principal, Depends(require_roles(Role.TECHNICIAN, Role.OPERATIONS))],
-    store: StoreDep,
-    temporal: TemporalDep,
-    catalog: CatalogDep,
-) -> ConstructionJobResponse:
-    """A technician reports progress on, completion of, or failure of their own job
-    (operations may report on a technician's behalf, naming them).
-
-    The report is recorded at once; the order's workflow hears at once of a completion
-    or of why the job cannot be completed, and of progress within half a minute. A job
-    that cannot be completed is reassigned (the technician declined), the
-    customer visited again (absent, no access; at most three visits), handed to
-    operations (no free port, network fault, other) or given up (the customer declined).
-    """
-    technician_id = report.technician_id
-    technician = principal.role is Role.TECHNICIAN
-    if technician:
-        if technician_id not in (None, principal.subject):
-            raise Forbidden(f"{principal.subject} may report only as themself")
-        technician_id = principal.subject
-    elif technician_id is None:
-        raise ProblemError(
-            422, "Invalid request", "operations must name the technician: technician_id"
-        )
-    try:
-        recorded = await store.record_report(
-            order_id,
-            ConstructionReport.model_validate(
-                {**report.model_dump(), "technician_id": technician_id}
-            ),
-        )
-    except (OrderNotFound, ReportRejected) as e:
-        code = e.code if isinstance(e, ReportRejected) else "NOT_FOUND"
-        if technician and code not in ("INVALID_TRANSITION", "MISSING_EVIDENCE"):
-            # Said only to the technician whose job it is: others learn nothing.
-            await _technicians_own(store, principal, order_id)
-        if code == "NOT_FOUND":
-            raise ProblemError(404, "Order not found", f"no work order {order_id}") from None
-        status_code, title = UPDATE_ERRORS[code]
-        raise ProblemError(status_code, title, str(e), code=code) from None
-    if report.state in SIGNAL_NOW:
-        await signal_report(temporal, store, order_id, recorded.state)
-    if recorded.freed:
-        await offer_room(store, catalog, waker(temporal), technician_id)
-    job = recorded.state.job
-    assert job is not None
-    return ConstructionJobResponse(order_id=order_id, **job.model_dump(exclude={"visit"}))
-
-
-@router.post(
-    "/{order_id}/construction/operations",
-    response_model=ConstructionStateResponse,
-    tags=["operations"],
-    responses={
-        404: {"description": "No such order or technician."},
-        409: {
-            "description": "The technician cannot take the job (inactive, another region, "
-            "no skill, fully booked, has it already), or construction has ended."
-        },
-    },
-)
-async def operate_construction(
-    order_id: str,
-    request: ConstructionOperationRequest,
-    principal: Operations,
-    store: StoreDep,
-    temporal: TemporalDep,
-) -> ConstructionStateResponse:
-    """Operations assign (or reassign) the construction job to a technician by hand,
-    or give the installation up."""
-    order = await _order_or_404(store, order_id)
-    if request.technician_id and await store.get_technician(request.technician_id) is None:
-        raise ProblemError(404, "Technician not found", f"no technician {request.technician_id}")
-    view: ConstructionView = await _update_workflow(
-        temporal,
-        order,
-        WorkOrderWorkflow.operate_construction,
-        ConstructionOperation(**request.model_dump(), operator=principal.actor),
-    )
-    job = view.job
-    return ConstructionStateResponse(
-        order_id=order.id,
-        technician_id=job.technician_id if job else None,
-        job_state=job.state if job else None,
-        visit=job.visit if job else 0,
-        queued=view.queued,
-        waiting_for_operations=view.waiting_for_operations,
-        sla=view.sla,
-        excluded=view.excluded,
-    )
-
-
-async def _operate_network_task(
-    order_id: str,
-    kind: SubTaskKind,
-    request: NetworkOperationRequest,
-    principal: Principal,
-    store: WorkOrderStore,
-    temporal: Client,
-) -> NetworkOperationResponse:
-    order = await _order_or_404(store, order_id)
-    state: WorkOrderState = await _update_workflow(
-        temporal,
-        order,
-        WorkOrderWorkflow.operate_network_task,
-        NetworkOperation(kind=kind, **request.model_dump(), operator=principal.actor),
-    )
-    return NetworkOperationResponse(
-        order_id=order.id,
-        kind=kind,
-        action=request.action,
-        waiting_for_operations=state.waiting_for_operations,
-    )
-
-
-NETWORK_OPERATION_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such order."},
-    409: {"description": "The sub-task is not waiting for operations, or the order has ended."},
-    422: {"description": "Data that does not fit the sub-task, or an abort without a reason."},
-}
-
-
-@router.post(
-    "/{order_id}/activation/operations",
-    response_model=NetworkOperationResponse,
-    tags=["operations"],
-    responses=NETWORK_OPERATION_ERRORS,
-)
-async def operate_activation(
-    order_id: str,
-    request: NetworkOperationRequest,
-    principal: Operations,
-    store: StoreDep,
-    temporal: TemporalDep,
-) -> NetworkOperationResponse:
-    """Operations retry an activation that waits for them (with edited data, or with
-    data planned anew from the history), or abort it."""
-    return await _operate_network_task(
-        order_id, SubTaskKind.ACTIVATION, request, principal, store, temporal
-    )
-
-
-@router.post(
-    "/{order_id}/quality_check/operations",
-    response_model=NetworkOperationResponse,
-    tags=["operations"],
-    responses=NETWORK_OPERATION_ERRORS,
-)
-async def operate_quality_check(
-    order_id: str,
-    request: NetworkOperationRequest,
-    principal: Operations,
-    store: StoreDep,
-    temporal: TemporalDep,
-) -> NetworkOperationResponse:
-    """Operations retry a quality check that waits for them, or abort it."""
-    return await _operate_network_task(
-        order_id, SubTaskKind.QUALITY_CHECK, request, principal, store, temporal
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, status
-from temporalio.client import Client
 
-from api.deps import CatalogDep, RegionsDep, StoreDep, TemporalDep
+from api.deps import CatalogDep, RegionsDep, StoreDep, WakeDep
 from api.errors import ProblemError
 from api.security import Operations, TechnicianSelf
 from models.api import (
@@ -21,7 +20,7 @@ from models.api import (
 from models.tables import Technician
 from workorders.reference import Catalog, Regions
 from workorders.store import TechnicianExists, WorkOrderStore
-from workorders.wake import offer_room, waker
+from workorders.wake import Wake, offer_room
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
 log = logging.getLogger("workorders.api")
@@ -34,11 +33,11 @@ def _known_regions(regions: Regions, codes: list[str] | None) -> None:
 
 
 async def _offer_queued_jobs(
-    store: WorkOrderStore, catalog: Catalog, temporal: Client, technician: Technician
+    store: WorkOrderStore, catalog: Catalog, wake: Wake, technician: Technician
 ) -> None:
     """Wake the queued jobs the technician has room for, longest waiting first."""
     room = technician.max_open_jobs - technician.open_jobs if technician.active else 0
-    await offer_room(store, catalog, waker(temporal), technician.id, room)
+    await offer_room(store, catalog, wake, technician.id, room)
 
 
 def to_response(technician: Technician) -> TechnicianResponse:
@@ -64,7 +63,7 @@ async def add_technician(
     store: StoreDep,
     regions: RegionsDep,
     catalog: CatalogDep,
-    temporal: TemporalDep,
+    wake: WakeDep,
     _: Operations,
 ) -> TechnicianResponse:
     """Add a technician (operations); jobs queued in their regions go to them at once."""
@@ -75,7 +74,7 @@ async def add_technician(
         raise ProblemError(
             409, "Technician exists", f"technician {request.id} exists already"
         ) from None
-    await _offer_queued_jobs(store, catalog, temporal, technician)
+    await _offer_queued_jobs(store, catalog, wake, technician)
     return to_response(technician)
 
 
@@ -90,7 +89,7 @@ async def change_technician(
     store: StoreDep,
     regions: RegionsDep,
     catalog: CatalogDep,
-    temporal: TemporalDep,
+    wake: WakeDep,
     _: Operations,
 ) -> TechnicianResponse:
     """Change a technician (operations): regions, skills, job limit; ``active: false``
@@ -103,7 +102,7 @@ async def change_technician(
         )
     except LookupError:
         raise ProblemError(404, "Technician not found", f"no technician {technician_id}") from None
-    await _offer_queued_jobs(store, catalog, temporal, technician)
+    await _offer_queued_jobs(store, catalog, wake, technician)
     return to_response(technician)
 
 

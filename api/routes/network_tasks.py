@@ -1,0 +1,88 @@
+"""Operations' decisions on the two network sub-tasks of an order, the activation and
+the quality check, when they wait for operations: retry (with edited data, or data
+planned anew from the order's history) or abort."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from temporalio.client import Client
+
+from api.access import order_or_404
+from api.deps import StoreDep, TemporalDep
+from api.security import Operations
+from api.workflows import update_workflow
+from models.api import NetworkOperationRequest, NetworkOperationResponse
+from models.enums import SubTaskKind
+from models.payloads import NetworkOperation, WorkOrderState
+from workflows import WorkOrderWorkflow
+from workorders.auth import Principal
+from workorders.store import WorkOrderStore
+
+router = APIRouter(prefix="/orders/{order_id}", tags=["orders"])
+
+
+async def _operate(
+    order_id: str,
+    kind: SubTaskKind,
+    request: NetworkOperationRequest,
+    principal: Principal,
+    store: WorkOrderStore,
+    temporal: Client,
+) -> NetworkOperationResponse:
+    order = await order_or_404(store, order_id)
+    state: WorkOrderState = await update_workflow(
+        temporal,
+        order,
+        WorkOrderWorkflow.operate_network_task,
+        NetworkOperation(kind=kind, **request.model_dump(), operator=principal.actor),
+    )
+    return NetworkOperationResponse(
+        order_id=order.id,
+        kind=kind,
+        action=request.action,
+        waiting_for_operations=state.waiting_for_operations,
+    )
+
+
+NETWORK_OPERATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such order."},
+    409: {"description": "The sub-task is not waiting for operations, or the order has ended."},
+    422: {"description": "Data that does not fit the sub-task, or an abort without a reason."},
+}
+
+
+@router.post(
+    "/activation/operations",
+    response_model=NetworkOperationResponse,
+    tags=["operations"],
+    responses=NETWORK_OPERATION_ERRORS,
+)
+async def operate_activation(
+    order_id: str,
+    request: NetworkOperationRequest,
+    principal: Operations,
+    store: StoreDep,
+    temporal: TemporalDep,
+) -> NetworkOperationResponse:
+    """Operations retry an activation that waits for them (with edited data, or with
+    data planned anew from the history), or abort it."""
+    return await _operate(order_id, SubTaskKind.ACTIVATION, request, principal, store, temporal)
+
+
+@router.post(
+    "/quality_check/operations",
+    response_model=NetworkOperationResponse,
+    tags=["operations"],
+    responses=NETWORK_OPERATION_ERRORS,
+)
+async def operate_quality_check(
+    order_id: str,
+    request: NetworkOperationRequest,
+    principal: Operations,
+    store: StoreDep,
+    temporal: TemporalDep,
+) -> NetworkOperationResponse:
+    """Operations retry a quality check that waits for them, or abort it."""
+    return await _operate(order_id, SubTaskKind.QUALITY_CHECK, request, principal, store, temporal)
