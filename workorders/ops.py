@@ -13,6 +13,7 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from workorders.auth import Role, issue_token
 from workorders.config import get_settings
@@ -66,12 +67,23 @@ def _check(response: httpx.Response) -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]{message}[/]")
+    console.print(Text(message, style="red"))
     return typer.Exit(1)
 
 
-def _status(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+def _status(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, "white"))
+
+
+def _row(table: Table, *cells: str | Text) -> None:
+    """A table row whose text is shown as it is, never read as console markup."""
+    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells))
+
+
+def _line(*parts: str | Text) -> Text:
+    """One line of what customers, colleagues or the NMS wrote and the command's own
+    styling: their text is shown as it is, never read as console markup."""
+    return Text(" ").join(Text(part) if isinstance(part, str) else part for part in parts)
 
 
 ApiUrl = Annotated[str | None, typer.Option(help="Defaults to the configured API.")]
@@ -101,12 +113,13 @@ def list_orders(
             limit=limit,
             cursor=cursor,
         )
-    table = Table(title=f"{len(page['items'])} of {page['total']} orders")
+    table = Table(title=Text(f"{len(page['items'])} of {page['total']} orders"))
     for column in ("order", "reference", "status", "region", "profile", "created"):
         table.add_column(column, no_wrap=True)
     table.add_column("reason", overflow="fold")
     for order in page["items"]:
-        table.add_row(
+        _row(
+            table,
             order["id"],
             order["external_reference"],
             _status(order["status"]),
@@ -117,7 +130,7 @@ def list_orders(
         )
     console.print(table)
     if page.get("next_cursor"):
-        console.print(f"next page: --cursor {page['next_cursor']}")
+        console.print(_line("next page: --cursor", page["next_cursor"]))
 
 
 @app.command()
@@ -127,17 +140,23 @@ def show(order_id: str, api_url: ApiUrl = None) -> None:
         order = _get(client, f"/orders/{order_id}")
         history = _get(client, f"/orders/{order_id}/history")
     console.print(
-        f"[bold]{order['id']}[/]  {order['external_reference']}  {_status(order['status'])}"
-        f"  {order['region']}  {order['profile']}"
+        _line(
+            Text(order["id"], style="bold"),
+            order["external_reference"],
+            _status(order["status"]),
+            order["region"],
+            order["profile"],
+        )
     )
     if order.get("status_reason"):
-        console.print(f"  {order['status_reason']}")
+        console.print(_line("", order["status_reason"]))
     tasks = Table(title="sub-tasks")
     for column in ("sub-task", "status", "attempts", "detail", "data"):
         tasks.add_column(column, overflow="fold")
     for task in order["sub_tasks"]:
         who = f" ({task['technician_id']}, {task['job_state']})" if task["technician_id"] else ""
-        tasks.add_row(
+        _row(
+            tasks,
             task["kind"] + who,
             _status(task["status"]),
             str(task["attempts"]),
@@ -150,7 +169,8 @@ def show(order_id: str, api_url: ApiUrl = None) -> None:
         timeline.add_column(column, overflow="fold")
     for event in history["events"]:
         detail = {k: v for k, v in (event.get("detail") or {}).items() if v is not None}
-        timeline.add_row(
+        _row(
+            timeline,
             event["at"][:19].replace("T", " "),
             event["actor"],
             event["kind"],
@@ -179,7 +199,7 @@ def retry(
     with _client(api_url) as client:
         response = client.post(f"/orders/{order_id}/{kind}/operations", json=body)
         _check(response)
-        console.print(f"{kind} of {order_id}: retrying")
+        console.print(_line(f"{kind} of", order_id + ": retrying"))
         if not wait:
             return
         deadline = time.monotonic() + timeout
@@ -191,7 +211,7 @@ def retry(
                 if task["status"] in ("succeeded", "failed", "waiting_for_operations"):
                     break
                 time.sleep(0.5)
-    console.print(f"{kind}: {_status(task['status'])} {task.get('detail') or ''}")
+    console.print(_line(kind + ":", _status(task["status"]), task.get("detail") or ""))
     if task["status"] != "succeeded":
         raise typer.Exit(1)
 
@@ -210,7 +230,7 @@ def cancel(
         response = client.post(f"/orders/{order_id}/cancel", json={"reason": reason})
         _check(response)
         order = response.json()
-        console.print(f"{order_id}: cancellation accepted")
+        console.print(_line(order_id + ": cancellation accepted"))
         if wait:
             deadline = time.monotonic() + timeout
             with console.status("cancelling ...") as progress:
@@ -221,7 +241,7 @@ def cancel(
                         t["kind"] for t in order["sub_tasks"] if t["status"] in OPEN_SUB_TASKS
                     ]
                     progress.update(f"cancelling: waiting for {', '.join(open_tasks) or 'the end'}")
-    console.print(f"{order_id}: {_status(order['status'])} {order.get('status_reason') or ''}")
+    console.print(_line(order_id + ":", _status(order["status"]), order.get("status_reason") or ""))
     if wait and order["status"] != "cancelled":
         raise typer.Exit(1)
 
