@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from typing import Annotated
 
 import typer
@@ -56,8 +57,9 @@ def api(
     settings = get_settings()
     configure_logging(settings)
     technicians = [t.id for region in load_regions() for t in region.technicians]
-    for line in development_credentials(settings, technicians):
-        logging.getLogger("workorders.api").info("%s", line)
+    if sys.stdout.isatty():  # never into a log file (`workorders up` shows them itself)
+        for line in development_credentials(settings, technicians):
+            print(line)
     application = create_app(settings)
     freeze_startup_objects()
     uvicorn.run(

@@ -4,9 +4,10 @@ Brings the work-order database to the newest migration (``workorders migrate``),
 starts the Temporal dev server (its state in a SQLite file in the data folder, Web UI
 included), the NMS simulator service (unless ``WORKORDERS_NMS_URL`` names an NMS), the
 worker, which talks to the NMS over HTTP, and the API as child processes, says where
-each is, and stops them all, in reverse order, on Ctrl-C. Orders survive a restart: the
-work-order database, the Temporal state and the NMS simulator's state are files in the
-data folder.
+each is, restarts one that crashes (:mod:`workorders.supervise`), and stops them all, in
+reverse order, on Ctrl-C. Orders survive a restart: the work-order database, the
+Temporal state and the NMS simulator's state are files in the data folder, readable by
+its owner only (customers' data and the logs are in it).
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -31,6 +30,7 @@ from workorders.auth import development_credentials
 from workorders.config import Settings
 from workorders.reference import load_regions
 from workorders.startup import migrate
+from workorders.supervise import Child, KeepsCrashing, Supervisor
 
 console = Console()
 
@@ -52,50 +52,37 @@ def _port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def _wait_for_port(
-    host: str, port: int, proc: subprocess.Popen[bytes], what: str, timeout_s: float = 60
-) -> None:
+def _wait_for_port(host: str, port: int, child: Child, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with code {proc.returncode}; see its log")
+        if not child.running:
+            code = child.proc.returncode if child.proc else None
+            raise SystemExit(f"{child.name} exited with code {code}; see {child.log}")
         if _port_open(host, port):
             return
         time.sleep(0.2)
-    raise SystemExit(f"{what} did not open {host}:{port} within {timeout_s:.0f} s")
+    raise SystemExit(f"{child.name} did not open {host}:{port} within {timeout_s:.0f} s")
 
 
-@dataclass
-class Child:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
+WORKORDERS = [sys.executable, "-m", "workorders.cli"]
 
 
-def _start(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> Child:
-    log = log_dir / f"{name}.log"
-    handle = log.open("ab")
-    proc = subprocess.Popen(
-        args, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    handle.close()
-    return Child(name, proc, log)
-
-
-def _stop(children: list[Child]) -> None:
-    for child in reversed(children):
-        if child.proc.poll() is None:
-            child.proc.send_signal(signal.SIGINT)
-            try:
-                child.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.proc.kill()
-                child.proc.wait()
-        console.print(f"  stopped {child.name}")
+def make_private(data: Path) -> None:
+    """The data folder and what is in it (databases with customers' data, logs) for
+    their owner only, and what the system writes there from now on too (the umask is
+    inherited by the child processes)."""
+    os.umask(0o077)
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o700)
+    for path in data.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def up(settings: Settings) -> int:
     data = settings.data_dir.resolve()
+    make_private(data)
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     host, _, port_text = settings.temporal_address.rpartition(":")
@@ -105,7 +92,7 @@ def up(settings: Settings) -> int:
     asyncio.run(migrate(settings))
 
     env = {**os.environ, "WORKORDERS_DATA_DIR": str(data)}
-    children: list[Child] = []
+    supervisor = Supervisor(say=lambda line: console.print(line, style="yellow", markup=False))
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -125,43 +112,45 @@ def up(settings: Settings) -> int:
         for busy_host, busy in ports:
             if _port_open(busy_host, busy):
                 raise SystemExit(f"port {busy} on {busy_host} is in use: is the system up already?")
-        temporal = _start(
-            "temporal",
-            [
-                temporal_cli(),
-                "server",
-                "start-dev",
-                "--db-filename",
-                str(data / "temporal.db"),
-                "--ip",
-                host,
-                "--port",
-                str(temporal_port),
-                "--ui-port",
-                str(settings.temporal_ui_port),
-                "--ui-codec-endpoint",
-                f"{settings.api_url}/codec",
-                "--namespace",
-                settings.temporal_namespace,
-                "--log-level",
-                "warn",
-                *cli_flags(),
-            ],
-            logs,
-            env,
+        temporal = supervisor.start(
+            Child(
+                "temporal",
+                [
+                    temporal_cli(),
+                    "server",
+                    "start-dev",
+                    "--db-filename",
+                    str(data / "temporal.db"),
+                    "--ip",
+                    host,
+                    "--port",
+                    str(temporal_port),
+                    "--ui-port",
+                    str(settings.temporal_ui_port),
+                    "--ui-codec-endpoint",
+                    f"{settings.api_url}/codec",
+                    "--namespace",
+                    settings.temporal_namespace,
+                    "--log-level",
+                    "warn",
+                    *cli_flags(),
+                ],
+                env,
+                logs / "temporal.log",
+            )
         )
-        children.append(temporal)
-        _wait_for_port(host, temporal_port, temporal.proc, "the Temporal server")
+        _wait_for_port(host, temporal_port, temporal)
         nms_url = settings.nms_url
         if not nms_url:
             nms_url = settings.nms_sim_url
-            nms = _start("nms-sim", [sys.executable, "-m", "workorders.cli", "nms-sim"], logs, env)
-            children.append(nms)
-            _wait_for_port(
-                settings.nms_sim_host, settings.nms_sim_port, nms.proc, "the NMS simulator"
+            nms = supervisor.start(
+                Child("nms-sim", [*WORKORDERS, "nms-sim"], env, logs / "nms-sim.log")
             )
+            _wait_for_port(settings.nms_sim_host, settings.nms_sim_port, nms)
         worker_env = {**env, "WORKORDERS_NMS_URL": nms_url}
-        children.append(_start("worker", [sys.executable, "-m", "worker"], logs, worker_env))
+        supervisor.start(
+            Child("worker", [sys.executable, "-m", "worker"], worker_env, logs / "worker.log")
+        )
         ui_origins = [
             f"http://{ui_host}:{settings.temporal_ui_port}" for ui_host in (host, "localhost")
         ]
@@ -169,9 +158,8 @@ def up(settings: Settings) -> int:
             **env,
             "WORKORDERS_CORS_ORIGINS": json.dumps([*settings.cors_origins, *ui_origins]),
         }
-        api = _start("api", [sys.executable, "-m", "workorders.cli", "api"], logs, api_env)
-        children.append(api)
-        _wait_for_port(settings.api_host, settings.api_port, api.proc, "the API")
+        api = supervisor.start(Child("api", [*WORKORDERS, "api"], api_env, logs / "api.log"))
+        _wait_for_port(settings.api_host, settings.api_port, api)
 
         console.print("[bold green]workorders is up[/]")
         console.print(f"  API          {settings.api_url}  (docs: {settings.api_url}/docs)")
@@ -187,15 +175,14 @@ def up(settings: Settings) -> int:
             console.print(line, soft_wrap=True, highlight=False)
         console.print("Try [bold]workorders demo --orders 20[/] in another shell; Ctrl-C stops.")
         while not stopping:
-            for child in children:
-                if child.proc.poll() is not None:
-                    console.print(
-                        f"[red]{child.name} exited with code {child.proc.returncode};"
-                        f" see {child.log}[/]"
-                    )
-                    return 1
+            try:
+                supervisor.check()
+            except KeepsCrashing as e:
+                console.print(str(e), style="red", markup=False)
+                return 1
             time.sleep(0.3)
         console.print("stopping ...")
         return 0
     finally:
-        _stop(children)
+        for name in supervisor.stop():
+            console.print(f"  stopped {name}")

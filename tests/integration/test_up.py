@@ -4,6 +4,9 @@ then a restart that must keep every order."""
 from __future__ import annotations
 
 import getpass
+import os
+import signal
+import stat
 import subprocess
 import sys
 import time
@@ -184,5 +187,27 @@ def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_
         }
         result = demo(env, 2)
         assert result.returncode == 0, result.stdout + result.stderr
+
+        # A crashed worker is restarted, and the orders go on.
+        worker = again.children()["worker"]
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while "worker restarted" not in again.output():
+            assert time.monotonic() < deadline, again.output()
+            assert again.proc.poll() is None, again.output()
+            time.sleep(0.2)
+        assert "worker exited with code -9; restarting in 1 s" in again.output()
+        assert again.children()["worker"] != worker
+        result = demo(env, 2)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert again.proc.poll() is None
     finally:
         again.stop()
+
+    # The tokens are on the terminal only; the data folder is its owner's.
+    data = Path(env["WORKORDERS_DATA_DIR"])
+    api_log = data / "logs" / "api.log"
+    assert "Credentials" not in api_log.read_text()
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE(api_log.stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "temporal.db").stat().st_mode) == 0o600
