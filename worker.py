@@ -16,7 +16,7 @@ from workorders.metrics import WorkerMetrics, serve_metrics
 from workorders.process import freeze_startup_objects
 from workorders.reference import load_catalog, load_regions
 from workorders.startup import connect, open_database, open_nms, temporal_runtime
-from workorders.store import WorkOrderStore
+from workorders.store import Stores
 from workorders.worker import build_worker
 
 log = logging.getLogger("workorders.worker")
@@ -41,7 +41,7 @@ async def run(settings: Settings) -> None:
         worker = build_worker(
             client,
             settings.task_queue,
-            WorkOrderStore(db),
+            Stores.of(db),
             nms,
             regions=regions,
             catalog=catalog,

@@ -18,7 +18,6 @@ from models.payloads import (
     DeactivateResourcesResult,
     SlotDeactivation,
 )
-from workorders.inventory import Inventory
 from workorders.nms import (
     ActivationRequest,
     DeactivationRequest,
@@ -29,7 +28,13 @@ from workorders.nms import (
 from workorders.nms import classify as classify_error
 from workorders.planning import Occupancy, PastAttempt, plan_activation
 from workorders.reference import Catalog, Profile, Region, Regions
-from workorders.store import OrderNotFound, ResourceTaken, WorkOrderStore
+from workorders.store import (
+    AttemptStore,
+    InventoryStore,
+    OrderNotFound,
+    OrderStore,
+    ResourceTaken,
+)
 
 PLAN_TRIES = 5
 
@@ -37,13 +42,15 @@ PLAN_TRIES = 5
 class ActivationActivities:
     def __init__(
         self,
-        store: WorkOrderStore,
+        orders: OrderStore,
+        attempts: AttemptStore,
         nms: NetworkManagementSystem,
         regions: Regions,
         catalog: Catalog,
-        inventory: Inventory,
+        inventory: InventoryStore,
     ) -> None:
-        self._store = store
+        self._orders = orders
+        self._attempts = attempts
         self._nms = nms
         self._regions = regions
         self._catalog = catalog
@@ -64,13 +71,13 @@ class ActivationActivities:
         """
         kind = SubTaskKind.ACTIVATION
         try:
-            order = await self._store.order_kind(input.order_id)
+            order = await self._orders.order_kind(input.order_id)
             region = self._regions.get(order.region)
             profile = self._catalog.profiles[order.profile]
             stored = await self._plan(order.id, region, profile, input.attempt)
             if stored is None:
                 message = "no free slot, VLAN or profile name is left that has not failed"
-                await self._store.set_sub_task_detail(order.id, kind, message)
+                await self._attempts.set_sub_task_detail(order.id, kind, message)
                 return ActivationResult(
                     order_id=order.id,
                     attempt=input.attempt,
@@ -100,7 +107,7 @@ class ActivationActivities:
                 raise ApplicationError(
                     f"{response.error_code}: {response.message}", type=response.error_code
                 )
-            await self._store.finish_attempt(
+            await self._attempts.finish_attempt(
                 order.id,
                 kind,
                 input.attempt,
@@ -146,9 +153,9 @@ class ActivationActivities:
         """
         kind = SubTaskKind.ACTIVATION
         try:
-            order = await self._store.get_order(input.order_id)
+            order = await self._orders.get_order(input.order_id)
             slots: dict[tuple[str, int, int], tuple[ActivationData, list[int]]] = {}
-            for attempt in await self._store.attempts(order.id, kind):
+            for attempt in await self._attempts.attempts(order.id, kind):
                 if attempt.attempt not in input.attempts or not attempt.data:
                     continue
                 if attempt.outcome is AttemptOutcome.FAILED:
@@ -156,7 +163,7 @@ class ActivationActivities:
                 data = ActivationData.model_validate(attempt.data)
                 slot = (data.olt_id, data.pon_port, data.ont_id)
                 slots.setdefault(slot, (data, []))[1].append(attempt.attempt)
-            answered = await self._store.deactivations(order.id)
+            answered = await self._attempts.deactivations(order.id)
             results = []
             for (olt_id, pon_port, ont_id), (data, attempts) in slots.items():
                 key = f"{order.id}/deactivation/{olt_id}/{pon_port}/{ont_id}"
@@ -193,7 +200,7 @@ class ActivationActivities:
                 )
                 if response.error_code:
                     await self._inventory.learn(order.id, data, response.error_code)
-                await self._store.record_deactivation(
+                await self._attempts.record_deactivation(
                     order.id, key, result.model_dump(mode="json", exclude_none=True)
                 )
                 results.append(result)
@@ -209,7 +216,7 @@ class ActivationActivities:
         again when another order took the resources meanwhile."""
         olts = await self._inventory.olts(region.code)
         region = region.model_copy(update={"olts": olts})
-        working = await self._store.working_profile_names(profile.name)
+        working = await self._attempts.working_profile_names(profile.name)
         for _ in range(PLAN_TRIES):
             taken = await self._inventory.occupancy([o.id for o in olts], order_id)
 
@@ -217,7 +224,7 @@ class ActivationActivities:
                 return plan_activation(order_id, region, profile, history, working, taken)
 
             try:
-                return await self._store.begin_attempt(
+                return await self._attempts.begin_attempt(
                     order_id,
                     SubTaskKind.ACTIVATION,
                     attempt,

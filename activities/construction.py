@@ -23,15 +23,39 @@ from models.payloads import (
 )
 from models.tables import SubTask
 from workorders.reference import Catalog
-from workorders.store import OrderNotFound, TechnicianUnavailable, WorkOrderStore
+from workorders.store import (
+    AssignmentStore,
+    CancellationStore,
+    OrderNotFound,
+    OrderStore,
+    ProgressStore,
+    ReportStore,
+    TechnicianStore,
+    TechnicianUnavailable,
+)
 from workorders.wake import Wake, wake_queued
 
 log = logging.getLogger("workorders.activities")
 
 
 class ConstructionActivities:
-    def __init__(self, store: WorkOrderStore, catalog: Catalog, wake: Wake | None = None) -> None:
-        self._store = store
+    def __init__(
+        self,
+        orders: OrderStore,
+        assignment: AssignmentStore,
+        technicians: TechnicianStore,
+        reports: ReportStore,
+        progress: ProgressStore,
+        cancellation: CancellationStore,
+        catalog: Catalog,
+        wake: Wake | None = None,
+    ) -> None:
+        self._orders = orders
+        self._assignment = assignment
+        self._technicians = technicians
+        self._reports = reports
+        self._progress = progress
+        self._cancellation = cancellation
         self._catalog = catalog
         self._wake = wake
 
@@ -39,17 +63,17 @@ class ConstructionActivities:
     async def dispatch_construction(self, input: ConstructionInput) -> ConstructionAssignment:
         """Assign the installation to a technician of the customer's region, or queue it."""
         try:
-            order = await self._store.order_kind(input.order_id)
+            order = await self._orders.order_kind(input.order_id)
             skill = self._catalog.skill_for(order.service_type)
             types = self._catalog.service_types_by_skill()[skill]
-            technician_id = await self._store.assign_technician(
+            technician_id = await self._assignment.assign_technician(
                 order.id, order.region, skill, types, excluded=input.excluded
             )
             if technician_id is not None:
                 return ConstructionAssignment(
                     order_id=order.id, region=order.region, technician_id=technician_id
                 )
-            exists = await self._store.has_technicians(order.region, skill, input.excluded)
+            exists = await self._technicians.has_technicians(order.region, skill, input.excluded)
         except OrderNotFound as e:
             raise not_found(e) from e
         if not exists:
@@ -73,9 +97,9 @@ class ConstructionActivities:
             ApplicationError: ``TECHNICIAN_UNAVAILABLE`` (not retryable) with the reason.
         """
         try:
-            order = await self._store.get_order(input.order_id)
+            order = await self._orders.get_order(input.order_id)
             previous = (await self._construction(order.id)).technician_id
-            await self._store.assign_technician_by_hand(
+            await self._assignment.assign_technician_by_hand(
                 order.id,
                 input.technician_id,
                 order.region,
@@ -95,7 +119,7 @@ class ConstructionActivities:
         are not on site yet); the next job in the queue may go to them. Returns the job
         as it stands after: without a technician if released."""
         try:
-            release = await self._store.release_technician(
+            release = await self._assignment.release_technician(
                 input.order_id, input.reason, before_on_site=input.before_on_site
             )
         except OrderNotFound as e:
@@ -108,7 +132,7 @@ class ConstructionActivities:
     async def read_construction_job(self, input: ConstructionJobInput) -> ConstructionJobState:
         """The construction job as the database has it (technicians' reports included)."""
         try:
-            return await self._store.construction_job(input.order_id)
+            return await self._reports.construction_job(input.order_id)
         except OrderNotFound as e:
             raise not_found(e) from e
 
@@ -117,7 +141,7 @@ class ConstructionActivities:
         """The order is cancelled: take the job back from its technician (the next job
         in the queue may go to them), or out of the queue, or away from operations."""
         try:
-            freed = await self._store.withdraw_construction(
+            freed = await self._cancellation.withdraw_construction(
                 input.order_id, input.actor, input.reason
             )
         except OrderNotFound as e:
@@ -129,7 +153,7 @@ class ConstructionActivities:
     async def reschedule_construction(self, input: RescheduleConstructionInput) -> None:
         """The same technician visits the customer again."""
         try:
-            await self._store.reschedule_visit(input.order_id, input.visit)
+            await self._assignment.reschedule_visit(input.order_id, input.visit)
         except OrderNotFound as e:
             raise not_found(e) from e
 
@@ -137,15 +161,15 @@ class ConstructionActivities:
     async def mark_construction_sla(self, input: SlaInput) -> None:
         """Mark the installation in jeopardy, or past its time limit."""
         try:
-            await self._store.set_sla_state(input.order_id, input.state)
+            await self._progress.set_sla_state(input.order_id, input.state)
         except OrderNotFound as e:
             raise not_found(e) from e
 
     async def _construction(self, order_id: str) -> SubTask:
-        tasks = await self._store.get_sub_tasks(order_id)
+        tasks = await self._orders.get_sub_tasks(order_id)
         return next(t for t in tasks if t.kind is SubTaskKind.CONSTRUCTION)
 
     async def _wake_next(self, technician_id: str) -> None:
         """Tell the order that has waited longest for this technician's kind of job."""
         if self._wake is not None:
-            await wake_queued(self._store, self._catalog, self._wake, technician_id)
+            await wake_queued(self._technicians, self._catalog, self._wake, technician_id)

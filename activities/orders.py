@@ -19,9 +19,16 @@ from models.payloads import (
     WorkOrderInput,
 )
 from models.tables import WorkOrder
-from workorders.inventory import Inventory
 from workorders.reference import Regions
-from workorders.store import OrderNotFound, ResourceTaken, WorkOrderStore
+from workorders.store import (
+    AttemptStore,
+    CancellationStore,
+    InventoryStore,
+    OrderNotFound,
+    OrderStore,
+    ProgressStore,
+    ResourceTaken,
+)
 
 QUALITY_CHECK_WAITS = "scheduled: waiting for the installation and the activation"
 """What an open quality check does until the line is installed and activated."""
@@ -35,8 +42,19 @@ def one_line_address(order: WorkOrder) -> str:
 
 
 class OrderActivities:
-    def __init__(self, store: WorkOrderStore, regions: Regions, inventory: Inventory) -> None:
-        self._store = store
+    def __init__(
+        self,
+        orders: OrderStore,
+        progress: ProgressStore,
+        attempts: AttemptStore,
+        cancellation: CancellationStore,
+        inventory: InventoryStore,
+        regions: Regions,
+    ) -> None:
+        self._orders = orders
+        self._progress = progress
+        self._attempts = attempts
+        self._cancellation = cancellation
         self._regions = regions
         self._inventory = inventory
 
@@ -46,9 +64,9 @@ class OrderActivities:
         waits for the line) and return the plan, with whom and where to install
         (customer data, encrypted in Temporal)."""
         try:
-            order = await self._store.get_order(input.order_id)
+            order = await self._orders.get_order(input.order_id)
             region = self._regions.get(order.region)
-            await self._store.start_order(
+            await self._progress.start_order(
                 order.id, region.installation_limit, quality_check=QUALITY_CHECK_WAITS
             )
         except OrderNotFound as e:
@@ -69,7 +87,7 @@ class OrderActivities:
     async def hand_to_operations(self, input: HandOffInput) -> None:
         """Say that a sub-task waits for operations (or, without a reason, resumed)."""
         try:
-            await self._store.hand_to_operations(input.order_id, input.kind, input.reason)
+            await self._progress.hand_to_operations(input.order_id, input.kind, input.reason)
         except OrderNotFound as e:
             raise not_found(e) from e
 
@@ -81,7 +99,7 @@ class OrderActivities:
         model = ActivationData if activation else QualityCheckData
         data = model.model_validate(input.data)
         try:
-            await self._store.begin_attempt(
+            await self._attempts.begin_attempt(
                 input.order_id,
                 input.kind,
                 input.attempt,
@@ -102,7 +120,7 @@ class OrderActivities:
     async def record_order_status(self, input: RecordOrderStatusInput) -> None:
         """Store the order's status and its sub-tasks' outcomes."""
         try:
-            await self._store.complete_order(input.order_id, input.decision, input.outcomes)
+            await self._progress.complete_order(input.order_id, input.decision, input.outcomes)
         except OrderNotFound as e:
             raise not_found(e) from e
 
@@ -111,6 +129,6 @@ class OrderActivities:
         """Record in the order's timeline that its cancellation was requested, by whom
         and why; its sub-tasks waiting for operations wait no more."""
         try:
-            await self._store.record_cancellation(input.order_id, input.actor, input.reason)
+            await self._cancellation.record_cancellation(input.order_id, input.actor, input.reason)
         except OrderNotFound as e:
             raise not_found(e) from e

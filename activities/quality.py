@@ -18,18 +18,20 @@ from workorders.nms import ErrorClass, NetworkManagementSystem, NmsUnavailable, 
 from workorders.nms import classify as classify_error
 from workorders.planning import activated_data, evaluate, plan_quality_check
 from workorders.reference import Catalog, Regions
-from workorders.store import OrderNotFound, WorkOrderStore
+from workorders.store import AttemptStore, OrderNotFound, OrderStore
 
 
 class QualityCheckActivities:
     def __init__(
         self,
-        store: WorkOrderStore,
+        orders: OrderStore,
+        attempts: AttemptStore,
         nms: NetworkManagementSystem,
         regions: Regions,
         catalog: Catalog,
     ) -> None:
-        self._store = store
+        self._orders = orders
+        self._attempts = attempts
         self._nms = nms
         self._regions = regions
         self._catalog = catalog
@@ -44,9 +46,11 @@ class QualityCheckActivities:
         """
         kind = SubTaskKind.QUALITY_CHECK
         try:
-            order = await self._store.order_kind(input.order_id)
+            order = await self._orders.order_kind(input.order_id)
             region = self._regions.get(order.region)
-            activated = activated_data(await self._store.history(order.id, SubTaskKind.ACTIVATION))
+            activated = activated_data(
+                await self._attempts.history(order.id, SubTaskKind.ACTIVATION)
+            )
             if activated is None:
                 raise ApplicationError(
                     "the line has no successful activation to check",
@@ -54,7 +58,7 @@ class QualityCheckActivities:
                     non_retryable=True,
                 )
             profile = self._catalog.profiles[activated.profile]
-            stored = await self._store.begin_attempt(
+            stored = await self._attempts.begin_attempt(
                 order.id,
                 kind,
                 input.attempt,
@@ -97,7 +101,7 @@ class QualityCheckActivities:
                 revisable=error_code is not None
                 and classify_error(error_code) is ErrorClass.REVISABLE,
             )
-            await self._store.finish_attempt(
+            await self._attempts.finish_attempt(
                 order.id,
                 kind,
                 input.attempt,

@@ -8,22 +8,22 @@ from api.security import Forbidden
 from models.enums import SubTaskKind
 from models.tables import WorkOrder
 from workorders.auth import Principal, Role
-from workorders.store import OrderNotFound, WorkOrderStore
+from workorders.store import OrderNotFound, OrderStore
 
 
-async def order_or_404(store: WorkOrderStore, order_id: str) -> WorkOrder:
+async def order_or_404(orders: OrderStore, order_id: str) -> WorkOrder:
     try:
-        return await store.get_order(order_id)
+        return await orders.get_order(order_id)
     except OrderNotFound:
         raise ProblemError(404, "Order not found", f"no work order {order_id}") from None
 
 
-async def technicians_own(store: WorkOrderStore, principal: Principal, order_id: str) -> None:
+async def technicians_own(orders: OrderStore, principal: Principal, order_id: str) -> None:
     """A technician may touch only the orders whose installation job is theirs (an
     order that does not exist is not theirs either: 403, so ids cannot be probed)."""
     if principal.role is not Role.TECHNICIAN:
         return
-    for task in await store.get_sub_tasks(order_id):
+    for task in await orders.get_sub_tasks(order_id):
         if task.kind is SubTaskKind.CONSTRUCTION and task.technician_id == principal.subject:
             return
     raise Forbidden(f"order {order_id} is not one of {principal.subject}'s jobs")

@@ -11,9 +11,16 @@ from fastapi import Depends, Request
 from temporalio.client import Client
 
 from workorders.config import Settings
-from workorders.inventory import Inventory
+from workorders.db import Database
 from workorders.reference import Catalog, Regions
-from workorders.store import WorkOrderStore
+from workorders.store import (
+    AttemptStore,
+    InventoryStore,
+    OrderStore,
+    ReportStore,
+    Stores,
+    TechnicianStore,
+)
 from workorders.wake import Wake
 
 
@@ -22,9 +29,33 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_store(request: Request) -> WorkOrderStore:
-    store: WorkOrderStore = request.app.state.store
-    return store
+def _stores(request: Request) -> Stores:
+    stores: Stores = request.app.state.stores
+    return stores
+
+
+async def get_database(request: Request) -> Database:
+    return _stores(request).db
+
+
+async def get_orders(request: Request) -> OrderStore:
+    return _stores(request).orders
+
+
+async def get_attempts(request: Request) -> AttemptStore:
+    return _stores(request).attempts
+
+
+async def get_reports(request: Request) -> ReportStore:
+    return _stores(request).reports
+
+
+async def get_technicians(request: Request) -> TechnicianStore:
+    return _stores(request).technicians
+
+
+async def get_inventory(request: Request) -> InventoryStore:
+    return _stores(request).inventory
 
 
 async def get_temporal(request: Request) -> Client:
@@ -47,16 +78,15 @@ async def get_wake(request: Request) -> Wake:
     return wake
 
 
-async def get_inventory(request: Request) -> Inventory:
-    inventory: Inventory = request.app.state.inventory
-    return inventory
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[WorkOrderStore, Depends(get_store)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+OrdersDep = Annotated[OrderStore, Depends(get_orders)]
+AttemptsDep = Annotated[AttemptStore, Depends(get_attempts)]
+ReportsDep = Annotated[ReportStore, Depends(get_reports)]
+TechniciansDep = Annotated[TechnicianStore, Depends(get_technicians)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 RegionsDep = Annotated[Regions, Depends(get_regions)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
-InventoryDep = Annotated[Inventory, Depends(get_inventory)]
+InventoryDep = Annotated[InventoryStore, Depends(get_inventory)]
 WakeDep = Annotated[Wake, Depends(get_wake)]
 """Wakes a queued job's workflow (:func:`workorders.wake.waker`, built once)."""

@@ -17,15 +17,15 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, openapi
-from api.metrics import ApiMetrics, MeteredStore, RequestMetrics, name_the_order
+from api.metrics import ApiMetrics, MeteredOrders, RequestMetrics, name_the_order
 from api.metrics import router as metrics_router
 from api.routes import codec, construction, health, inventory, network_tasks, orders, technicians
 from api.workflows import keep_resuming
 from workorders.codec import EncryptionCodec
 from workorders.config import Settings, get_settings
-from workorders.inventory import Inventory
 from workorders.reference import load_catalog, load_regions
 from workorders.startup import connect, open_database
+from workorders.store import Stores
 from workorders.wake import waker
 
 DESCRIPTION = """
@@ -59,22 +59,27 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # A database that `workorders migrate` has not brought up refuses the start.
         db = await open_database(settings)
-        store = MeteredStore(db, metrics)
+        stores = Stores.of(db, orders=MeteredOrders(db, metrics))
         try:
             client = await connect(settings)
         except BaseException:
             await db.dispose()
             raise
         app.state.settings = settings
-        app.state.store = store
+        app.state.stores = stores
         app.state.temporal = client
         app.state.wake = waker(client)
-        app.state.inventory = Inventory(db)
         app.state.payload_codec = EncryptionCodec.from_settings(settings)
         app.state.regions = load_regions()
         app.state.catalog = load_catalog()
         resumer = asyncio.create_task(
-            keep_resuming(store, client, settings.task_queue, settings.resume_interval_s)
+            keep_resuming(
+                stores.orders,
+                stores.reports,
+                client,
+                settings.task_queue,
+                settings.resume_interval_s,
+            )
         )
         try:
             yield

@@ -3,7 +3,7 @@
 :class:`RequestMetrics` counts and times every request by its route's template (say
 ``/orders/{order_id}``, so an order id never becomes a label). :func:`name_the_order`
 names the route's order in the logs written while answering, and
-:class:`MeteredStore` counts the orders created (and names each new one).
+:class:`MeteredOrders` counts the orders created (and names each new one).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from models.tables import WorkOrder
 from workorders.db import Database
 from workorders.logs import bind_order_id, order_context
 from workorders.metrics import new_registry
-from workorders.store import WorkOrderStore
+from workorders.store import OrderStore
 
-__all__ = ["ApiMetrics", "MeteredStore", "RequestMetrics", "name_the_order", "router"]
+__all__ = ["ApiMetrics", "MeteredOrders", "RequestMetrics", "name_the_order", "router"]
 
 UNMATCHED = "unmatched"
 """The route label of a request that no route answered (a 404 for any path)."""
@@ -68,8 +68,8 @@ class ApiMetrics:
             self.orders_created.labels(channel=channel.value)
 
 
-class MeteredStore(WorkOrderStore):
-    """The work-order store that counts the orders it creates and names each new
+class MeteredOrders(OrderStore):
+    """The order store that counts the orders it creates and names each new
     order in the request's logs."""
 
     def __init__(self, db: Database, metrics: ApiMetrics) -> None:

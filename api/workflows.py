@@ -35,7 +35,7 @@ from models.payloads import ConstructionJobState, WorkOrderInput
 from models.tables import WorkOrder, utcnow
 from workflows import WorkOrderWorkflow, workflow_id_for
 from workflows import search_attributes as search
-from workorders.store import WorkOrderStore
+from workorders.store import OrderStore, ReportStore
 
 SIGNAL_NOW = frozenset({JobState.COMPLETED, JobState.CANNOT_COMPLETE})
 """The reports signalled as soon as they are recorded."""
@@ -114,12 +114,12 @@ def initial_search_attributes(region: str, service_type: ServiceType) -> TypedSe
     )
 
 
-async def resume_received_orders(store: WorkOrderStore, client: Client, task_queue: str) -> int:
+async def resume_received_orders(orders: OrderStore, client: Client, task_queue: str) -> int:
     """Start the workflows of orders stored but never started (the API stopped between
     storing an order and starting its workflow). Returns how many were started."""
     resumed = 0
-    for order_id in await store.order_ids_with_status(OrderStatus.RECEIVED):
-        await start_order_workflow(client, task_queue, await store.get_order(order_id))
+    for order_id in await orders.order_ids_with_status(OrderStatus.RECEIVED):
+        await start_order_workflow(client, task_queue, await orders.get_order(order_id))
         resumed += 1
     if resumed:
         log.info("started the workflows of %d received orders", resumed)
@@ -127,7 +127,7 @@ async def resume_received_orders(store: WorkOrderStore, client: Client, task_que
 
 
 async def signal_report(
-    client: Client, store: WorkOrderStore, order_id: str, state: ConstructionJobState
+    client: Client, reports: ReportStore, order_id: str, state: ConstructionJobState
 ) -> bool:
     """Tell the order's workflow of the reports the API recorded: the job as it stands
     after them. Whether the workflow got it (a workflow that has ended needs nothing);
@@ -141,23 +141,23 @@ async def signal_report(
                 "could not signal report %d of order %s yet: %s", state.report_seq, order_id, e
             )
             return False
-    await store.report_signalled(order_id, state.report_seq)
+    await reports.report_signalled(order_id, state.report_seq)
     return True
 
 
 async def resignal_reports(
-    store: WorkOrderStore, client: Client, waited: timedelta = RESIGNAL_AFTER
+    reports: ReportStore, client: Client, waited: timedelta = RESIGNAL_AFTER
 ) -> int:
     """Signal the reports not signalled for ``waited``: progress, and signals that did
     not get through; how many reached their workflow now."""
     sent = 0
-    for order_id, state in await store.unsignalled_reports(utcnow() - waited):
-        sent += await signal_report(client, store, order_id, state)
+    for order_id, state in await reports.unsignalled_reports(utcnow() - waited):
+        sent += await signal_report(client, reports, order_id, state)
     return sent
 
 
 async def keep_resuming(
-    store: WorkOrderStore, client: Client, task_queue: str, interval_s: float
+    orders: OrderStore, reports: ReportStore, client: Client, task_queue: str, interval_s: float
 ) -> None:
     """Resume received orders and signal the reports not signalled yet, now and every
     ``interval_s`` seconds: progress reaches the workflows, and what Temporal missed
@@ -165,8 +165,8 @@ async def keep_resuming(
     again at the next round."""
     while True:
         try:
-            await resume_received_orders(store, client, task_queue)
-            await resignal_reports(store, client)
+            await resume_received_orders(orders, client, task_queue)
+            await resignal_reports(reports, client)
         except Exception:
             log.warning("could not resume orders or reports; trying again", exc_info=True)
         await asyncio.sleep(interval_s)

@@ -3,7 +3,7 @@
 
 1. The order list. A fresh database is filled with ``--stored`` orders (100,000; three
    sub-tasks each, a year of history, most of them ended) by direct inserts, then
-   :meth:`WorkOrderStore.list_orders` is timed: the first page (limit 50) unfiltered,
+   :meth:`OrderStore.list_orders` is timed: the first page (limit 50) unfiltered,
    by status, by region, by both, by technician, and ten pages followed by cursor. On
    SQLite (the default) and, when it answers, on a fresh database of the PostgreSQL
    server at 127.0.0.1:5432 (dropped afterwards; ``--no-postgres`` skips it).
@@ -66,7 +66,7 @@ from models.tables import SubTask, WorkOrder
 from workorders.auth import Role
 from workorders.db import Database
 from workorders.reference import load_regions
-from workorders.store import WorkOrderStore
+from workorders.store import OrderStore
 
 TARGET_RSS_MIB = 300.0
 TARGET_LIST_P99_MS = 50.0
@@ -199,7 +199,7 @@ async def timed(times: list[float], call: Callable[[], Awaitable[Any]]) -> Any:
     return result
 
 
-async def time_store(store: WorkOrderStore, repeat: int) -> dict[str, list[float]]:
+async def time_store(store: OrderStore, repeat: int) -> dict[str, list[float]]:
     """Milliseconds of each kind of order-list query, ``repeat`` times each, and of
     ten pages followed by cursor (``pages``)."""
     times: dict[str, list[float]] = {name: [] for name in [*LIST_QUERIES, "pages"]}
@@ -270,7 +270,7 @@ async def store_figures(url: str, stored: int, repeat: int, where: str) -> dict[
         await db.seed(load_regions())
         took = await fill(db, stored)
         print(summary(list=where, stored=stored, fill_s=took))
-        return report(where, await time_store(WorkOrderStore(db), repeat))
+        return report(where, await time_store(OrderStore(db), repeat))
     finally:
         await db.dispose()
 
@@ -290,7 +290,7 @@ async def waiting(db: Database, prefix: str = "open-") -> tuple[int, int, int]:
             .join(WorkOrder, col(WorkOrder.id) == col(SubTask.order_id))
             .where(col(WorkOrder.external_reference).startswith(prefix), *where)
         )
-        return int(await db.run(lambda session: session.exec(query).one()))
+        return int(await db.transaction(lambda connection: connection.execute(query).scalar_one()))
 
     queued = await count(
         SubTask.kind == SubTaskKind.CONSTRUCTION, col(SubTask.queued_at).is_not(None)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, select
 
 from models.enums import AttemptOutcome, OrderStatus, SubTaskKind, SubTaskStatus
 from models.tables import (
@@ -25,6 +25,7 @@ from models.tables import (
     WorkOrder,
 )
 from workorders.db import Database
+from workorders.store.base import ATTEMPTS, EVENTS, ORDERS, SUB_TASKS, TABLES, TECHNICIANS, load
 
 ONCE = (
     "order.received",
@@ -69,33 +70,35 @@ async def audit(database_url: str, order_ids: Sequence[str], nms_url: str | None
     result = Audit(orders=len(order_ids))
     db = Database.from_url(database_url)
 
-    def read(session: Session) -> tuple[Any, ...]:
+    allocations = TABLES["resource_allocation"]
+
+    def read(connection: Connection) -> tuple[Any, ...]:
+        def of_the_orders(table: Any, model: Any) -> list[Any]:
+            query = select(table).where(table.c.order_id.in_(order_ids))
+            return [load(model, row) for row in connection.execute(query)]
+
         orders = {
-            o.id: o
-            for o in session.exec(select(WorkOrder).where(col(WorkOrder.id).in_(order_ids))).all()
+            row.id: load(WorkOrder, row)
+            for row in connection.execute(select(ORDERS).where(ORDERS.c.id.in_(order_ids)))
         }
-        tasks = session.exec(select(SubTask).where(col(SubTask.order_id).in_(order_ids))).all()
-        attempts = session.exec(
-            select(SubTaskAttempt).where(col(SubTaskAttempt.order_id).in_(order_ids))
-        ).all()
-        events = session.exec(
-            select(OrderEvent).where(col(OrderEvent.order_id).in_(order_ids))
-        ).all()
-        resources = session.exec(
-            select(ResourceAllocation).where(col(ResourceAllocation.order_id).in_(order_ids))
-        ).all()
-        all_ended = not session.exec(
-            select(WorkOrder.id).where(
-                col(WorkOrder.status).not_in(
+        tasks = of_the_orders(SUB_TASKS, SubTask)
+        attempts = of_the_orders(ATTEMPTS, SubTaskAttempt)
+        events = of_the_orders(EVENTS, OrderEvent)
+        resources = of_the_orders(allocations, ResourceAllocation)
+        all_ended = not connection.execute(
+            select(ORDERS.c.id).where(
+                ORDERS.c.status.not_in(
                     [OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED]
                 )
             )
         ).first()
-        technicians = session.exec(select(Technician)).all()
+        technicians = [load(Technician, row) for row in connection.execute(select(TECHNICIANS))]
         return orders, tasks, attempts, events, resources, all_ended, technicians
 
     try:
-        orders, tasks, attempts, events, resources, all_ended, technicians = await db.run(read)
+        orders, tasks, attempts, events, resources, all_ended, technicians = await db.transaction(
+            read
+        )
     finally:
         await db.dispose()
 

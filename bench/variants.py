@@ -42,7 +42,7 @@ from workorders.nms.http import HttpNms, nms_client
 from workorders.process import freeze_startup_objects
 from workorders.reference import load_catalog, load_regions
 from workorders.startup import connect, open_database, temporal_runtime
-from workorders.store import WorkOrderStore
+from workorders.store import Stores
 from workorders.wake import waker
 from workorders.worker import activities_for, workflow_runner
 
@@ -97,13 +97,13 @@ async def run(settings: Settings, options: set[str]) -> None:
             if stop is not None:
                 stack.callback(stop)
         client = await connect(settings, temporal_runtime(settings))
-        store = WorkOrderStore(db)
+        stores = Stores.of(db)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
             workflows=[WorkOrderWorkflow],
-            activities=activities_for(store, nms, regions, catalog, waker(client)),
-            interceptors=[ActivityMetricsInterceptor(metrics, store)],
+            activities=activities_for(stores, nms, regions, catalog, waker(client)),
+            interceptors=[ActivityMetricsInterceptor(metrics, stores.orders)],
             **worker_options(options, settings),
         )
         log.info("worker variant %s polling %r", sorted(options), settings.task_queue)

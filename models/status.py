@@ -56,6 +56,18 @@ def decide_order_status(outcomes: Iterable[SubTaskOutcome]) -> OrderDecision:
         return OrderDecision(status=OrderStatus.FAILED, reason=reason)
     if all(o.status is SubTaskStatus.SUCCEEDED for o in ordered):
         return OrderDecision(status=OrderStatus.COMPLETED)
+    return open_order_status(ordered)
+
+
+def open_order_status(sub_tasks: Iterable[SubTaskOutcome]) -> OrderDecision:
+    """The status of an order that is not over, from where its sub-tasks stand:
+    ``waiting_for_operations`` while one of them waits for an operator, with a reason
+    naming each such sub-task (and why it waits); otherwise ``in_progress``, with a
+    reason naming those not yet succeeded. The store writes this status whenever a
+    sub-task goes to operations or comes back; :func:`decide_order_status` decides it
+    for an order none of whose sub-tasks failed.
+    """
+    ordered = sorted(sub_tasks, key=lambda o: _KINDS.index(o.kind))
     stuck = [o for o in ordered if o.status is SubTaskStatus.WAITING_FOR_OPERATIONS]
     if stuck:
         reason = "; ".join(
@@ -63,7 +75,12 @@ def decide_order_status(outcomes: Iterable[SubTaskOutcome]) -> OrderDecision:
         )
         return OrderDecision(status=OrderStatus.WAITING_FOR_OPERATIONS, reason=reason)
     waiting = ", ".join(o.kind.value for o in ordered if o.status is not SubTaskStatus.SUCCEEDED)
-    return OrderDecision(status=OrderStatus.IN_PROGRESS, reason=f"waiting for {waiting}")
+    return OrderDecision(
+        status=OrderStatus.IN_PROGRESS, reason=f"waiting for {waiting}" if waiting else None
+    )
+
+
+_KINDS = list(SubTaskKind)
 
 
 def decide_cancelled_status(

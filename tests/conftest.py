@@ -30,7 +30,7 @@ from workorders.codec import data_converter
 from workorders.config import Settings
 from workorders.db import Database
 from workorders.reference import load_regions
-from workorders.store import WorkOrderStore
+from workorders.store import Stores
 
 BIN = Path(sys.executable).parent
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -150,8 +150,8 @@ async def database(
 
 
 @pytest.fixture
-def store(database: Database) -> WorkOrderStore:
-    return WorkOrderStore(database)
+def stores(database: Database) -> Stores:
+    return Stores.of(database)
 
 
 @pytest.fixture(scope="session")

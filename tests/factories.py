@@ -7,16 +7,27 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import Connection, select
 
+from activities import (
+    ActivationActivities,
+    ConstructionActivities,
+    OrderActivities,
+    QualityCheckActivities,
+)
 from models.enums import ServiceType
 from models.tables import ResourceAllocation, WorkOrder
 from workflows import workflow_id_for
 from workorders.config import Settings
 from workorders.db import Database
 from workorders.nms import NmsSimulator
-from workorders.reference import load_catalog
+from workorders.reference import Catalog, Regions, load_catalog, load_regions
 from workorders.startup import simulator_config
+from workorders.store import Stores
+from workorders.store.base import TABLES, load
+from workorders.wake import Wake
+
+REGIONS, CATALOG = load_regions(), load_catalog()
 
 
 def new_order(**overrides: Any) -> WorkOrder:
@@ -85,13 +96,13 @@ def quiet_simulator(state: Path | None = None, **overrides: Any) -> NmsSimulator
 async def held_by(db: Database, order_id: str) -> list[ResourceAllocation]:
     """The inventory's slots and VLANs that the order holds (allocated or active)."""
 
-    def work(session: Session) -> list[ResourceAllocation]:
-        rows = session.exec(
-            select(ResourceAllocation).where(ResourceAllocation.order_id == order_id)
-        )
-        return list(rows.all())
+    allocations = TABLES["resource_allocation"]
+    query = select(allocations).where(allocations.c.order_id == order_id)
 
-    return await db.run(work)
+    def work(connection: Connection) -> list[ResourceAllocation]:
+        return [load(ResourceAllocation, row) for row in connection.execute(query)]
+
+    return await db.transaction(work)
 
 
 def activations(nms: NmsSimulator, order_id: str) -> int:
@@ -102,3 +113,45 @@ def activations(nms: NmsSimulator, order_id: str) -> int:
 def deactivations(nms: NmsSimulator, order_id: str) -> int:
     """How many times the simulator deactivated (ended) the order's service."""
     return nms.deactivations_per_order().get(order_id, 0)
+
+
+def order_activities(stores: Stores, regions: Regions = REGIONS) -> OrderActivities:
+    """The order activities over ``stores``, as the worker builds them."""
+    return OrderActivities(
+        stores.orders,
+        stores.progress,
+        stores.attempts,
+        stores.cancellation,
+        stores.inventory,
+        regions,
+    )
+
+
+def construction_activities(
+    stores: Stores, wake: Wake | None = None, catalog: Catalog = CATALOG
+) -> ConstructionActivities:
+    """The construction activities over ``stores``, as the worker builds them."""
+    return ConstructionActivities(
+        stores.orders,
+        stores.assignment,
+        stores.technicians,
+        stores.reports,
+        stores.progress,
+        stores.cancellation,
+        catalog,
+        wake,
+    )
+
+
+def activation_activities(
+    stores: Stores, nms: NmsSimulator, regions: Regions = REGIONS
+) -> ActivationActivities:
+    """The activation activities over ``stores``, as the worker builds them."""
+    return ActivationActivities(
+        stores.orders, stores.attempts, nms, regions, CATALOG, stores.inventory
+    )
+
+
+def quality_activities(stores: Stores, nms: NmsSimulator) -> QualityCheckActivities:
+    """The quality-check activities over ``stores``, as the worker builds them."""
+    return QualityCheckActivities(stores.orders, stores.attempts, nms, REGIONS, CATALOG)

@@ -1,12 +1,13 @@
 """The database engine: SQLite by default, PostgreSQL in production. Its schema is
 kept by the Alembic migrations in ``migrations/``.
 
-The code that reads and writes it is synchronous SQLAlchemy on the drivers pysqlite
-and psycopg, and :meth:`Database.run` runs each unit of work (a session) in a thread
-of the database's own, off the event loop. Through SQLAlchemy's asyncio layer and the
-aiosqlite driver every statement paid for several hops between the loop and a driver
-thread: measured on this project's 2-core machine, a primary-key read of an order took
-1.9 ms of CPU that way against 0.5 ms synchronously (0.15 ms without the ORM)."""
+The code that reads and writes it is synchronous SQLAlchemy Core on the drivers
+pysqlite and psycopg, and :meth:`Database.transaction` runs each unit of work (one
+transaction on one connection) in a thread of the database's own, off the event loop.
+Through SQLAlchemy's asyncio layer and the aiosqlite driver every statement paid for
+several hops between the loop and a driver thread: measured on this project's 2-core
+machine, a primary-key read of an order took 1.9 ms of CPU that way against 0.5 ms
+synchronously (0.15 ms without the ORM)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy import Connection, Engine, event, insert, inspect, select, text
 from sqlalchemy import create_engine as sqlalchemy_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from migrations import SCRIPT_LOCATION
@@ -199,20 +199,24 @@ class Database:
         self.engine = engine
         if threads is None:
             threads = SQLITE_THREADS if engine.dialect.name == "sqlite" else SERVER_THREADS
-        self._sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="database")
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False, threads: int | None = None) -> Database:
         return cls(create_engine(url, echo=echo), threads)
 
-    async def run(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` with a session of its own, in one of the database's threads
-        (with this task's context variables, so its log lines name the order)."""
+    async def transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` as one transaction on a connection of its own, in one of the
+        database's threads (with this task's context variables, so its log lines name
+        the order): committed when ``work`` returns, rolled back if it raises. ``work``
+        may roll back itself to start over (``connection.rollback()``), as a unit that
+        lost a race does before it looks again."""
 
         def unit() -> T:
-            with self._sessions() as session:
-                return work(session)
+            with self.engine.connect() as connection:
+                done = work(connection)
+                connection.commit()
+                return done
 
         return await self._in_thread(unit)
 
@@ -255,40 +259,41 @@ class Database:
 
     async def seed(self, regions: Regions) -> None:
         """Add the shipped technicians and OLTs that the database does not have yet."""
+        technician, olt = SQLModel.metadata.tables["technician"], SQLModel.metadata.tables["olt"]
 
-        def work(session: Session) -> None:
-            technicians = set(session.exec(select(Technician.id)).all())
-            olts = set(session.exec(select(OltRecord.id)).all())
-            for region in regions:
-                for tech in region.technicians:
-                    if tech.id not in technicians:
-                        session.add(
-                            Technician(
-                                id=tech.id,
-                                name=tech.name,
-                                regions=[region.code],
-                                skills=tech.skills,
-                            )
-                        )
-                low, high = region.vlan_range
-                for olt in region.olts:
-                    if olt.id not in olts:
-                        session.add(
-                            OltRecord(
-                                id=olt.id,
-                                region=region.code,
-                                pon_ports=olt.pon_ports,
-                                onts_per_port=olt.onts_per_port,
-                                vlan_low=low,
-                                vlan_high=high,
-                            )
-                        )
+        def work(connection: Connection) -> None:
+            technicians = set(connection.execute(select(technician.c.id)).scalars())
+            olts = set(connection.execute(select(olt.c.id)).scalars())
+            new_technicians = [
+                Technician(id=t.id, name=t.name, regions=[region.code], skills=t.skills)
+                for region in regions
+                for t in region.technicians
+                if t.id not in technicians
+            ]
+            new_olts = [
+                OltRecord(
+                    id=o.id,
+                    region=region.code,
+                    pon_ports=o.pon_ports,
+                    onts_per_port=o.onts_per_port,
+                    vlan_low=region.vlan_range[0],
+                    vlan_high=region.vlan_range[1],
+                )
+                for region in regions
+                for o in region.olts
+                if o.id not in olts
+            ]
             try:
-                session.commit()
+                if new_technicians:
+                    connection.execute(
+                        insert(technician), [t.model_dump() for t in new_technicians]
+                    )
+                if new_olts:
+                    connection.execute(insert(olt), [o.model_dump() for o in new_olts])
             except IntegrityError:  # another process seeded them at the same moment
-                session.rollback()
+                connection.rollback()
 
-        await self.run(work)
+        await self.transaction(work)
 
     async def dispose(self) -> None:
         """Close the engine's connections once the work in the threads has ended."""

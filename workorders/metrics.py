@@ -54,7 +54,7 @@ from models.payloads import (
     SubTaskOutcome,
 )
 from workorders.nms.base import ERROR_CLASSES
-from workorders.store import EventSpan, WorkOrderStore
+from workorders.store import EventSpan, OrderStore
 
 __all__ = [
     "ENDED_STATUSES",
@@ -177,7 +177,7 @@ class ActivityMetricsInterceptor(Interceptor):
             it, no durations are observed.
     """
 
-    def __init__(self, metrics: WorkerMetrics, store: WorkOrderStore | None = None) -> None:
+    def __init__(self, metrics: WorkerMetrics, store: OrderStore | None = None) -> None:
         self._metrics = metrics
         self._store = store
 
@@ -190,7 +190,7 @@ class _MeteredActivity(ActivityInboundInterceptor):
         self,
         next: ActivityInboundInterceptor,
         metrics: WorkerMetrics,
-        store: WorkOrderStore | None,
+        store: OrderStore | None,
     ) -> None:
         super().__init__(next)
         self._metrics = metrics
@@ -269,9 +269,7 @@ class _MeteredActivity(ActivityInboundInterceptor):
         if ended is not None:
             self._metrics.orders_ended.labels(status=ended.decision.status.value).inc()
 
-    async def _observe_durations(
-        self, store: WorkOrderStore, ended: RecordOrderStatusInput
-    ) -> None:
+    async def _observe_durations(self, store: OrderStore, ended: RecordOrderStatusInput) -> None:
         spans = await store.event_spans(ended.order_id)
         for outcome, seconds in sub_task_durations(spans, ended.outcomes):
             self._metrics.sub_task_duration.labels(
@@ -299,7 +297,7 @@ def sub_task_durations(
 
     Args:
         spans: when each kind of the order's events first and last happened
-            (:meth:`WorkOrderStore.event_spans`).
+            (:meth:`OrderStore.event_spans`).
         outcomes: how each sub-task ended.
     """
     dispatched = spans.get("order.dispatched")

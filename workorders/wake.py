@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from workorders.reference import Catalog
-from workorders.store import WorkOrderStore
+from workorders.store import TechnicianStore
 
 log = logging.getLogger("workorders.wake")
 
@@ -41,7 +41,11 @@ def waker(client: Client) -> Wake:
 
 
 async def offer_room(
-    store: WorkOrderStore, catalog: Catalog, wake: Wake, technician_id: str, count: int = 1
+    technicians: TechnicianStore,
+    catalog: Catalog,
+    wake: Wake,
+    technician_id: str,
+    count: int = 1,
 ) -> None:
     """Wake the ``count`` queued jobs that have waited longest for this technician,
     after a change that is stored already: a failure is only logged, since a queued job
@@ -49,17 +53,22 @@ async def offer_room(
     if count <= 0:
         return
     try:
-        await wake_queued(store, catalog, wake, technician_id, count)
+        await wake_queued(technicians, catalog, wake, technician_id, count)
     except Exception:
         log.warning("could not offer queued jobs to %s", technician_id, exc_info=True)
 
 
 async def wake_queued(
-    store: WorkOrderStore, catalog: Catalog, wake: Wake, technician_id: str, count: int = 1
+    technicians: TechnicianStore,
+    catalog: Catalog,
+    wake: Wake,
+    technician_id: str,
+    count: int = 1,
 ) -> int:
     """Wake the ``count`` orders that have waited longest for a job this technician
     could take; how many were woken."""
-    woken = await store.next_in_queue(technician_id, catalog.service_types_by_skill(), count)
+    by_skill = catalog.service_types_by_skill()
+    woken = await technicians.next_in_queue(technician_id, by_skill, count)
     for workflow_id in woken:
         await wake(workflow_id)
     return len(woken)

@@ -1,5 +1,5 @@
 """The work-order worker, built from the dependencies it is given: its workflow, its
-activities bound to the store, the NMS and the reference data, its metrics and its
+activities bound to the stores, the NMS and the reference data, its metrics and its
 sandbox. ``worker.py`` builds the real dependencies and runs it; the API tests and the
 benchmarks' variants build it on theirs."""
 
@@ -19,27 +19,28 @@ from activities import (
     QualityCheckActivities,
 )
 from workflows import WorkOrderWorkflow
-from workorders.inventory import Inventory
 from workorders.metrics import ActivityMetricsInterceptor, WorkerMetrics
 from workorders.nms import NetworkManagementSystem
 from workorders.reference import Catalog, Regions, load_catalog, load_regions
-from workorders.store import WorkOrderStore
+from workorders.store import Stores
 from workorders.wake import Wake, waker
 
 
 def activities_for(
-    store: WorkOrderStore,
+    stores: Stores,
     nms: NetworkManagementSystem,
     regions: Regions,
     catalog: Catalog,
     wake: Wake | None = None,
 ) -> Sequence[Callable[..., Any]]:
     """Every activity of the work-order workflow, bound to its dependencies."""
-    inventory = Inventory(store.db)
-    orders = OrderActivities(store, regions, inventory)
-    construction = ConstructionActivities(store, catalog, wake)
-    activation = ActivationActivities(store, nms, regions, catalog, inventory)
-    quality = QualityCheckActivities(store, nms, regions, catalog)
+    s = stores
+    orders = OrderActivities(s.orders, s.progress, s.attempts, s.cancellation, s.inventory, regions)
+    construction = ConstructionActivities(
+        s.orders, s.assignment, s.technicians, s.reports, s.progress, s.cancellation, catalog, wake
+    )
+    activation = ActivationActivities(s.orders, s.attempts, nms, regions, catalog, s.inventory)
+    quality = QualityCheckActivities(s.orders, s.attempts, nms, regions, catalog)
     return [
         orders.start_order,
         orders.hand_to_operations,
@@ -62,7 +63,7 @@ def activities_for(
 def build_worker(
     client: Client,
     task_queue: str,
-    store: WorkOrderStore,
+    stores: Stores,
     nms: NetworkManagementSystem,
     *,
     regions: Regions | None = None,
@@ -77,9 +78,9 @@ def build_worker(
         task_queue=task_queue,
         workflows=[WorkOrderWorkflow],
         activities=activities_for(
-            store, nms, regions or load_regions(), catalog or load_catalog(), waker(client)
+            stores, nms, regions or load_regions(), catalog or load_catalog(), waker(client)
         ),
-        interceptors=[ActivityMetricsInterceptor(metrics or WorkerMetrics(), store)],
+        interceptors=[ActivityMetricsInterceptor(metrics or WorkerMetrics(), stores.orders)],
         workflow_runner=workflow_runner(),
         max_cached_workflows=cache_size,
     )

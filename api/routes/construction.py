@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from api.access import order_or_404, technicians_own
-from api.deps import CatalogDep, StoreDep, TemporalDep, WakeDep
+from api.deps import (
+    CatalogDep,
+    OrdersDep,
+    ReportsDep,
+    TechniciansDep,
+    TemporalDep,
+    WakeDep,
+)
 from api.errors import ProblemError
 from api.security import Forbidden, Operations, require_roles
 from api.workflows import SIGNAL_NOW, UPDATE_ERRORS, signal_report, update_workflow
@@ -45,7 +52,9 @@ async def report_construction(
     order_id: str,
     report: ConstructionReportRequest,
     principal: Annotated[Principal, Depends(require_roles(Role.TECHNICIAN, Role.OPERATIONS))],
-    store: StoreDep,
+    orders: OrdersDep,
+    reports: ReportsDep,
+    technicians: TechniciansDep,
     temporal: TemporalDep,
     catalog: CatalogDep,
     wake: WakeDep,
@@ -70,7 +79,7 @@ async def report_construction(
             422, "Invalid request", "operations must name the technician: technician_id"
         )
     try:
-        recorded = await store.record_report(
+        recorded = await reports.record_report(
             order_id,
             ConstructionReport.model_validate(
                 {**report.model_dump(), "technician_id": technician_id}
@@ -80,15 +89,15 @@ async def report_construction(
         code = e.code if isinstance(e, ReportRejected) else "NOT_FOUND"
         if technician and code not in ("INVALID_TRANSITION", "MISSING_EVIDENCE"):
             # Said only to the technician whose job it is: others learn nothing.
-            await technicians_own(store, principal, order_id)
+            await technicians_own(orders, principal, order_id)
         if code == "NOT_FOUND":
             raise ProblemError(404, "Order not found", f"no work order {order_id}") from None
         status_code, title = UPDATE_ERRORS[code]
         raise ProblemError(status_code, title, str(e), code=code) from None
     if report.state in SIGNAL_NOW:
-        await signal_report(temporal, store, order_id, recorded.state)
+        await signal_report(temporal, reports, order_id, recorded.state)
     if recorded.freed:
-        await offer_room(store, catalog, wake, technician_id)
+        await offer_room(technicians, catalog, wake, technician_id)
     job = recorded.state.job
     assert job is not None
     return ConstructionJobResponse(order_id=order_id, **job.model_dump(exclude={"visit"}))
@@ -110,13 +119,14 @@ async def operate_construction(
     order_id: str,
     request: ConstructionOperationRequest,
     principal: Operations,
-    store: StoreDep,
+    orders: OrdersDep,
+    technicians: TechniciansDep,
     temporal: TemporalDep,
 ) -> ConstructionStateResponse:
     """Operations assign (or reassign) the construction job to a technician by hand,
     or give the installation up."""
-    order = await order_or_404(store, order_id)
-    if request.technician_id and await store.get_technician(request.technician_id) is None:
+    order = await order_or_404(orders, order_id)
+    if request.technician_id and await technicians.get_technician(request.technician_id) is None:
         raise ProblemError(404, "Technician not found", f"no technician {request.technician_id}")
     view: ConstructionView = await update_workflow(
         temporal,

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from api.deps import StoreDep, TemporalDep
+from api.deps import DatabaseDep, TemporalDep
 from api.errors import ProblemError
 
 router = APIRouter(tags=["health"])
@@ -21,10 +21,10 @@ class Health(BaseModel):
 
 
 @router.get("/healthz", response_model=Health)
-async def health(store: StoreDep, temporal: TemporalDep) -> Health:
+async def health(db: DatabaseDep, temporal: TemporalDep) -> Health:
     """Ready when the database and the Temporal server both answer."""
     try:
-        await store.db.run_on_connection(lambda connection: connection.execute(text("SELECT 1")))
+        await db.run_on_connection(lambda connection: connection.execute(text("SELECT 1")))
     except Exception:
         log.warning("health: the database does not answer", exc_info=True)
         raise ProblemError(503, "Not ready", "the work-order database does not answer") from None

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from temporalio.client import Client
 
 from api.access import order_or_404
-from api.deps import StoreDep, TemporalDep
+from api.deps import OrdersDep, TemporalDep
 from api.security import Operations
 from api.workflows import update_workflow
 from models.api import NetworkOperationRequest, NetworkOperationResponse
@@ -18,7 +18,7 @@ from models.enums import SubTaskKind
 from models.payloads import NetworkOperation, WorkOrderState
 from workflows import WorkOrderWorkflow
 from workorders.auth import Principal
-from workorders.store import WorkOrderStore
+from workorders.store import OrderStore
 
 router = APIRouter(prefix="/orders/{order_id}", tags=["orders"])
 
@@ -28,10 +28,10 @@ async def _operate(
     kind: SubTaskKind,
     request: NetworkOperationRequest,
     principal: Principal,
-    store: WorkOrderStore,
+    orders: OrderStore,
     temporal: Client,
 ) -> NetworkOperationResponse:
-    order = await order_or_404(store, order_id)
+    order = await order_or_404(orders, order_id)
     state: WorkOrderState = await update_workflow(
         temporal,
         order,
@@ -63,12 +63,12 @@ async def operate_activation(
     order_id: str,
     request: NetworkOperationRequest,
     principal: Operations,
-    store: StoreDep,
+    orders: OrdersDep,
     temporal: TemporalDep,
 ) -> NetworkOperationResponse:
     """Operations retry an activation that waits for them (with edited data, or with
     data planned anew from the history), or abort it."""
-    return await _operate(order_id, SubTaskKind.ACTIVATION, request, principal, store, temporal)
+    return await _operate(order_id, SubTaskKind.ACTIVATION, request, principal, orders, temporal)
 
 
 @router.post(
@@ -81,8 +81,8 @@ async def operate_quality_check(
     order_id: str,
     request: NetworkOperationRequest,
     principal: Operations,
-    store: StoreDep,
+    orders: OrdersDep,
     temporal: TemporalDep,
 ) -> NetworkOperationResponse:
     """Operations retry a quality check that waits for them, or abort it."""
-    return await _operate(order_id, SubTaskKind.QUALITY_CHECK, request, principal, store, temporal)
+    return await _operate(order_id, SubTaskKind.QUALITY_CHECK, request, principal, orders, temporal)

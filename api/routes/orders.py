@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 from temporalio.service import RPCError
 
 from api.access import order_or_404, technicians_own
-from api.deps import CatalogDep, RegionsDep, SettingsDep, StoreDep, TemporalDep
+from api.deps import AttemptsDep, CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep
 from api.errors import ProblemError
 from api.pagination import decode_cursor, encode_cursor
 from api.security import (
@@ -160,7 +160,7 @@ async def create_order(
     request: Annotated[OrderCreateRequest, Body(openapi_examples=CREATE_EXAMPLES)],
     response: Response,
     principal: FrontDeskOrOperations,
-    store: StoreDep,
+    orders: OrdersDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     regions: RegionsDep,
@@ -193,7 +193,7 @@ async def create_order(
 
     order_id = str(uuid.uuid4())
     window = request.demand.installation_window
-    order, created = await store.create_order(
+    order, created = await orders.create_order(
         WorkOrder(
             id=order_id,
             external_reference=request.external_reference,
@@ -244,7 +244,7 @@ async def create_order(
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/orders/{order.id}"
-    return to_response(order, await store.get_sub_tasks(order.id))
+    return to_response(order, await orders.get_sub_tasks(order.id))
 
 
 @router.get(
@@ -253,7 +253,7 @@ async def create_order(
     responses={400: {"description": "A cursor that is not one this API gave."}},
 )
 async def list_orders(
-    store: StoreDep,
+    orders: OrdersDep,
     _: FrontDeskOrOperations,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     region: Annotated[str | None, Query(max_length=50, examples=["north"])] = None,
@@ -276,7 +276,7 @@ async def list_orders(
             raise ProblemError(
                 422, "Invalid request", "give created_from and created_to with a time zone"
             )
-    orders, total = await store.list_orders(
+    page, total = await orders.list_orders(
         status=status_,
         region=region,
         technician_id=technician,
@@ -286,11 +286,11 @@ async def list_orders(
         limit=limit,
     )
     next_cursor = None
-    if len(orders) == limit:
-        last = orders[-1]
+    if len(page) == limit:
+        last = page[-1]
         next_cursor = encode_cursor(last.created_at, last.id)
     return OrderPage(
-        items=[to_summary(o) for o in orders], total=total, limit=limit, next_cursor=next_cursor
+        items=[to_summary(o) for o in page], total=total, limit=limit, next_cursor=next_cursor
     )
 
 
@@ -299,31 +299,31 @@ async def list_orders(
     response_model=OrderResponse,
     responses={403: {"description": "A technician asking for another's job."}},
 )
-async def get_order(order_id: str, store: StoreDep, principal: CurrentPrincipal) -> OrderResponse:
+async def get_order(order_id: str, orders: OrdersDep, principal: CurrentPrincipal) -> OrderResponse:
     """One work order with its three sub-tasks, their latest data and results (front
     desk, operations, and the technician whose job it is)."""
-    await technicians_own(store, principal, order_id)
-    order = await order_or_404(store, order_id)
-    return to_response(order, await store.get_sub_tasks(order.id))
+    await technicians_own(orders, principal, order_id)
+    order = await order_or_404(orders, order_id)
+    return to_response(order, await orders.get_sub_tasks(order.id))
 
 
 @router.get("/{order_id}/history", response_model=OrderHistoryResponse)
 async def get_history(
-    order_id: str, store: StoreDep, _: FrontDeskOrOperations
+    order_id: str, orders: OrdersDep, attempts: AttemptsDep, _: FrontDeskOrOperations
 ) -> OrderHistoryResponse:
     """The order's timeline: every event, in order, with who did what (``actor``:
     ``front_desk:anna``, ``technician:tech-north-1``, ``operations:li``, ``system``), and
     every attempt of every sub-task with its data and result (front desk, operations)."""
-    order = await order_or_404(store, order_id)
+    order = await order_or_404(orders, order_id)
     return OrderHistoryResponse(
         order_id=order.id,
         attempts=[
             AttemptResponse.model_validate(a, from_attributes=True)
-            for a in await store.attempts(order.id)
+            for a in await attempts.attempts(order.id)
         ],
         events=[
             EventResponse.model_validate(e, from_attributes=True)
-            for e in await store.timeline(order.id)
+            for e in await orders.timeline(order.id)
         ],
     )
 
@@ -344,7 +344,7 @@ async def cancel_order(
     request: OrderCancelRequest,
     response: Response,
     principal: FrontDeskOrOperations,
-    store: StoreDep,
+    orders: OrdersDep,
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> OrderResponse:
@@ -352,10 +352,10 @@ async def cancel_order(
     the technician, resources activated in the NMS are deactivated, and the order ends
     ``cancelled``. Accepted at once; the order's status turns ``cancelled`` when that
     is done. Cancelling again is harmless."""
-    order = await order_or_404(store, order_id)
+    order = await order_or_404(orders, order_id)
     if order.status is OrderStatus.CANCELLED:
         response.status_code = status.HTTP_200_OK
-        return to_response(order, await store.get_sub_tasks(order.id))
+        return to_response(order, await orders.get_sub_tasks(order.id))
     if order.status in (OrderStatus.COMPLETED, OrderStatus.FAILED):
         raise _closed(order)
     if order.status is OrderStatus.RECEIVED:
@@ -367,8 +367,8 @@ async def cancel_order(
         CancelOrder(reason=request.reason, actor=principal.actor),
     )
     response.headers["Location"] = f"/orders/{order.id}"
-    order = await store.get_order(order.id)
-    return to_response(order, await store.get_sub_tasks(order.id))
+    order = await orders.get_order(order.id)
+    return to_response(order, await orders.get_sub_tasks(order.id))
 
 
 def _closed(order: WorkOrder) -> ProblemError:

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import APIRouter, status
 
-from api.deps import CatalogDep, RegionsDep, StoreDep, WakeDep
+from api.deps import CatalogDep, RegionsDep, TechniciansDep, WakeDep
 from api.errors import ProblemError
 from api.security import Operations, TechnicianSelf
 from models.api import (
@@ -19,7 +19,7 @@ from models.api import (
 )
 from models.tables import Technician
 from workorders.reference import Catalog, Regions
-from workorders.store import TechnicianExists, WorkOrderStore
+from workorders.store import TechnicianExists, TechnicianStore
 from workorders.wake import Wake, offer_room
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
@@ -33,11 +33,11 @@ def _known_regions(regions: Regions, codes: list[str] | None) -> None:
 
 
 async def _offer_queued_jobs(
-    store: WorkOrderStore, catalog: Catalog, wake: Wake, technician: Technician
+    technicians: TechnicianStore, catalog: Catalog, wake: Wake, technician: Technician
 ) -> None:
     """Wake the queued jobs the technician has room for, longest waiting first."""
     room = technician.max_open_jobs - technician.open_jobs if technician.active else 0
-    await offer_room(store, catalog, wake, technician.id, room)
+    await offer_room(technicians, catalog, wake, technician.id, room)
 
 
 def to_response(technician: Technician) -> TechnicianResponse:
@@ -46,10 +46,13 @@ def to_response(technician: Technician) -> TechnicianResponse:
 
 @router.get("", response_model=list[TechnicianResponse])
 async def list_technicians(
-    store: StoreDep, _: Operations, region: str | None = None, active: bool | None = None
+    technicians: TechniciansDep,
+    _: Operations,
+    region: str | None = None,
+    active: bool | None = None,
 ) -> list[TechnicianResponse]:
     """Technicians, optionally of one region, active or not (operations)."""
-    return [to_response(t) for t in await store.list_technicians(region, active=active)]
+    return [to_response(t) for t in await technicians.list_technicians(region, active=active)]
 
 
 @router.post(
@@ -60,7 +63,7 @@ async def list_technicians(
 )
 async def add_technician(
     request: TechnicianCreateRequest,
-    store: StoreDep,
+    technicians: TechniciansDep,
     regions: RegionsDep,
     catalog: CatalogDep,
     wake: WakeDep,
@@ -69,12 +72,12 @@ async def add_technician(
     """Add a technician (operations); jobs queued in their regions go to them at once."""
     _known_regions(regions, request.regions)
     try:
-        technician = await store.add_technician(Technician(**request.model_dump()))
+        technician = await technicians.add_technician(Technician(**request.model_dump()))
     except TechnicianExists:
         raise ProblemError(
             409, "Technician exists", f"technician {request.id} exists already"
         ) from None
-    await _offer_queued_jobs(store, catalog, wake, technician)
+    await _offer_queued_jobs(technicians, catalog, wake, technician)
     return to_response(technician)
 
 
@@ -86,7 +89,7 @@ async def add_technician(
 async def change_technician(
     technician_id: str,
     request: TechnicianUpdateRequest,
-    store: StoreDep,
+    technicians: TechniciansDep,
     regions: RegionsDep,
     catalog: CatalogDep,
     wake: WakeDep,
@@ -97,23 +100,23 @@ async def change_technician(
     when they have room."""
     _known_regions(regions, request.regions)
     try:
-        technician = await store.change_technician(
+        technician = await technicians.change_technician(
             technician_id, **request.model_dump(exclude_unset=True, exclude_none=True)
         )
     except LookupError:
         raise ProblemError(404, "Technician not found", f"no technician {technician_id}") from None
-    await _offer_queued_jobs(store, catalog, wake, technician)
+    await _offer_queued_jobs(technicians, catalog, wake, technician)
     return to_response(technician)
 
 
 @router.get("/{technician_id}/jobs", response_model=list[TechnicianJobResponse])
 async def list_jobs(
-    technician_id: str, store: StoreDep, _: TechnicianSelf, include_closed: bool = False
+    technician_id: str, technicians: TechniciansDep, _: TechnicianSelf, include_closed: bool = False
 ) -> list[TechnicianJobResponse]:
     """A technician's installation jobs, oldest first: open ones unless asked for all
     (the technician themself, operations)."""
-    jobs = await store.technician_jobs(technician_id, open_only=not include_closed)
-    if not jobs and await store.get_technician(technician_id) is None:
+    jobs = await technicians.technician_jobs(technician_id, open_only=not include_closed)
+    if not jobs and await technicians.get_technician(technician_id) is None:
         raise ProblemError(404, "Technician not found", f"no technician {technician_id}")
     return [
         TechnicianJobResponse(

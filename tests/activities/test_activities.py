@@ -1,4 +1,4 @@
-"""Activities against the real work-order store (SQLite and PostgreSQL) and the NMS
+"""Activities against the real work-order database (SQLite and PostgreSQL) and the NMS
 simulator, run in Temporal's ActivityEnvironment."""
 
 from __future__ import annotations
@@ -10,12 +10,6 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import (
-    ActivationActivities,
-    ConstructionActivities,
-    OrderActivities,
-    QualityCheckActivities,
-)
 from activities.orders import QUALITY_CHECK_WAITS
 from models.enums import AttemptOutcome, JobState, OrderStatus, SubTaskKind, SubTaskStatus
 from models.payloads import (
@@ -35,12 +29,21 @@ from models.payloads import (
 )
 from models.status import decide_cancelled_status
 from models.tables import Technician, WorkOrder
-from tests.factories import activations, deactivations, held_by, new_order, quiet_simulator
-from workorders.inventory import Inventory
+from tests.factories import (
+    activation_activities,
+    activations,
+    construction_activities,
+    deactivations,
+    held_by,
+    new_order,
+    order_activities,
+    quality_activities,
+    quiet_simulator,
+)
 from workorders.nms import ActivationRequest, NmsSimulator
 from workorders.planning import plan_activation
 from workorders.reference import Regions, load_catalog, load_regions
-from workorders.store import WorkOrderStore
+from workorders.store import Stores
 
 REGIONS, CATALOG = load_regions(), load_catalog()
 
@@ -48,51 +51,47 @@ REGIONS, CATALOG = load_regions(), load_catalog()
 simulator = quiet_simulator
 
 
-def orders(store: WorkOrderStore, regions: Regions = REGIONS) -> OrderActivities:
-    return OrderActivities(store, regions, Inventory(store.db))
+orders = order_activities
+activation = activation_activities
 
 
-def activation(store: WorkOrderStore, nms: NmsSimulator) -> ActivationActivities:
-    return ActivationActivities(store, nms, REGIONS, CATALOG, Inventory(store.db))
-
-
-async def started_order(store: WorkOrderStore) -> WorkOrder:
-    order, _ = await store.create_order(new_order())
+async def started_order(stores: Stores) -> WorkOrder:
+    order, _ = await stores.orders.create_order(new_order())
     await ActivityEnvironment().run(
-        orders(store).start_order,
+        orders(stores).start_order,
         WorkOrderInput(order_id=order.id),
     )
     return order
 
 
-async def test_start_order_returns_the_plan(store: WorkOrderStore) -> None:
-    order, _ = await store.create_order(new_order())
+async def test_start_order_returns_the_plan(stores: Stores) -> None:
+    order, _ = await stores.orders.create_order(new_order())
     plan = await ActivityEnvironment().run(
-        orders(store).start_order,
+        orders(stores).start_order,
         WorkOrderInput(order_id=order.id),
     )
     assert (plan.region, plan.profile) == ("north", "FTTH_300_100")
-    assert (await store.get_order(order.id)).status is OrderStatus.IN_PROGRESS
-    tasks = {t.kind: t for t in await store.get_sub_tasks(order.id)}
+    assert (await stores.orders.get_order(order.id)).status is OrderStatus.IN_PROGRESS
+    tasks = {t.kind: t for t in await stores.orders.get_sub_tasks(order.id)}
     assert tasks[SubTaskKind.CONSTRUCTION].status is SubTaskStatus.PENDING
     assert tasks[SubTaskKind.ACTIVATION].status is SubTaskStatus.PENDING
     quality = tasks[SubTaskKind.QUALITY_CHECK]
     assert (quality.status, quality.detail) == (SubTaskStatus.IN_PROGRESS, QUALITY_CHECK_WAITS)
 
 
-async def test_unknown_order_is_not_retryable(store: WorkOrderStore) -> None:
+async def test_unknown_order_is_not_retryable(stores: Stores) -> None:
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(
-            orders(store).start_order,
+            orders(stores).start_order,
             WorkOrderInput(order_id="missing"),
         )
     assert raised.value.type == "OrderNotFound"
     assert raised.value.non_retryable
 
 
-async def test_activation_revises_a_refused_slot_from_history(store: WorkOrderStore) -> None:
+async def test_activation_revises_a_refused_slot_from_history(stores: Stores) -> None:
     nms = simulator()
-    order = await started_order(store)
+    order = await started_order(stores)
     # Another customer already holds the terminal slot the first plan picks.
     first = plan_activation(order.id, REGIONS.get("north"), CATALOG.profiles[order.profile], [])
     assert first is not None
@@ -107,7 +106,7 @@ async def test_activation_revises_a_refused_slot_from_history(store: WorkOrderSt
             profile_name=first.nms_profile_name,
         )
     )
-    activities = activation(store, nms)
+    activities = activation(stores, nms)
 
     refused = await ActivityEnvironment().run(
         activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
@@ -126,18 +125,18 @@ async def test_activation_revises_a_refused_slot_from_history(store: WorkOrderSt
     assert slot != (first.olt_id, first.pon_port, first.ont_id)
     assert activations(nms, order.id) == 1
 
-    attempts = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    attempts = await stores.attempts.attempts(order.id, SubTaskKind.ACTIVATION)
     assert [(a.attempt, a.outcome, a.error_code) for a in attempts] == [
         (1, AttemptOutcome.FAILED, "ONT_ID_IN_USE"),
         (2, AttemptOutcome.SUCCEEDED, None),
     ]
 
 
-async def test_a_slot_refused_for_one_order_is_offered_to_no_other(store: WorkOrderStore) -> None:
+async def test_a_slot_refused_for_one_order_is_offered_to_no_other(stores: Stores) -> None:
     nms = simulator()
-    first = await started_order(store)
+    first = await started_order(stores)
     north = ["olt-north-01", "olt-north-02"]
-    taken = await Inventory(store.db).occupancy(north, first.id)
+    taken = await stores.inventory.occupancy(north, first.id)
     planned = plan_activation(
         first.id, REGIONS.get("north"), CATALOG.profiles[first.profile], [], occupancy=taken
     )
@@ -155,25 +154,25 @@ async def test_a_slot_refused_for_one_order_is_offered_to_no_other(store: WorkOr
         )
     )
     refused = await ActivityEnvironment().run(
-        activation(store, nms).activate_resources, ActivationInput(order_id=first.id, attempt=1)
+        activation(stores, nms).activate_resources, ActivationInput(order_id=first.id, attempt=1)
     )
     assert refused.data is not None
     assert (refused.data.olt_id, refused.data.ont_id) == (planned.olt_id, planned.ont_id)
     assert refused.error_code == "ONT_ID_IN_USE"
-    learned = await Inventory(store.db).occupancy(north, "anyone")
+    learned = await stores.inventory.occupancy(north, "anyone")
     assert (planned.olt_id, planned.pon_port, planned.ont_id) in learned.slots
 
 
 async def test_activation_holds_its_resources_and_keeps_them_once_active(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
-    order = await started_order(store)
+    order = await started_order(stores)
     result = await ActivityEnvironment().run(
-        activation(store, simulator()).activate_resources,
+        activation(stores, simulator()).activate_resources,
         ActivationInput(order_id=order.id, attempt=1),
     )
     assert result.succeeded and result.data is not None
-    (held,) = await held_by(store.db, order.id)
+    (held,) = await held_by(stores.db, order.id)
     assert (held.olt_id, held.pon_port, held.ont_id, held.vlan, held.state) == (
         result.data.olt_id,
         result.data.pon_port,
@@ -184,21 +183,21 @@ async def test_activation_holds_its_resources_and_keeps_them_once_active(
 
 
 async def test_activation_retried_by_temporal_reuses_data_and_activates_once(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
     nms = simulator(outage_rate=1.0)
-    order = await started_order(store)
-    activities = activation(store, nms)
+    order = await started_order(stores)
+    activities = activation(stores, nms)
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(
             activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
         )
     assert raised.value.type == "NmsUnavailable"
     assert not raised.value.non_retryable
-    (pending,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    (pending,) = await stores.attempts.attempts(order.id, SubTaskKind.ACTIVATION)
     assert pending.outcome is AttemptOutcome.PENDING
 
-    healthy = activation(store, simulator())
+    healthy = activation(stores, simulator())
     for _ in range(2):  # the retry, and a duplicate of it
         result = await ActivityEnvironment().run(
             healthy.activate_resources, ActivationInput(order_id=order.id, attempt=1)
@@ -206,14 +205,14 @@ async def test_activation_retried_by_temporal_reuses_data_and_activates_once(
         assert result.succeeded
         assert result.data is not None
         assert result.data.model_dump() == pending.data
-    (done,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    (done,) = await stores.attempts.attempts(order.id, SubTaskKind.ACTIVATION)
     assert done.outcome is AttemptOutcome.SUCCEEDED
 
 
-async def test_legacy_olt_gets_the_legacy_profile_name_next(store: WorkOrderStore) -> None:
+async def test_legacy_olt_gets_the_legacy_profile_name_next(stores: Stores) -> None:
     nms = simulator(legacy_olt_rate=1.0)
-    order = await started_order(store)
-    activities = activation(store, nms)
+    order = await started_order(stores)
+    activities = activation(stores, nms)
     refused = await ActivityEnvironment().run(
         activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
     )
@@ -227,11 +226,11 @@ async def test_legacy_olt_gets_the_legacy_profile_name_next(store: WorkOrderStor
 
 
 async def test_a_legacy_olt_gets_the_name_that_worked_there_for_another_order(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
     nms = simulator(legacy_olt_rate=1.0)
-    activities = activation(store, nms)
-    first = await started_order(store)
+    activities = activation(stores, nms)
+    first = await started_order(stores)
     done = await ActivityEnvironment().run(
         activities.activate_resources, ActivationInput(order_id=first.id, attempt=1)
     )
@@ -244,7 +243,7 @@ async def test_a_legacy_olt_gets_the_name_that_worked_there_for_another_order(
     legacy = done.data.nms_profile_name
     # Every later order of that profile on that OLT starts with the name that worked.
     for _ in range(10):
-        order = await started_order(store)
+        order = await started_order(stores)
         result = await ActivityEnvironment().run(
             activities.activate_resources, ActivationInput(order_id=order.id, attempt=1)
         )
@@ -256,9 +255,9 @@ async def test_a_legacy_olt_gets_the_name_that_worked_there_for_another_order(
     pytest.fail("no later order landed on the same OLT")
 
 
-async def test_quality_check_before_activation_is_not_retryable(store: WorkOrderStore) -> None:
-    order = await started_order(store)
-    activities = QualityCheckActivities(store, simulator(), REGIONS, CATALOG)
+async def test_quality_check_before_activation_is_not_retryable(stores: Stores) -> None:
+    order = await started_order(stores)
+    activities = quality_activities(stores, simulator())
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(
             activities.run_quality_check, QualityCheckInput(order_id=order.id, attempt=1)
@@ -266,14 +265,14 @@ async def test_quality_check_before_activation_is_not_retryable(store: WorkOrder
     assert raised.value.type == "NotActivated"
 
 
-async def test_quality_check_measures_the_activated_line(store: WorkOrderStore) -> None:
+async def test_quality_check_measures_the_activated_line(stores: Stores) -> None:
     nms = simulator()
-    order = await started_order(store)
+    order = await started_order(stores)
     await ActivityEnvironment().run(
-        activation(store, nms).activate_resources,
+        activation(stores, nms).activate_resources,
         ActivationInput(order_id=order.id, attempt=1),
     )
-    activities = QualityCheckActivities(store, nms, REGIONS, CATALOG)
+    activities = quality_activities(stores, nms)
     result = await ActivityEnvironment().run(
         activities.run_quality_check, QualityCheckInput(order_id=order.id, attempt=1)
     )
@@ -281,30 +280,32 @@ async def test_quality_check_measures_the_activated_line(store: WorkOrderStore) 
     assert result.measures is not None and result.data is not None
     assert result.data.expected_download_mbps == 300
     assert 0.9 * 300 <= result.measures.download_mbps <= 300
-    task = {t.kind: t for t in await store.get_sub_tasks(order.id)}[SubTaskKind.QUALITY_CHECK]
+    task = {t.kind: t for t in await stores.orders.get_sub_tasks(order.id)}[
+        SubTaskKind.QUALITY_CHECK
+    ]
     assert task.status is SubTaskStatus.SUCCEEDED
     assert task.result is not None and "measures" in task.result
 
 
 async def test_congested_test_server_is_replaced_on_the_next_attempt(
-    store: WorkOrderStore, tmp_path: Path
+    stores: Stores, tmp_path: Path
 ) -> None:
     # Two simulators over one state file: the same NMS, congested and then not.
     state = tmp_path / "nms.db"
     nms, congested = simulator(state), simulator(state, congested_server_rate=1.0)
-    order = await started_order(store)
+    order = await started_order(stores)
     await ActivityEnvironment().run(
-        activation(store, nms).activate_resources,
+        activation(stores, nms).activate_resources,
         ActivationInput(order_id=order.id, attempt=1),
     )
     poor = await ActivityEnvironment().run(
-        QualityCheckActivities(store, congested, REGIONS, CATALOG).run_quality_check,
+        quality_activities(stores, congested).run_quality_check,
         QualityCheckInput(order_id=order.id, attempt=1),
     )
     assert poor.error_code == "SPEED_BELOW_THRESHOLD"
     assert poor.revisable
     good = await ActivityEnvironment().run(
-        QualityCheckActivities(store, nms, REGIONS, CATALOG).run_quality_check,
+        quality_activities(stores, nms).run_quality_check,
         QualityCheckInput(order_id=order.id, attempt=2),
     )
     assert good.succeeded
@@ -313,25 +314,29 @@ async def test_congested_test_server_is_replaced_on_the_next_attempt(
 
 
 async def test_construction_is_dispatched_in_the_region_and_reports_recorded(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
-    order = await started_order(store)
-    activities = ConstructionActivities(store, CATALOG)
+    order = await started_order(stores)
+    activities = construction_activities(stores)
     assignment = await ActivityEnvironment().run(
         activities.dispatch_construction, ConstructionInput(order_id=order.id)
     )
-    assert assignment.technician_id in {t.id for t in await store.list_technicians("north")}
+    assert assignment.technician_id in {
+        t.id for t in await stores.technicians.list_technicians("north")
+    }
     report = ConstructionReport(technician_id=assignment.technician_id, state=JobState.ACCEPTED)
-    await store.record_report(order.id, report)  # as the API records it
-    task = {t.kind: t for t in await store.get_sub_tasks(order.id)}[SubTaskKind.CONSTRUCTION]
+    await stores.reports.record_report(order.id, report)  # as the API records it
+    task = {t.kind: t for t in await stores.orders.get_sub_tasks(order.id)}[
+        SubTaskKind.CONSTRUCTION
+    ]
     assert task.job_state is JobState.ACCEPTED
     assert task.due_at is not None  # the region's time limit, from start_order
 
 
-async def test_a_region_without_such_technicians_cannot_wait(store: WorkOrderStore) -> None:
-    order = await started_order(store)
-    everyone = [t.id for t in await store.list_technicians("north")]
-    activities = ConstructionActivities(store, CATALOG)
+async def test_a_region_without_such_technicians_cannot_wait(stores: Stores) -> None:
+    order = await started_order(stores)
+    everyone = [t.id for t in await stores.technicians.list_technicians("north")]
+    activities = construction_activities(stores)
     assignment = await ActivityEnvironment().run(
         activities.dispatch_construction, ConstructionInput(order_id=order.id, excluded=everyone)
     )
@@ -341,7 +346,7 @@ async def test_a_region_without_such_technicians_cannot_wait(store: WorkOrderSto
 
 
 async def test_freeing_a_technician_wakes_the_longest_waiting_order(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
     woken: list[str] = []
 
@@ -350,18 +355,18 @@ async def test_freeing_a_technician_wakes_the_longest_waiting_order(
 
     region = f"r-{uuid.uuid4().hex[:8]}"
     regions = Regions([*REGIONS, REGIONS.get("north").model_copy(update={"code": region})])
-    await store.add_technician(
+    await stores.technicians.add_technician(
         Technician(id=f"{region}-a", name="A", regions=[region], skills=["fibre"], max_open_jobs=1)
     )
     placed = []
     for _ in range(2):
-        order, _ = await store.create_order(new_order(region=region))
+        order, _ = await stores.orders.create_order(new_order(region=region))
         await ActivityEnvironment().run(
-            orders(store, regions).start_order,
+            orders(stores, regions).start_order,
             WorkOrderInput(order_id=order.id),
         )
         placed.append(order)
-    activities = ConstructionActivities(store, CATALOG, wake)
+    activities = construction_activities(stores, wake)
     first = await ActivityEnvironment().run(
         activities.dispatch_construction, ConstructionInput(order_id=placed[0].id)
     )
@@ -384,9 +389,9 @@ async def test_freeing_a_technician_wakes_the_longest_waiting_order(
     assert woken == [placed[1].workflow_id]
 
 
-async def test_assignment_by_hand_refuses_with_a_reason(store: WorkOrderStore) -> None:
-    order = await started_order(store)
-    activities = ConstructionActivities(store, CATALOG)
+async def test_assignment_by_hand_refuses_with_a_reason(stores: Stores) -> None:
+    order = await started_order(stores)
+    activities = construction_activities(stores)
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(
             activities.assign_technician_by_hand,
@@ -400,35 +405,35 @@ async def test_assignment_by_hand_refuses_with_a_reason(store: WorkOrderStore) -
 # Cancellation --------------------------------------------------------------------
 
 
-async def activated_order(store: WorkOrderStore, nms: NmsSimulator) -> tuple[WorkOrder, int]:
+async def activated_order(stores: Stores, nms: NmsSimulator) -> tuple[WorkOrder, int]:
     """A started order whose first activation attempt succeeded."""
-    order = await started_order(store)
+    order = await started_order(stores)
     result = await ActivityEnvironment().run(
-        activation(store, nms).activate_resources, ActivationInput(order_id=order.id, attempt=1)
+        activation(stores, nms).activate_resources, ActivationInput(order_id=order.id, attempt=1)
     )
     assert result.succeeded
     return order, 1
 
 
 async def deactivate(
-    store: WorkOrderStore, nms: NmsSimulator, order: WorkOrder, attempts: list[int]
+    stores: Stores, nms: NmsSimulator, order: WorkOrder, attempts: list[int]
 ) -> DeactivateResourcesResult:
     return await ActivityEnvironment().run(
-        activation(store, nms).deactivate_resources,
+        activation(stores, nms).deactivate_resources,
         DeactivateResourcesInput(order_id=order.id, attempts=attempts),
     )
 
 
 async def test_deactivation_ends_the_service_once_and_gives_the_inventory_back(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
     nms = simulator()
-    order, attempt = await activated_order(store, nms)
-    (held,) = await held_by(store.db, order.id)
+    order, attempt = await activated_order(stores, nms)
+    (held,) = await held_by(stores.db, order.id)
     assert held.state == "active"
 
-    first = await deactivate(store, nms, order, [attempt])
-    again = await deactivate(store, nms, order, [attempt])  # Temporal ran it again
+    first = await deactivate(stores, nms, order, [attempt])
+    again = await deactivate(stores, nms, order, [attempt])  # Temporal ran it again
 
     assert first.slots == again.slots
     (slot,) = first.slots
@@ -436,8 +441,10 @@ async def test_deactivation_ends_the_service_once_and_gives_the_inventory_back(
     assert (slot.olt_id, slot.pon_port, slot.ont_id) == (held.olt_id, held.pon_port, held.ont_id)
     assert first.released == 1
     assert deactivations(nms, order.id) == 1
-    assert await held_by(store.db, order.id) == []
-    events = [e for e in await store.timeline(order.id) if e.kind.startswith("deactivation.")]
+    assert await held_by(stores.db, order.id) == []
+    events = [
+        e for e in await stores.orders.timeline(order.id) if e.kind.startswith("deactivation.")
+    ]
     assert [(e.kind, e.actor) for e in events] == [("deactivation.completed", "nms")]
     assert events[0].detail is not None
     assert events[0].detail["idempotency_key"] == (
@@ -446,22 +453,22 @@ async def test_deactivation_ends_the_service_once_and_gives_the_inventory_back(
 
 
 async def test_an_unanswered_attempt_is_deactivated_and_a_refused_one_is_not(
-    store: WorkOrderStore, tmp_path: Path
+    stores: Stores, tmp_path: Path
 ) -> None:
     # Two simulators over one state file: the same NMS, unreachable and then not.
     state = tmp_path / "nms.db"
     nms, down = simulator(state), simulator(state, outage_rate=1.0)
-    order = await started_order(store)
+    order = await started_order(stores)
     with pytest.raises(ApplicationError):
         await ActivityEnvironment().run(
-            activation(store, down).activate_resources,
+            activation(stores, down).activate_resources,
             ActivationInput(order_id=order.id, attempt=1),
         )
-    (pending,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    (pending,) = await stores.attempts.attempts(order.id, SubTaskKind.ACTIVATION)
     assert pending.outcome is AttemptOutcome.PENDING
     elsewhere = ActivationData.model_validate(pending.data).model_copy(update={"ont_id": 99})
-    await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 2, lambda _: elsewhere)
-    await store.finish_attempt(
+    await stores.attempts.begin_attempt(order.id, SubTaskKind.ACTIVATION, 2, lambda _: elsewhere)
+    await stores.attempts.finish_attempt(
         order.id,
         SubTaskKind.ACTIVATION,
         2,
@@ -470,28 +477,28 @@ async def test_an_unanswered_attempt_is_deactivated_and_a_refused_one_is_not(
         error_code="ONT_ID_IN_USE",
     )
 
-    result = await deactivate(store, nms, order, [1, 2, 3])  # 3: never begun
+    result = await deactivate(stores, nms, order, [1, 2, 3])  # 3: never begun
 
     (slot,) = result.slots
     assert slot.attempts == [1]  # not the refused attempt 2
     assert slot.succeeded  # nothing was active: nothing to do
     assert slot.message is not None and "nothing to deactivate" in slot.message
     assert deactivations(nms, order.id) == 0
-    assert await held_by(store.db, order.id) == []
+    assert await held_by(stores.db, order.id) == []
 
 
 async def test_a_slot_someone_else_holds_is_refused_and_blocked(
-    store: WorkOrderStore, tmp_path: Path
+    stores: Stores, tmp_path: Path
 ) -> None:
     state = tmp_path / "nms.db"
     nms, down = simulator(state), simulator(state, outage_rate=1.0)
-    order = await started_order(store)
+    order = await started_order(stores)
     with pytest.raises(ApplicationError):  # the attempt goes unanswered
         await ActivityEnvironment().run(
-            activation(store, down).activate_resources,
+            activation(stores, down).activate_resources,
             ActivationInput(order_id=order.id, attempt=1),
         )
-    (pending,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    (pending,) = await stores.attempts.attempts(order.id, SubTaskKind.ACTIVATION)
     planned = ActivationData.model_validate(pending.data)
     await nms.activate(  # meanwhile someone the inventory does not know took the slot
         ActivationRequest(
@@ -505,13 +512,13 @@ async def test_a_slot_someone_else_holds_is_refused_and_blocked(
         )
     )
 
-    result = await deactivate(store, nms, order, [1])
+    result = await deactivate(stores, nms, order, [1])
 
     (slot,) = result.refused
     assert slot.error_code == "NOT_OWNER"
-    assert [e.kind for e in await store.timeline(order.id)][-1] == "deactivation.failed"
-    assert await held_by(store.db, order.id) == []
-    taken = await Inventory(store.db).occupancy([planned.olt_id], "anyone")
+    assert [e.kind for e in await stores.orders.timeline(order.id)][-1] == "deactivation.failed"
+    assert await held_by(stores.db, order.id) == []
+    taken = await stores.inventory.occupancy([planned.olt_id], "anyone")
     assert (planned.olt_id, planned.pon_port, planned.ont_id) in taken.slots
     assert decide_cancelled_status(CancelOrder(actor="ops:a", reason="moved"), result).reason == (
         f"cancelled by ops:a: moved; deactivation refused: {slot.slot} NOT_OWNER: {slot.message}"
@@ -519,24 +526,24 @@ async def test_a_slot_someone_else_holds_is_refused_and_blocked(
 
 
 async def test_an_unreachable_nms_is_retried_for_the_deactivation(
-    store: WorkOrderStore, tmp_path: Path
+    stores: Stores, tmp_path: Path
 ) -> None:
     state = tmp_path / "nms.db"
     nms, down = simulator(state), simulator(state, outage_rate=1.0)
-    order, attempt = await activated_order(store, nms)
+    order, attempt = await activated_order(stores, nms)
     with pytest.raises(ApplicationError) as raised:
-        await deactivate(store, down, order, [attempt])
+        await deactivate(stores, down, order, [attempt])
     assert raised.value.type == "NmsUnavailable"
     assert not raised.value.non_retryable
-    assert len(await held_by(store.db, order.id)) == 1  # not before it is done
+    assert len(await held_by(stores.db, order.id)) == 1  # not before it is done
 
-    result = await deactivate(store, nms, order, [attempt])
+    result = await deactivate(stores, nms, order, [attempt])
     assert [s.succeeded for s in result.slots] == [True]
     assert deactivations(nms, order.id) == 1
 
 
 async def test_cancelled_order_withdraws_its_job_and_wakes_the_next_in_queue(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
     woken: list[str] = []
 
@@ -546,24 +553,24 @@ async def test_cancelled_order_withdraws_its_job_and_wakes_the_next_in_queue(
     region = f"r-{uuid.uuid4().hex[:8]}"
     regions = Regions([*REGIONS, REGIONS.get("north").model_copy(update={"code": region})])
     technician = f"{region}-a"
-    await store.add_technician(
+    await stores.technicians.add_technician(
         Technician(id=technician, name="A", regions=[region], skills=["fibre"], max_open_jobs=1)
     )
     placed = []
     for _ in range(2):
-        order, _ = await store.create_order(new_order(region=region))
+        order, _ = await stores.orders.create_order(new_order(region=region))
         await ActivityEnvironment().run(
-            orders(store, regions).start_order, WorkOrderInput(order_id=order.id)
+            orders(stores, regions).start_order, WorkOrderInput(order_id=order.id)
         )
         placed.append(order)
-    activities = ConstructionActivities(store, CATALOG, wake)
+    activities = construction_activities(stores, wake)
     for order in placed:
         await ActivityEnvironment().run(
             activities.dispatch_construction, ConstructionInput(order_id=order.id)
         )
 
     await ActivityEnvironment().run(
-        orders(store, regions).record_cancellation,
+        orders(stores, regions).record_cancellation,
         CancellationInput(order_id=placed[0].id, actor="operations:alice", reason="moved"),
     )
     await ActivityEnvironment().run(
@@ -574,7 +581,7 @@ async def test_cancelled_order_withdraws_its_job_and_wakes_the_next_in_queue(
     )
 
     assert woken == [placed[1].workflow_id]
-    freed = await store.get_technician(technician)
+    freed = await stores.technicians.get_technician(technician)
     assert freed is not None and freed.open_jobs == 0
-    kinds = [e.kind for e in await store.timeline(placed[0].id)]
+    kinds = [e.kind for e in await stores.orders.timeline(placed[0].id)]
     assert kinds[-2:] == ["order.cancellation_requested", "construction.withdrawn"]

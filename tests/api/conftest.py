@@ -22,7 +22,7 @@ from workorders.db import Database
 from workorders.nms import NmsSimulator
 from workorders.reference import load_catalog
 from workorders.startup import migrate, simulator_config
-from workorders.store import WorkOrderStore
+from workorders.store import Stores
 from workorders.worker import build_worker
 
 
@@ -30,7 +30,7 @@ from workorders.worker import build_worker
 class System:
     http: httpx.AsyncClient
     temporal: Client
-    store: WorkOrderStore
+    stores: Stores
     nms: NmsSimulator
     settings: Settings
 
@@ -60,11 +60,11 @@ async def system(
     )
     await migrate(settings)  # as `workorders migrate`: the lifespan refuses an unmigrated one
     db = Database.from_url(settings.effective_database_url)
-    store = WorkOrderStore(db)
+    stores = Stores.of(db)
     nms = NmsSimulator(simulator_config(settings, load_catalog()))
     app = create_app(settings)
     async with (
-        build_worker(dev_server_env.client, settings.task_queue, store, nms),
+        build_worker(dev_server_env.client, settings.task_queue, stores, nms),
         app.router.lifespan_context(app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
@@ -73,8 +73,8 @@ async def system(
         ) as http,
     ):
         # Many test orders stay open: give the seeded technicians room for all of them.
-        for technician in await store.list_technicians():
-            await store.change_technician(technician.id, max_open_jobs=50)
-        yield System(http, dev_server_env.client, store, nms, settings)
+        for technician in await stores.technicians.list_technicians():
+            await stores.technicians.change_technician(technician.id, max_open_jobs=50)
+        yield System(http, dev_server_env.client, stores, nms, settings)
     nms.close()
     await db.dispose()

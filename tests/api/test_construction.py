@@ -191,16 +191,16 @@ async def test_a_report_whose_signal_did_not_get_through_is_signalled_again(
         system.temporal.get_workflow_handle_for(WorkOrderWorkflow.run, workflow_id_for(order["id"]))
     )
     # Recorded, and the API stopped before it signalled the workflow.
-    await system.store.record_report(
+    await system.stores.reports.record_report(
         order["id"], ConstructionReport(technician_id=technician, state=JobState.ACCEPTED)
     )
     state = await handle.query(WorkOrderWorkflow.state)
     assert state.construction.job is not None
     assert state.construction.job.state is JobState.ASSIGNED
-    waiting = dict(await system.store.unsignalled_reports(utcnow()))
+    waiting = dict(await system.stores.reports.unsignalled_reports(utcnow()))
     assert waiting[order["id"]].report_seq == 1
 
-    assert await resignal_reports(system.store, system.temporal, waited=timedelta(0)) >= 1
+    assert await resignal_reports(system.stores.reports, system.temporal, waited=timedelta(0)) >= 1
     for _ in range(100):
         state = await handle.query(WorkOrderWorkflow.state)
         if state.construction.job and state.construction.job.state is JobState.ACCEPTED:
@@ -208,7 +208,7 @@ async def test_a_report_whose_signal_did_not_get_through_is_signalled_again(
         await asyncio.sleep(0.05)
     assert state.construction.job is not None
     assert state.construction.job.state is JobState.ACCEPTED
-    assert order["id"] not in dict(await system.store.unsignalled_reports(utcnow()))
+    assert order["id"] not in dict(await system.stores.reports.unsignalled_reports(utcnow()))
     # The technician goes on from there, through the API.
     for step in ("on_site", "completed"):
         response = await report(system, order["id"], technician, step, ont_serial="HWTC0009")

@@ -12,7 +12,6 @@ from temporalio.client import WorkflowExecutionStatus
 
 from tests.api.conftest import System
 from tests.factories import activations, order_request
-from workorders.inventory import Inventory
 
 
 async def create(system: System, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -329,9 +328,9 @@ async def test_received_order_without_workflow_is_resumed(system: System) -> Non
     from api.workflows import resume_received_orders
     from tests.factories import new_order
 
-    stored, _ = await system.store.create_order(new_order())
+    stored, _ = await system.stores.orders.create_order(new_order())
     resumed = await resume_received_orders(
-        system.store, system.temporal, system.settings.task_queue
+        system.stores.orders, system.temporal, system.settings.task_queue
     )
     assert resumed >= 1
     order = await wait_for(
@@ -407,7 +406,7 @@ async def test_operations_retry_an_activation_with_edited_data(system: System) -
             legacy_olt_rate=0,
         )
         olt, port = activation["data"]["olt_id"], activation["data"]["pon_port"]
-        taken = await Inventory(system.store.db).occupancy([olt], order["id"])
+        taken = await system.stores.inventory.occupancy([olt], order["id"])
         free_vlan = next(v for v in range(199, 99, -1) if (olt, port, v) not in taken.vlans)
         edited = {**activation["data"], "vlan": free_vlan}  # another VLAN, chosen by hand
         retried = await system.http.post(url, json={"action": "retry", "data": edited})

@@ -6,15 +6,15 @@ import asyncio
 import uuid
 
 import pytest
-from sqlmodel import Session
+from sqlalchemy import insert
 
 from models.enums import OrderStatus, SubTaskKind, SubTaskStatus
 from models.payloads import ActivationData, OrderDecision, SubTaskOutcome
 from models.tables import OltRecord, WorkOrder
 from tests.factories import held_by, new_order
-from workorders.inventory import Inventory
 from workorders.planning import Occupancy
-from workorders.store import ResourceTaken, WorkOrderStore
+from workorders.store import ResourceTaken, Stores
+from workorders.store.base import TABLES
 
 
 def data(olt: str, port: int = 1, ont: int = 1, vlan: int = 100) -> ActivationData:
@@ -28,57 +28,52 @@ def data(olt: str, port: int = 1, ont: int = 1, vlan: int = 100) -> ActivationDa
     )
 
 
-async def fresh_olt(store: WorkOrderStore) -> str:
+async def fresh_olt(stores: Stores) -> str:
     olt = f"olt-{uuid.uuid4().hex[:8]}"
 
-    def add(session: Session) -> None:
-        session.add(
-            OltRecord(
-                id=olt, region=f"r-{olt}", pon_ports=2, onts_per_port=4, vlan_low=100, vlan_high=103
-            )
-        )
-        session.commit()
-
-    await store.db.run(add)
+    row = OltRecord(
+        id=olt, region=f"r-{olt}", pon_ports=2, onts_per_port=4, vlan_low=100, vlan_high=103
+    )
+    await stores.db.transaction(
+        lambda connection: connection.execute(insert(TABLES["olt"]), row.model_dump())
+    )
     return olt
 
 
-async def order_for(store: WorkOrderStore) -> WorkOrder:
-    order, _ = await store.create_order(new_order())
-    await store.start_order(order.id)
+async def order_for(stores: Stores) -> WorkOrder:
+    order, _ = await stores.orders.create_order(new_order())
+    await stores.progress.start_order(order.id)
     return order
 
 
-async def hold(
-    store: WorkOrderStore, order: WorkOrder, planned: ActivationData, attempt: int = 1
-) -> None:
-    await store.begin_attempt(
+async def hold(stores: Stores, order: WorkOrder, planned: ActivationData, attempt: int = 1) -> None:
+    await stores.attempts.begin_attempt(
         order.id,
         SubTaskKind.ACTIVATION,
         attempt,
         lambda h: planned,
-        reserve=Inventory.reserver(order.id),
+        reserve=stores.inventory.reserver(order.id),
     )
 
 
-async def test_shipped_olts_are_seeded(store: WorkOrderStore) -> None:
-    olts = await Inventory(store.db).olts("north")
+async def test_shipped_olts_are_seeded(stores: Stores) -> None:
+    olts = await stores.inventory.olts("north")
     assert [o.id for o in olts] == ["olt-north-01", "olt-north-02"]
     assert all(o.onts_per_port == 64 for o in olts)
 
 
-async def test_a_slot_or_a_vlan_on_a_port_is_held_by_one_order(store: WorkOrderStore) -> None:
-    inventory = Inventory(store.db)
-    olt = await fresh_olt(store)
-    first, second = await order_for(store), await order_for(store)
-    await hold(store, first, data(olt, ont=1, vlan=100))
+async def test_a_slot_or_a_vlan_on_a_port_is_held_by_one_order(stores: Stores) -> None:
+    inventory = stores.inventory
+    olt = await fresh_olt(stores)
+    first, second = await order_for(stores), await order_for(stores)
+    await hold(stores, first, data(olt, ont=1, vlan=100))
     with pytest.raises(ResourceTaken):
-        await hold(store, second, data(olt, ont=1, vlan=101))  # same slot
+        await hold(stores, second, data(olt, ont=1, vlan=101))  # same slot
     with pytest.raises(ResourceTaken):
-        await hold(store, second, data(olt, ont=2, vlan=100))  # same VLAN, same port
-    await hold(store, second, data(olt, port=2, ont=1, vlan=100))  # another port: fine
+        await hold(stores, second, data(olt, ont=2, vlan=100))  # same VLAN, same port
+    await hold(stores, second, data(olt, port=2, ont=1, vlan=100))  # another port: fine
     # Nothing half-written for the refused tries.
-    attempts = await store.attempts(second.id, SubTaskKind.ACTIVATION)
+    attempts = await stores.attempts.attempts(second.id, SubTaskKind.ACTIVATION)
     assert [a.data["pon_port"] for a in attempts if a.data] == [2]
 
     taken = await inventory.occupancy([olt], second.id)
@@ -89,12 +84,12 @@ async def test_a_slot_or_a_vlan_on_a_port_is_held_by_one_order(store: WorkOrderS
     )
 
 
-async def test_a_new_attempt_gives_back_what_the_last_one_held(store: WorkOrderStore) -> None:
-    inventory = Inventory(store.db)
-    olt = await fresh_olt(store)
-    order = await order_for(store)
-    await hold(store, order, data(olt, ont=1))
-    await hold(store, order, data(olt, ont=2), attempt=2)
+async def test_a_new_attempt_gives_back_what_the_last_one_held(stores: Stores) -> None:
+    inventory = stores.inventory
+    olt = await fresh_olt(stores)
+    order = await order_for(stores)
+    await hold(stores, order, data(olt, ont=1))
+    await hold(stores, order, data(olt, ont=2), attempt=2)
     held = await held_by(inventory.db, order.id)
     assert [(a.ont_id, a.state) for a in held] == [(2, "allocated")]
     await inventory.confirm(order.id)
@@ -103,21 +98,21 @@ async def test_a_new_attempt_gives_back_what_the_last_one_held(store: WorkOrderS
     assert await held_by(inventory.db, order.id) == []
 
 
-async def test_concurrent_orders_never_share_a_slot(store: WorkOrderStore) -> None:
-    olt = await fresh_olt(store)
-    orders = [await order_for(store) for _ in range(6)]
+async def test_concurrent_orders_never_share_a_slot(stores: Stores) -> None:
+    olt = await fresh_olt(stores)
+    orders = [await order_for(stores) for _ in range(6)]
     results = await asyncio.gather(
-        *(hold(store, o, data(olt, ont=3, vlan=100 + i)) for i, o in enumerate(orders)),
+        *(hold(stores, o, data(olt, ont=3, vlan=100 + i)) for i, o in enumerate(orders)),
         return_exceptions=True,
     )
     assert sum(r is None for r in results) == 1
     assert all(isinstance(r, ResourceTaken) for r in results if r is not None)
 
 
-async def test_refusals_are_learned(store: WorkOrderStore) -> None:
-    inventory = Inventory(store.db)
-    olt = await fresh_olt(store)
-    order = await order_for(store)
+async def test_refusals_are_learned(stores: Stores) -> None:
+    inventory = stores.inventory
+    olt = await fresh_olt(stores)
+    order = await order_for(stores)
     await inventory.learn(order.id, data(olt, port=1, ont=3), "ONT_ID_IN_USE")
     await inventory.learn(order.id, data(olt, port=1, ont=3), "ONT_ID_IN_USE")  # twice: once
     await inventory.learn(order.id, data(olt, port=2), "PORT_FAULTY")
@@ -133,13 +128,13 @@ async def test_refusals_are_learned(store: WorkOrderStore) -> None:
 
 
 async def test_an_order_that_ends_without_activation_gives_its_resources_back(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
-    inventory = Inventory(store.db)
-    olt = await fresh_olt(store)
-    failed, completed = await order_for(store), await order_for(store)
-    await hold(store, failed, data(olt, ont=1))
-    await hold(store, completed, data(olt, ont=2, vlan=101))
+    inventory = stores.inventory
+    olt = await fresh_olt(stores)
+    failed, completed = await order_for(stores), await order_for(stores)
+    await hold(stores, failed, data(olt, ont=1))
+    await hold(stores, completed, data(olt, ont=2, vlan=101))
     await inventory.confirm(completed.id)
 
     def outcomes(activation: SubTaskStatus) -> list[SubTaskOutcome]:
@@ -149,10 +144,10 @@ async def test_an_order_that_ends_without_activation_gives_its_resources_back(
             SubTaskOutcome(kind=SubTaskKind.QUALITY_CHECK, status=SubTaskStatus.SUCCEEDED),
         ]
 
-    await store.complete_order(
+    await stores.progress.complete_order(
         failed.id, OrderDecision(status=OrderStatus.FAILED), outcomes(SubTaskStatus.FAILED)
     )
-    await store.complete_order(
+    await stores.progress.complete_order(
         completed.id, OrderDecision(status=OrderStatus.COMPLETED), outcomes(SubTaskStatus.SUCCEEDED)
     )
     assert await held_by(inventory.db, failed.id) == []

@@ -29,7 +29,7 @@ from tests.conftest import PostgresDatabases
 from tests.factories import new_order
 from workorders.db import Database, MigrationError, NotMigrated, alembic_config, schema_lock
 from workorders.reference import load_regions
-from workorders.store import WorkOrderStore
+from workorders.store import Stores
 
 ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC = Path(sys.executable).parent / "alembic"
@@ -95,9 +95,8 @@ def enum_types(connection: Connection) -> set[str]:
 
 
 async def technicians(db: Database) -> int:
-    return await db.run(
-        lambda session: session.exec(select(func.count()).select_from(Technician)).one()
-    )
+    query = select(func.count()).select_from(Technician)
+    return int(await db.transaction(lambda connection: connection.execute(query).scalar_one()))
 
 
 def test_the_migrations_have_one_head() -> None:
@@ -160,12 +159,12 @@ async def test_cancelled_orders_become_failed_on_the_way_down_and_stay_so(
     empty: Database,
 ) -> None:
     await empty.migrate()
-    store = WorkOrderStore(empty)
-    order, _ = await store.create_order(new_order())
-    await store.start_order(order.id)
+    stores = Stores.of(empty)
+    order, _ = await stores.orders.create_order(new_order())
+    await stores.progress.start_order(order.id)
     decision = OrderDecision(status=OrderStatus.CANCELLED, reason="cancelled by ops:a: moved")
     outcomes = [SubTaskOutcome(kind=k, status=SubTaskStatus.CANCELLED) for k in SubTaskKind]
-    await store.complete_order(order.id, decision, outcomes)
+    await stores.progress.complete_order(order.id, decision, outcomes)
 
     await alembic(empty, lambda config: command.downgrade(config, "0001"))
 

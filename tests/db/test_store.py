@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 import pytest
-from sqlmodel import select
 
 from models.enums import (
     AttemptOutcome,
@@ -16,56 +15,55 @@ from models.enums import (
     SubTaskStatus,
 )
 from models.payloads import ActivationData, OrderDecision, SubTaskOutcome
-from models.tables import Technician
 from tests.factories import new_order
 from workorders.planning import PastAttempt
-from workorders.store import OrderKind, OrderNotFound, WorkOrderStore
+from workorders.store import OrderKind, OrderNotFound, Stores
 
 
-async def test_create_is_idempotent_by_external_reference(store: WorkOrderStore) -> None:
-    first, created = await store.create_order(new_order())
+async def test_create_is_idempotent_by_external_reference(stores: Stores) -> None:
+    first, created = await stores.orders.create_order(new_order())
     assert created
-    again, created_again = await store.create_order(
+    again, created_again = await stores.orders.create_order(
         new_order(external_reference=first.external_reference)
     )
     assert not created_again
     assert again.id == first.id
 
 
-async def test_concurrent_creates_with_one_reference_store_one_order(store: WorkOrderStore) -> None:
+async def test_concurrent_creates_with_one_reference_store_one_order(stores: Stores) -> None:
     reference = f"race-{uuid.uuid4()}"
     results = await asyncio.gather(
-        *(store.create_order(new_order(external_reference=reference)) for _ in range(8))
+        *(stores.orders.create_order(new_order(external_reference=reference)) for _ in range(8))
     )
     assert len({order.id for order, _ in results}) == 1
     assert sum(created for _, created in results) == 1
 
 
-async def test_timestamps_come_back_aware(store: WorkOrderStore) -> None:
-    order, _ = await store.create_order(new_order())
-    loaded = await store.get_order(order.id)
+async def test_timestamps_come_back_aware(stores: Stores) -> None:
+    order, _ = await stores.orders.create_order(new_order())
+    loaded = await stores.orders.get_order(order.id)
     assert loaded.created_at.tzinfo is not None
 
 
-async def test_start_order_opens_three_sub_tasks_once(store: WorkOrderStore) -> None:
-    order, _ = await store.create_order(new_order())
-    await store.start_order(order.id)
-    await store.start_order(order.id)  # an activity may run twice
-    started = await store.get_order(order.id)
+async def test_start_order_opens_three_sub_tasks_once(stores: Stores) -> None:
+    order, _ = await stores.orders.create_order(new_order())
+    await stores.progress.start_order(order.id)
+    await stores.progress.start_order(order.id)  # an activity may run twice
+    started = await stores.orders.get_order(order.id)
     assert started.status is OrderStatus.IN_PROGRESS
-    tasks = await store.get_sub_tasks(order.id)
+    tasks = await stores.orders.get_sub_tasks(order.id)
     assert [t.kind for t in tasks] == list(SubTaskKind)
-    events = [e.kind for e in await store.timeline(order.id)]
+    events = [e.kind for e in await stores.orders.timeline(order.id)]
     assert events == ["order.received", "order.dispatched"]
 
 
 async def test_start_order_can_open_the_quality_check_waiting_for_the_line(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
-    order, _ = await store.create_order(new_order())
-    await store.start_order(order.id, quality_check="waiting for the line")
-    await store.start_order(order.id, quality_check="again")  # an activity retried
-    tasks = {t.kind: t for t in await store.get_sub_tasks(order.id)}
+    order, _ = await stores.orders.create_order(new_order())
+    await stores.progress.start_order(order.id, quality_check="waiting for the line")
+    await stores.progress.start_order(order.id, quality_check="again")  # an activity retried
+    tasks = {t.kind: t for t in await stores.orders.get_sub_tasks(order.id)}
     quality = tasks[SubTaskKind.QUALITY_CHECK]
     assert (quality.status, quality.detail) == (SubTaskStatus.IN_PROGRESS, "waiting for the line")
     assert tasks[SubTaskKind.ACTIVATION].status is SubTaskStatus.PENDING
@@ -73,39 +71,39 @@ async def test_start_order_can_open_the_quality_check_waiting_for_the_line(
 
 
 async def test_event_spans_say_when_each_kind_of_event_first_and_last_happened(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
-    order, _ = await store.create_order(new_order())
-    await store.start_order(order.id)
+    order, _ = await stores.orders.create_order(new_order())
+    await stores.progress.start_order(order.id)
     for _ in range(2):
-        await store.set_sub_task_detail(order.id, SubTaskKind.ACTIVATION, "waiting")
-        await store.hand_to_operations(order.id, SubTaskKind.ACTIVATION, "NMS refused")
-    events = await store.timeline(order.id)
-    spans = await store.event_spans(order.id)
+        await stores.attempts.set_sub_task_detail(order.id, SubTaskKind.ACTIVATION, "waiting")
+        await stores.progress.hand_to_operations(order.id, SubTaskKind.ACTIVATION, "NMS refused")
+    events = await stores.orders.timeline(order.id)
+    spans = await stores.orders.event_spans(order.id)
     assert sorted(spans) == sorted({e.kind for e in events})
     for kind, span in spans.items():
         times = [e.at for e in events if e.kind == kind]
         assert (span.first, span.last) == (min(times), max(times))
         assert span.first.tzinfo is not None
-    assert await store.event_spans("no-such-order") == {}
+    assert await stores.orders.event_spans("no-such-order") == {}
 
 
-async def test_order_kind_is_what_the_order_was_taken_with(store: WorkOrderStore) -> None:
-    order, _ = await store.create_order(new_order())
-    kind = await store.order_kind(order.id)
+async def test_order_kind_is_what_the_order_was_taken_with(stores: Stores) -> None:
+    order, _ = await stores.orders.create_order(new_order())
+    kind = await stores.orders.order_kind(order.id)
     assert kind == OrderKind(
         id=order.id, region=order.region, service_type=order.service_type, profile=order.profile
     )
     assert isinstance(kind.service_type, ServiceType)
 
 
-async def test_unknown_order(store: WorkOrderStore) -> None:
+async def test_unknown_order(stores: Stores) -> None:
     with pytest.raises(OrderNotFound):
-        await store.get_order("nope")
+        await stores.orders.get_order("nope")
     with pytest.raises(OrderNotFound):
-        await store.order_kind("nope")
+        await stores.orders.order_kind("nope")
     with pytest.raises(OrderNotFound):
-        await store.start_order("nope")
+        await stores.progress.start_order("nope")
 
 
 def _data(port: int) -> ActivationData:
@@ -115,23 +113,23 @@ def _data(port: int) -> ActivationData:
 
 
 async def test_attempt_data_is_planned_from_history_and_reused_on_retry(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
-    order, _ = await store.create_order(new_order())
-    await store.start_order(order.id)
+    order, _ = await stores.orders.create_order(new_order())
+    await stores.progress.start_order(order.id)
     seen: list[list[PastAttempt]] = []
 
     def plan(history: list[PastAttempt]) -> ActivationData:
         seen.append(history)
         return _data(port=len(history) + 1)
 
-    first = await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, plan)
+    first = await stores.attempts.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, plan)
     assert first is not None and first["ont_id"] == 1
     # The same attempt again (Temporal retried the activity): same data, no new plan.
-    assert await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, plan) == first
+    assert await stores.attempts.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, plan) == first
     assert len(seen) == 1
 
-    await store.finish_attempt(
+    await stores.attempts.finish_attempt(
         order.id,
         SubTaskKind.ACTIVATION,
         1,
@@ -140,19 +138,21 @@ async def test_attempt_data_is_planned_from_history_and_reused_on_retry(
         error_code="ONT_ID_IN_USE",
         detail="ONT_ID_IN_USE: in use",
     )
-    second = await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 2, plan)
+    second = await stores.attempts.begin_attempt(order.id, SubTaskKind.ACTIVATION, 2, plan)
     assert second is not None and second["ont_id"] == 2
     assert seen[1] == [PastAttempt(1, first, AttemptOutcome.FAILED, "ONT_ID_IN_USE")]
 
-    await store.finish_attempt(
+    await stores.attempts.finish_attempt(
         order.id, SubTaskKind.ACTIVATION, 2, succeeded=True, result={"state": "completed"}
     )
-    attempts = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    attempts = await stores.attempts.attempts(order.id, SubTaskKind.ACTIVATION)
     assert [(a.attempt, a.outcome, a.data) for a in attempts] == [
         (1, AttemptOutcome.FAILED, first),
         (2, AttemptOutcome.SUCCEEDED, second),
     ]
-    (task,) = [t for t in await store.get_sub_tasks(order.id) if t.kind is SubTaskKind.ACTIVATION]
+    (task,) = [
+        t for t in await stores.orders.get_sub_tasks(order.id) if t.kind is SubTaskKind.ACTIVATION
+    ]
     assert task.status is SubTaskStatus.SUCCEEDED
     assert task.attempts == 2
     assert task.data == second
@@ -160,18 +160,20 @@ async def test_attempt_data_is_planned_from_history_and_reused_on_retry(
 
 
 async def test_working_profile_names_are_the_latest_successful_per_olt(
-    store: WorkOrderStore,
+    stores: Stores,
 ) -> None:
     profile, other = f"fibre-{uuid.uuid4().hex[:6]}", f"copper-{uuid.uuid4().hex[:6]}"
 
     async def activated(olt_id: str, profile: str, name: str, *, succeeded: bool = True) -> None:
-        order, _ = await store.create_order(new_order())
-        await store.start_order(order.id)
+        order, _ = await stores.orders.create_order(new_order())
+        await stores.progress.start_order(order.id)
         data = ActivationData(
             olt_id=olt_id, pon_port=1, ont_id=1, vlan=100, profile=profile, nms_profile_name=name
         )
-        await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, lambda history: data)
-        await store.finish_attempt(
+        await stores.attempts.begin_attempt(
+            order.id, SubTaskKind.ACTIVATION, 1, lambda history: data
+        )
+        await stores.attempts.finish_attempt(
             order.id, SubTaskKind.ACTIVATION, 1, succeeded=succeeded, result={}
         )
 
@@ -180,86 +182,96 @@ async def test_working_profile_names_are_the_latest_successful_per_olt(
     await activated("olt-a", profile, "FTTH_REFUSED", succeeded=False)
     await activated("olt-b", profile, "FTTH_OLD")
     await activated("olt-b", other, "COPPER")
-    assert await store.working_profile_names(profile) == {"olt-a": "FTTH_NEW", "olt-b": "FTTH_OLD"}
-    assert await store.working_profile_names(other) == {"olt-b": "COPPER"}
+    assert await stores.attempts.working_profile_names(profile) == {
+        "olt-a": "FTTH_NEW",
+        "olt-b": "FTTH_OLD",
+    }
+    assert await stores.attempts.working_profile_names(other) == {"olt-b": "COPPER"}
     # only the latest successful activations count: here the last two
-    assert await store.working_profile_names(profile, recent=2) == {"olt-b": "FTTH_OLD"}
-    assert await store.working_profile_names(f"none-{profile}") == {}
+    assert await stores.attempts.working_profile_names(profile, recent=2) == {"olt-b": "FTTH_OLD"}
+    assert await stores.attempts.working_profile_names(f"none-{profile}") == {}
 
 
-async def test_finishing_twice_keeps_the_first_result(store: WorkOrderStore) -> None:
-    order, _ = await store.create_order(new_order())
-    await store.start_order(order.id)
-    await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, lambda h: _data(1))
+async def test_finishing_twice_keeps_the_first_result(stores: Stores) -> None:
+    order, _ = await stores.orders.create_order(new_order())
+    await stores.progress.start_order(order.id)
+    await stores.attempts.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, lambda h: _data(1))
     for succeeded in (True, False):
-        await store.finish_attempt(
+        await stores.attempts.finish_attempt(
             order.id, SubTaskKind.ACTIVATION, 1, succeeded=succeeded, result={"n": succeeded}
         )
-    (attempt,) = await store.attempts(order.id, SubTaskKind.ACTIVATION)
+    (attempt,) = await stores.attempts.attempts(order.id, SubTaskKind.ACTIVATION)
     assert attempt.outcome is AttemptOutcome.SUCCEEDED
 
 
-async def test_plan_that_finds_nothing_stores_nothing(store: WorkOrderStore) -> None:
-    order, _ = await store.create_order(new_order())
-    await store.start_order(order.id)
-    assert await store.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, lambda h: None) is None
-    assert await store.attempts(order.id) == []
+async def test_plan_that_finds_nothing_stores_nothing(stores: Stores) -> None:
+    order, _ = await stores.orders.create_order(new_order())
+    await stores.progress.start_order(order.id)
+    assert (
+        await stores.attempts.begin_attempt(order.id, SubTaskKind.ACTIVATION, 1, lambda h: None)
+        is None
+    )
+    assert await stores.attempts.attempts(order.id) == []
 
 
-async def test_complete_order_stores_status_and_outcomes(store: WorkOrderStore) -> None:
-    order, _ = await store.create_order(new_order())
-    await store.start_order(order.id)
+async def test_complete_order_stores_status_and_outcomes(stores: Stores) -> None:
+    order, _ = await stores.orders.create_order(new_order())
+    await stores.progress.start_order(order.id)
     outcomes = [
         SubTaskOutcome(kind=SubTaskKind.CONSTRUCTION, status=SubTaskStatus.SUCCEEDED),
         SubTaskOutcome(kind=SubTaskKind.ACTIVATION, status=SubTaskStatus.FAILED, reason="x"),
         SubTaskOutcome(kind=SubTaskKind.QUALITY_CHECK, status=SubTaskStatus.SKIPPED, reason="y"),
     ]
     decision = OrderDecision(status=OrderStatus.FAILED, reason="activation failed: x")
-    await store.complete_order(order.id, decision, outcomes)
-    done = await store.get_order(order.id)
+    await stores.progress.complete_order(order.id, decision, outcomes)
+    done = await stores.orders.get_order(order.id)
     assert done.status is OrderStatus.FAILED
     assert done.completed_at is not None
-    await store.complete_order(order.id, decision, outcomes)
-    again = await store.get_order(order.id)
+    await stores.progress.complete_order(order.id, decision, outcomes)
+    again = await stores.orders.get_order(order.id)
     assert again.completed_at == done.completed_at
-    statuses = {t.kind: t.status for t in await store.get_sub_tasks(order.id)}
+    statuses = {t.kind: t.status for t in await stores.orders.get_sub_tasks(order.id)}
     assert statuses == {o.kind: o.status for o in outcomes}
-    assert [e.kind for e in await store.timeline(order.id)].count("order.failed") == 1
+    assert [e.kind for e in await stores.orders.timeline(order.id)].count("order.failed") == 1
 
 
-async def test_list_orders_filters_and_pages(store: WorkOrderStore) -> None:
+async def test_list_orders_filters_and_pages(stores: Stores) -> None:
     region = f"list-{uuid.uuid4().hex[:8]}"
     ids = []
     for _ in range(3):
-        order, _ = await store.create_order(new_order(region=region))
+        order, _ = await stores.orders.create_order(new_order(region=region))
         ids.append(order.id)
-    await store.start_order(ids[0])
-    page, total = await store.list_orders(region=region, limit=2)
+    await stores.progress.start_order(ids[0])
+    page, total = await stores.orders.list_orders(region=region, limit=2)
     assert total == 3
     assert len(page) == 2
     last = page[-1]
-    rest, _ = await store.list_orders(region=region, limit=2, after=(last.created_at, last.id))
+    rest, _ = await stores.orders.list_orders(
+        region=region, limit=2, after=(last.created_at, last.id)
+    )
     assert {o.id for o in [*page, *rest]} == set(ids)
-    started, count = await store.list_orders(region=region, status=OrderStatus.IN_PROGRESS)
+    started, count = await stores.orders.list_orders(region=region, status=OrderStatus.IN_PROGRESS)
     assert count == 1 and started[0].id == ids[0]
 
 
-async def test_shipped_technicians_are_seeded_once(store: WorkOrderStore) -> None:
+async def test_shipped_technicians_are_seeded_once(stores: Stores) -> None:
     from workorders.reference import load_regions
 
-    await store.db.seed(load_regions())
-    technicians = await store.db.run(lambda session: session.exec(select(Technician)).all())
+    await stores.db.seed(load_regions())
+    technicians = await stores.technicians.list_technicians()
     north = [t.id for t in technicians if t.regions == ["north"]]
     assert sorted(north) == ["tech-north-1", "tech-north-2", "tech-north-3"]
 
 
-async def test_a_sub_task_says_what_it_does(store: WorkOrderStore) -> None:
-    order, _ = await store.create_order(new_order())
+async def test_a_sub_task_says_what_it_does(stores: Stores) -> None:
+    order, _ = await stores.orders.create_order(new_order())
     with pytest.raises(OrderNotFound):  # not dispatched yet
-        await store.set_sub_task_detail(order.id, SubTaskKind.QUALITY_CHECK, "waiting")
-    await store.start_order(order.id)
-    await store.set_sub_task_detail(order.id, SubTaskKind.QUALITY_CHECK, "waiting for the line")
-    tasks = {t.kind: t for t in await store.get_sub_tasks(order.id)}
+        await stores.attempts.set_sub_task_detail(order.id, SubTaskKind.QUALITY_CHECK, "waiting")
+    await stores.progress.start_order(order.id)
+    await stores.attempts.set_sub_task_detail(
+        order.id, SubTaskKind.QUALITY_CHECK, "waiting for the line"
+    )
+    tasks = {t.kind: t for t in await stores.orders.get_sub_tasks(order.id)}
     check = tasks[SubTaskKind.QUALITY_CHECK]
     assert (check.status, check.detail) == (SubTaskStatus.IN_PROGRESS, "waiting for the line")
     assert tasks[SubTaskKind.ACTIVATION].status is SubTaskStatus.PENDING

@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
-from api.metrics import ApiMetrics, MeteredStore, RequestMetrics, name_the_order
+from api.metrics import ApiMetrics, MeteredOrders, RequestMetrics, name_the_order
 from tests.factories import new_order
 from workflows import workflow_id_for
 from workorders.config import Settings
@@ -163,9 +163,9 @@ def test_configure_logging_writes_text_by_default() -> None:
 async def test_an_order_created_through_the_api_store_is_named_in_the_logs(
     database: Database, lines: Lines
 ) -> None:
-    store = MeteredStore(database, ApiMetrics())
+    orders = MeteredOrders(database, ApiMetrics())
     with order_context(None):
-        order, created = await store.create_order(new_order())
+        order, created = await orders.create_order(new_order())
         log.info("starting its workflow")
     assert created
     (line,) = lines()

@@ -1,5 +1,5 @@
 """The worker's metrics: the activity interceptor in ActivityEnvironment, on a real
-store, and in a worker running the work-order workflow on the time-skipping server."""
+database, and in a worker running the work-order workflow on the time-skipping server."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from temporalio.runtime import Runtime
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Worker
 
-from activities import ActivationActivities, ConstructionActivities, OrderActivities
 from models.enums import JobState, OrderStatus, SlaState, SubTaskKind, SubTaskStatus
 from models.payloads import (
     ActivationData,
@@ -37,11 +36,16 @@ from models.payloads import (
     WorkOrderInput,
 )
 from models.status import decide_order_status
-from tests.factories import new_order, quiet_simulator
+from tests.factories import (
+    activation_activities,
+    construction_activities,
+    new_order,
+    order_activities,
+    quiet_simulator,
+)
 from tests.workflows.fakes import FakeActivities, by_attempt, start, transient, wait_for_job
 from workflows import WorkOrderWorkflow, workflow_id_for
 from workorders.config import Settings
-from workorders.inventory import Inventory
 from workorders.metrics import (
     ActivityMetricsInterceptor,
     WorkerMetrics,
@@ -50,7 +54,7 @@ from workorders.metrics import (
 )
 from workorders.reference import load_catalog, load_regions
 from workorders.startup import temporal_runtime
-from workorders.store import EventSpan, WorkOrderStore
+from workorders.store import EventSpan, OrderStore, Stores
 
 REGIONS, CATALOG = load_regions(), load_catalog()
 
@@ -70,7 +74,7 @@ async def metered(
     fn: Callable[..., Any],
     *args: Any,
     attempt: int = 1,
-    store: WorkOrderStore | None = None,
+    orders: OrderStore | None = None,
     order_id: str = "o-1",
 ) -> Any:
     """Run ``fn`` as activity attempt ``attempt`` through the metrics interceptor."""
@@ -83,7 +87,7 @@ async def metered(
         attempt=attempt,
         workflow_id=workflow_id_for(order_id),
     )
-    chain = ActivityMetricsInterceptor(metrics, store).intercept_activity(_Call())
+    chain = ActivityMetricsInterceptor(metrics, orders).intercept_activity(_Call())
     return await env.run(
         chain.execute_activity,
         ExecuteActivityInput(fn=fn, args=args, executor=None, headers={}),
@@ -206,7 +210,7 @@ async def test_sla_marks_and_ended_orders_are_counted_by_state_and_status() -> N
 
 
 def spans(*events: tuple[str, int]) -> dict[str, EventSpan]:
-    """The spans of a timeline of (kind, minute) events, as the store reads them."""
+    """The spans of a timeline of (kind, minute) events, as the order store reads them."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
     found: dict[str, EventSpan] = {}
     for kind, minute in events:
@@ -255,18 +259,17 @@ def test_sub_task_durations_run_from_where_their_work_began_to_their_last_event(
     ]
 
 
-async def test_sub_task_durations_are_read_from_the_stored_history(store: WorkOrderStore) -> None:
+async def test_sub_task_durations_are_read_from_the_stored_history(stores: Stores) -> None:
     metrics = WorkerMetrics()
-    order, _ = await store.create_order(new_order())
-    inventory = Inventory(store.db)
-    orders = OrderActivities(store, REGIONS, inventory)
-    construction = ConstructionActivities(store, CATALOG)
+    order, _ = await stores.orders.create_order(new_order())
+    orders = order_activities(stores)
+    construction = construction_activities(stores)
     nms = quiet_simulator()
-    activation = ActivationActivities(store, nms, REGIONS, CATALOG, inventory)
+    activation = activation_activities(stores, nms)
     began = datetime.now(UTC)
 
     async def run(fn: Callable[..., Any], arg: Any) -> Any:
-        return await metered(metrics, fn, arg, store=store, order_id=order.id)
+        return await metered(metrics, fn, arg, orders=stores.orders, order_id=order.id)
 
     await run(orders.start_order, WorkOrderInput(order_id=order.id))
     activated = await run(
@@ -276,7 +279,7 @@ async def test_sub_task_durations_are_read_from_the_stored_history(store: WorkOr
     assignment = await run(construction.dispatch_construction, ConstructionInput(order_id=order.id))
     assert assignment.technician_id is not None
     for state in (JobState.ACCEPTED, JobState.ON_SITE, JobState.COMPLETED):  # as the API does
-        await store.record_report(
+        await stores.reports.record_report(
             order.id,
             ConstructionReport(
                 technician_id=assignment.technician_id, state=state, ont_serial="HWTC1"

@@ -24,6 +24,7 @@ from models.status import (
     check_report,
     decide_order_status,
     follow_up,
+    open_order_status,
 )
 
 S = SubTaskStatus
@@ -74,6 +75,33 @@ def test_waiting_for_operations_says_which_and_why() -> None:
 def test_order_of_outcomes_does_not_matter() -> None:
     given = outcomes(S.SUCCEEDED, S.FAILED, S.SKIPPED)
     assert decide_order_status(reversed(given)) == decide_order_status(given)
+
+
+def test_an_open_order_waits_for_operations_while_any_sub_task_does() -> None:
+    handed = [
+        SubTaskOutcome(kind=SubTaskKind.ACTIVATION, status=S.WAITING_FOR_OPERATIONS, reason="x"),
+        SubTaskOutcome(kind=SubTaskKind.CONSTRUCTION, status=S.WAITING_FOR_OPERATIONS),
+        SubTaskOutcome(kind=SubTaskKind.QUALITY_CHECK, status=S.IN_PROGRESS, reason="q"),
+    ]
+    decision = open_order_status(handed)
+    assert decision.status is OrderStatus.WAITING_FOR_OPERATIONS
+    assert decision.reason == "construction; activation: x"  # in the sub-tasks' order
+
+
+def test_an_open_order_without_waiting_sub_tasks_is_in_progress() -> None:
+    decision = open_order_status(outcomes(S.IN_PROGRESS, S.SUCCEEDED, S.CANCELLED))
+    assert decision.status is OrderStatus.IN_PROGRESS
+    assert decision.reason == "waiting for construction, quality_check"
+    assert open_order_status([]).reason is None
+
+
+@pytest.mark.parametrize("combo", list(itertools.product(list(S), repeat=3)))
+def test_the_open_status_is_the_order_status_of_an_order_nothing_failed(
+    combo: tuple[S, S, S],
+) -> None:
+    decision = decide_order_status(outcomes(*combo))
+    if decision.status in (OrderStatus.IN_PROGRESS, OrderStatus.WAITING_FOR_OPERATIONS):
+        assert open_order_status(outcomes(*combo)) == decision
 
 
 def test_missing_or_repeated_sub_task_is_an_error() -> None:

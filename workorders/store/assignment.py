@@ -1,0 +1,363 @@
+"""The construction job's technician: assigned from the region's queue or by hand,
+taken back, and sent again.
+
+Jobs wait their turn, and a technician is never overbooked: a technician's job count
+only grows by an update that checks it against the maximum in the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Connection, bindparam, select, update
+
+from models.enums import JobState, ServiceType, SubTaskKind, SubTaskStatus
+from models.payloads import ConstructionJobState
+from models.tables import Technician, UtcDateTime, can_take, utcnow
+from workorders.store.base import (
+    ORDER,
+    ORDERS,
+    SUB_TASK,
+    SUB_TASKS,
+    SYSTEM,
+    TECHNICIAN,
+    TECHNICIANS,
+    Store,
+    add_event,
+    load,
+    no_sub_task,
+    the_sub_task,
+)
+from workorders.store.errors import TechnicianUnavailable
+from workorders.store.jobs import (
+    CONSTRUCTION_OF_ORDER,
+    NOT_YET_ON_SITE,
+    book,
+    job_state_of,
+    set_order_technician,
+    unbook,
+)
+
+
+@dataclass(frozen=True)
+class Release:
+    """What taking a job back from its technician did."""
+
+    technician_id: str | None
+    """Who was released, if anyone."""
+    state: ConstructionJobState
+    """The job after it."""
+
+
+_CONSTRUCTION_ASSIGNMENT = select(SUB_TASK.technician_id, SUB_TASK.queued_at).where(
+    *CONSTRUCTION_OF_ORDER
+)
+_ACTIVE_TECHNICIANS = select(
+    TECHNICIAN.id,
+    TECHNICIAN.name,
+    TECHNICIAN.active,
+    TECHNICIAN.regions,
+    TECHNICIAN.skills,
+    TECHNICIAN.open_jobs,
+    TECHNICIAN.max_open_jobs,
+).where(TECHNICIAN.active)
+_TECHNICIAN = select(TECHNICIANS).where(TECHNICIAN.id == bindparam("technician"))
+_ASSIGN = (
+    update(SUB_TASKS)
+    .where(*CONSTRUCTION_OF_ORDER)
+    .values(
+        technician_id=bindparam("technician", type_=SUB_TASK.technician_id.type),
+        job_state=JobState.ASSIGNED,
+        status=SubTaskStatus.IN_PROGRESS,
+        queued_at=None,
+        visit=1,  # the technician's first visit
+        detail=bindparam("new_detail", type_=SUB_TASK.detail.type),
+        updated_at=bindparam("at", type_=UtcDateTime),
+    )
+)
+_ASSIGN_EXCLUDING = _ASSIGN.values(excluded=bindparam("new_excluded", type_=JSON))
+_QUEUE = (
+    update(SUB_TASKS)
+    .where(*CONSTRUCTION_OF_ORDER)
+    .values(
+        queued_at=bindparam("at", type_=UtcDateTime),
+        status=SubTaskStatus.IN_PROGRESS,
+        detail=bindparam("new_detail", type_=SUB_TASK.detail.type),
+        excluded=bindparam("new_excluded", type_=JSON),
+        updated_at=bindparam("at", type_=UtcDateTime),
+    )
+)
+"""The statements of a construction job's assignment, built once (every order's)."""
+
+
+class AssignmentStore(Store):
+    """Who installs each order's line, and who waits for a technician."""
+
+    async def assign_technician(
+        self,
+        order_id: str,
+        region: str,
+        skill: str,
+        service_types: Sequence[ServiceType],
+        *,
+        excluded: Sequence[str] = (),
+    ) -> str | None:
+        """Assign the order's construction job to the least-loaded active technician of
+        the region who has the skill and room for another job; keep an earlier
+        assignment. While an order of the same region and skill has waited longer,
+        this one is not assigned.
+
+        Args:
+            service_types: the services needing ``skill``, to find who waits before.
+            excluded: technicians who gave this job back.
+
+        Returns:
+            The technician's id, or ``None``: the job is queued (since ``queued_at``).
+        """
+
+        def work(connection: Connection) -> str | None:
+            task = connection.execute(_CONSTRUCTION_ASSIGNMENT, {"order": order_id}).first()
+            if task is None:
+                raise no_sub_task(order_id, SubTaskKind.CONSTRUCTION)
+            if task.technician_id is not None:
+                return str(task.technician_id)
+            candidates = sorted(
+                (
+                    t
+                    for t in connection.execute(_ACTIVE_TECHNICIANS)
+                    if can_take(t, region, skill) and t.id not in excluded
+                ),
+                key=lambda t: (t.open_jobs, t.id),
+            )
+            # Who waits before this job matters only when someone has room (reading
+            # them costs as much as the region's queue is long).
+            ahead = (
+                _queued_before(connection, order_id, region, service_types, task.queued_at)
+                if candidates
+                else []
+            )
+            now = utcnow()
+            chosen = next(
+                (
+                    t
+                    for t in candidates
+                    # else an order that waited longer can take this technician
+                    if all(t.id in (earlier or []) for earlier in ahead) and book(connection, t.id)
+                ),
+                None,
+            )
+            if chosen is None:
+                if task.queued_at is None:
+                    connection.execute(
+                        _QUEUE,
+                        {
+                            "order": order_id,
+                            "at": now,
+                            "new_detail": f"queued for a free {skill} technician"
+                            f" in region {region}",
+                            "new_excluded": list(excluded) or None,
+                        },
+                    )
+                    add_event(
+                        connection, order_id, SYSTEM, "construction.queued", now, region=region
+                    )
+                return None
+            _assign(connection, order_id, chosen.id, chosen.name, excluded)
+            add_event(
+                connection,
+                order_id,
+                SYSTEM,
+                "construction.assigned",
+                now,
+                technician_id=chosen.id,
+                region=region,
+            )
+            return str(chosen.id)
+
+        return await self.db.transaction(work)
+
+    async def assign_technician_by_hand(
+        self, order_id: str, technician_id: str, region: str, skill: str, operator: str
+    ) -> None:
+        """Operations give the job to a technician, taking it back from anyone else.
+
+        Raises:
+            TechnicianUnavailable: the technician is unknown, inactive, not of the
+                region, without the skill, or has no room for another job.
+        """
+
+        def work(connection: Connection) -> None:
+            task = the_sub_task(connection, order_id, SubTaskKind.CONSTRUCTION)
+            if task.technician_id == technician_id:
+                return
+            row = connection.execute(_TECHNICIAN, {"technician": technician_id}).first()
+            technician = None if row is None else load(Technician, row)
+            if technician is None or not technician.can_take(region, skill):
+                raise TechnicianUnavailable(_why_not(technician, technician_id, region, skill))
+            if not book(connection, technician_id):
+                raise TechnicianUnavailable(f"technician {technician_id} has no room for a job")
+            previous = task.technician_id
+            if previous is not None and task.job_state is not JobState.COMPLETED:
+                unbook(connection, previous)
+            _assign(connection, order_id, technician_id, technician.name)
+            add_event(
+                connection,
+                order_id,
+                operator,
+                "construction.assigned_by_hand",
+                utcnow(),
+                technician_id=technician_id,
+                previous=previous,
+            )
+
+        return await self.db.transaction(work)
+
+    async def release_technician(
+        self, order_id: str, reason: str, *, before_on_site: bool = False
+    ) -> Release:
+        """Take the job back from its technician, who then has room for another.
+
+        Args:
+            before_on_site: only while the technician is not yet on site; a report
+                that they are, recorded meanwhile, keeps the job theirs.
+
+        Returns:
+            The technician who was released (``None`` if the job had none, or kept
+            it), and the job as it stands after.
+        """
+
+        def work(connection: Connection) -> Release:
+            for _ in range(3):  # a report landed between the look and the release
+                task = the_sub_task(connection, order_id, SubTaskKind.CONSTRUCTION)
+                technician_id = task.technician_id
+                if technician_id is None:
+                    if task.queued_at is not None:  # leaves the queue too
+                        connection.execute(
+                            update(SUB_TASKS).where(SUB_TASK.id == task.id).values(queued_at=None)
+                        )
+                        task.queued_at = None
+                    return Release(None, job_state_of(task))
+                if before_on_site and task.job_state not in NOT_YET_ON_SITE:
+                    return Release(None, job_state_of(task))
+                now = utcnow()
+                released = connection.execute(
+                    update(SUB_TASKS)
+                    .where(
+                        SUB_TASK.id == task.id,
+                        SUB_TASK.technician_id == technician_id,
+                        SUB_TASK.report_seq == task.report_seq,
+                        SUB_TASK.visit == task.visit,
+                    )
+                    .values(technician_id=None, job_state=None, detail=reason, updated_at=now)
+                )
+                if released.rowcount != 1:
+                    connection.rollback()
+                    continue
+                if task.job_state is not JobState.COMPLETED:
+                    unbook(connection, technician_id)
+                set_order_technician(connection, order_id, None)
+                add_event(
+                    connection,
+                    order_id,
+                    SYSTEM,
+                    "construction.released",
+                    now,
+                    technician_id=technician_id,
+                    reason=reason,
+                )
+                return Release(technician_id, ConstructionJobState(report_seq=task.report_seq))
+            raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
+
+        return await self.db.transaction(work)
+
+    async def reschedule_visit(self, order_id: str, visit: int) -> None:
+        """The same technician visits again: the job is theirs, assigned anew."""
+
+        def work(connection: Connection) -> None:
+            task = the_sub_task(connection, order_id, SubTaskKind.CONSTRUCTION)
+            if task.job_state is not JobState.CANNOT_COMPLETE:
+                return  # rescheduled already (the activity ran again)
+            now = utcnow()
+            connection.execute(
+                update(SUB_TASKS)
+                .where(SUB_TASK.id == task.id)
+                .values(
+                    visit=visit,
+                    job_state=JobState.ASSIGNED,
+                    detail=f"visit {visit} to be arranged by {task.technician_id}",
+                    updated_at=now,
+                )
+            )
+            add_event(
+                connection,
+                order_id,
+                SYSTEM,
+                "construction.rescheduled",
+                now,
+                technician_id=task.technician_id,
+                visit=visit,
+            )
+
+        return await self.db.transaction(work)
+
+
+def _queued_before(
+    connection: Connection,
+    order_id: str,
+    region: str,
+    service_types: Sequence[ServiceType],
+    queued_at: datetime | None,
+) -> list[list[str] | None]:
+    """Whom each construction job of the region and skill that has waited longer
+    (than since ``queued_at``, if it waits) excludes."""
+    query = (
+        select(SUB_TASK.excluded)
+        .join_from(SUB_TASKS, ORDERS, SUB_TASK.order_id == ORDER.id)
+        .where(
+            SUB_TASK.kind == SubTaskKind.CONSTRUCTION,
+            SUB_TASK.queued_at.is_not(None),
+            SUB_TASK.order_id != order_id,
+            ORDER.region == region,
+            ORDER.service_type.in_(list(service_types)),
+        )
+    )
+    if queued_at is not None:
+        query = query.where(SUB_TASK.queued_at < queued_at)
+    return list(connection.execute(query).scalars())
+
+
+def _assign(
+    connection: Connection,
+    order_id: str,
+    technician_id: str,
+    name: str,
+    excluded: Sequence[str] | None = None,
+) -> None:
+    """Give the order's construction job to the technician (``excluded``: whom it is
+    never given to again, if that changed)."""
+    set_order_technician(connection, order_id, technician_id)
+    params: dict[str, Any] = {
+        "order": order_id,
+        "technician": technician_id,
+        "new_detail": f"assigned to {name} ({technician_id})",
+        "at": utcnow(),
+    }
+    if excluded is None:
+        connection.execute(_ASSIGN, params)
+    else:
+        connection.execute(_ASSIGN_EXCLUDING, {**params, "new_excluded": list(excluded) or None})
+
+
+def _why_not(technician: Technician | None, technician_id: str, region: str, skill: str) -> str:
+    if technician is None:
+        return f"no technician {technician_id}"
+    if not technician.active:
+        return f"technician {technician_id} is not active"
+    if region not in technician.regions:
+        return f"technician {technician_id} does not work in region {region}"
+    if skill not in technician.skills:
+        return f"technician {technician_id} lacks the {skill} skill"
+    return f"technician {technician_id} has no room for another job"

@@ -1,0 +1,81 @@
+"""The construction job as several stores see it: whose it is, where it stands, the
+technicians' job counts it changes, and the order's copy of its technician."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, bindparam, update
+
+from models.enums import JobState, SubTaskKind, SubTaskStatus
+from models.payloads import ConstructionJob, ConstructionJobState
+from models.tables import SubTask
+from workorders.store.base import ORDER, ORDERS, SUB_TASK, TECHNICIAN, TECHNICIANS, sub_task_of
+
+CLOSED_CONSTRUCTION = (SubTaskStatus.CANCELLED, SubTaskStatus.FAILED)
+"""A construction sub-task in these takes no more reports."""
+NOT_YET_ON_SITE = (JobState.ASSIGNED, JobState.ACCEPTED, JobState.EN_ROUTE)
+
+CONSTRUCTION_OF_ORDER = (
+    SUB_TASK.order_id == bindparam("order"),
+    SUB_TASK.kind == SubTaskKind.CONSTRUCTION,
+)
+"""The order's (parameter ``order``) construction sub-task, in a statement's where."""
+
+_UNBOOK = (
+    update(TECHNICIANS)
+    .where(TECHNICIAN.id == bindparam("technician"), TECHNICIAN.open_jobs > 0)
+    .values(open_jobs=TECHNICIAN.open_jobs - 1)
+)
+"""One job less for a technician (built once: the hot path of a completion report)."""
+_BOOK = (
+    update(TECHNICIANS)
+    .where(
+        TECHNICIAN.id == bindparam("technician"),
+        TECHNICIAN.active,
+        TECHNICIAN.open_jobs < TECHNICIAN.max_open_jobs,
+    )
+    .values(open_jobs=TECHNICIAN.open_jobs + 1)
+)
+_ORDER_TECHNICIAN = (
+    update(ORDERS)
+    .where(ORDER.id == bindparam("order"))
+    .values(technician_id=bindparam("technician", type_=SUB_TASK.technician_id.type))
+)
+
+
+def book(connection: Connection, technician_id: str) -> bool:
+    """Count one more job for the technician, if they have room: atomic."""
+    return bool(connection.execute(_BOOK, {"technician": technician_id}).rowcount == 1)
+
+
+def unbook(connection: Connection, technician_id: str) -> None:
+    """Count one job less for the technician."""
+    connection.execute(_UNBOOK, {"technician": technician_id})
+
+
+def set_order_technician(connection: Connection, order_id: str, technician_id: str | None) -> None:
+    """Keep the order's copy of its installation's technician (the list filters by it)."""
+    connection.execute(_ORDER_TECHNICIAN, {"order": order_id, "technician": technician_id})
+
+
+def construction_of(connection: Connection, order_id: str) -> SubTask | None:
+    return sub_task_of(connection, order_id, SubTaskKind.CONSTRUCTION)
+
+
+def job_of(task: SubTask | None) -> ConstructionJob | None:
+    """The construction job of a sub-task row, if a technician has it."""
+    if task is None or task.technician_id is None or task.job_state is None:
+        return None
+    result = task.result or {}
+    return ConstructionJob(
+        technician_id=task.technician_id,
+        state=task.job_state,
+        ont_serial=result.get("ont_serial") if task.job_state is JobState.COMPLETED else None,
+        reason_code=(
+            result.get("reason_code") if task.job_state is JobState.CANNOT_COMPLETE else None
+        ),
+        visit=task.visit,
+    )
+
+
+def job_state_of(task: SubTask) -> ConstructionJobState:
+    return ConstructionJobState(job=job_of(task), report_seq=task.report_seq)
