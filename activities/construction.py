@@ -8,7 +8,7 @@ import logging
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import TECHNICIAN_UNAVAILABLE, not_found
+from activities.errors import JOB_CHANGED, TECHNICIAN_UNAVAILABLE, not_found
 from models.enums import SubTaskKind
 from models.payloads import (
     AssignTechnicianInput,
@@ -26,6 +26,7 @@ from workorders.reference import Catalog
 from workorders.store import (
     AssignmentStore,
     CancellationStore,
+    JobChanged,
     OrderNotFound,
     OrderStore,
     ProgressStore,
@@ -66,12 +67,15 @@ class ConstructionActivities:
             order = await self._orders.order_kind(input.order_id)
             skill = self._catalog.skill_for(order.service_type)
             types = self._catalog.service_types_by_skill()[skill]
-            technician_id = await self._assignment.assign_technician(
+            state = await self._assignment.assign_technician(
                 order.id, order.region, skill, types, excluded=input.excluded
             )
-            if technician_id is not None:
+            if state is not None and state.job is not None:
                 return ConstructionAssignment(
-                    order_id=order.id, region=order.region, technician_id=technician_id
+                    order_id=order.id,
+                    region=order.region,
+                    technician_id=state.job.technician_id,
+                    state=state,
                 )
             exists = await self._technicians.has_technicians(order.region, skill, input.excluded)
         except OrderNotFound as e:
@@ -90,28 +94,34 @@ class ConstructionActivities:
         )
 
     @activity.defn
-    async def assign_technician_by_hand(self, input: AssignTechnicianInput) -> None:
-        """Operations give the job to a technician of their choice.
+    async def assign_technician_by_hand(self, input: AssignTechnicianInput) -> ConstructionJobState:
+        """Operations give the job, at the version they decided on, to a technician of
+        their choice; the job as it stands after.
 
         Raises:
-            ApplicationError: ``TECHNICIAN_UNAVAILABLE`` (not retryable) with the reason.
+            ApplicationError: ``TECHNICIAN_UNAVAILABLE`` with the reason, or
+                ``JOB_CHANGED``: the job is at another version now (neither retryable).
         """
         try:
             order = await self._orders.get_order(input.order_id)
             previous = (await self._construction(order.id)).technician_id
-            await self._assignment.assign_technician_by_hand(
+            state = await self._assignment.assign_technician_by_hand(
                 order.id,
                 input.technician_id,
                 order.region,
                 self._catalog.skill_for(order.service_type),
                 operator=input.operator,
+                version=input.version,
             )
         except OrderNotFound as e:
             raise not_found(e) from e
         except TechnicianUnavailable as e:
             raise ApplicationError(str(e), type=TECHNICIAN_UNAVAILABLE, non_retryable=True) from e
+        except JobChanged as e:
+            raise ApplicationError(str(e), type=JOB_CHANGED, non_retryable=True) from e
         if previous is not None and previous != input.technician_id:
             await self._wake_next(previous)
+        return state
 
     @activity.defn
     async def release_construction(self, input: ReleaseConstructionInput) -> ConstructionJobState:
@@ -137,23 +147,27 @@ class ConstructionActivities:
             raise not_found(e) from e
 
     @activity.defn
-    async def withdraw_construction(self, input: WithdrawConstructionInput) -> None:
+    async def withdraw_construction(self, input: WithdrawConstructionInput) -> ConstructionJobState:
         """The order is cancelled: take the job back from its technician (the next job
-        in the queue may go to them), or out of the queue, or away from operations."""
+        in the queue may go to them), or out of the queue, or away from operations.
+        The job as it stands after: still completed if it was installed before."""
         try:
-            freed = await self._cancellation.withdraw_construction(
+            withdrawal = await self._cancellation.withdraw_construction(
                 input.order_id, input.actor, input.reason
             )
         except OrderNotFound as e:
             raise not_found(e) from e
-        if freed is not None:
-            await self._wake_next(freed)
+        if withdrawal.freed is not None:
+            await self._wake_next(withdrawal.freed)
+        return withdrawal.state
 
     @activity.defn
-    async def reschedule_construction(self, input: RescheduleConstructionInput) -> None:
-        """The same technician visits the customer again."""
+    async def reschedule_construction(
+        self, input: RescheduleConstructionInput
+    ) -> ConstructionJobState:
+        """The same technician visits the customer again; the job as it stands after."""
         try:
-            await self._assignment.reschedule_visit(input.order_id, input.visit)
+            return await self._assignment.reschedule_visit(input.order_id, input.visit)
         except OrderNotFound as e:
             raise not_found(e) from e
 

@@ -11,8 +11,10 @@ NMS_UNAVAILABLE = "NmsUnavailable"
 LINE_NOT_READY = "LineNotReady"
 NOT_ACTIVATED = "NotActivated"
 TECHNICIAN_UNAVAILABLE = "TECHNICIAN_UNAVAILABLE"
+JOB_CHANGED = "JOB_CHANGED"
+"""The construction job changed since the version a decision was made on."""
 
-NON_RETRYABLE = [NOT_FOUND, NOT_ACTIVATED, TECHNICIAN_UNAVAILABLE]
+NON_RETRYABLE = [NOT_FOUND, NOT_ACTIVATED, TECHNICIAN_UNAVAILABLE, JOB_CHANGED]
 """Error types that retrying cannot fix; the workflows' retry policies name them."""
 
 

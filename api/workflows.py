@@ -31,7 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ProblemError
 from models.enums import JobState, OrderStatus, ServiceType
-from models.payloads import ConstructionJobState, WorkOrderInput
+from models.payloads import ConstructionChanged, ConstructionJobState, WorkOrderInput
 from models.tables import WorkOrder, utcnow
 from workflows import WorkOrderWorkflow, workflow_id_for
 from workflows import search_attributes as search
@@ -72,6 +72,7 @@ UPDATE_ERRORS = {
     "TECHNICIAN_UNAVAILABLE": (409, "Technician cannot take the job"),
     "ALREADY_ASSIGNED": (409, "Technician has the job already"),
     "CONSTRUCTION_CLOSED": (409, "Construction has ended"),
+    "JOB_CHANGED": (409, "The job kept changing; decide again"),
     "NOT_WAITING": (409, "Not waiting for operations"),
     "INVALID_DATA": (422, "Invalid data for the sub-task"),
 }
@@ -134,14 +135,16 @@ async def signal_report(
     else it is sent again later (:func:`resignal_reports`)."""
     handle = client.get_workflow_handle(workflow_id_for(order_id))
     try:
-        await handle.signal(WorkOrderWorkflow.construction_reported, state)
+        await handle.signal(
+            WorkOrderWorkflow.construction_reported, ConstructionChanged(version=state.version)
+        )
     except RPCError as e:
         if e.status is not RPCStatusCode.NOT_FOUND:
             log.warning(
-                "could not signal report %d of order %s yet: %s", state.report_seq, order_id, e
+                "could not signal version %d of order %s yet: %s", state.version, order_id, e
             )
             return False
-    await reports.report_signalled(order_id, state.report_seq)
+    await reports.report_signalled(order_id, state.version)
     return True
 
 

@@ -26,9 +26,10 @@ with workflow.unsafe.imports_passed_through():
     from models.payloads import (
         ActivationInput,
         ActivationResult,
+        ConstructionChanged,
         ConstructionInput,
         ConstructionJob,
-        ConstructionJobState,
+        ConstructionJobInput,
         QualityCheckInput,
         QualityCheckResult,
         RecordOrderStatusInput,
@@ -54,8 +55,8 @@ class SequentialWorkOrderWorkflow:
     def __init__(self) -> None:
         self._order_id = ""
         self._job: ConstructionJob | None = None
-        self._report_seq = 0
-        self._changes = 0
+        self._version = 0
+        self._announced = 0
 
     @workflow.run
     async def run(self, input: WorkOrderInput) -> WorkOrderResult:
@@ -88,8 +89,13 @@ class SequentialWorkOrderWorkflow:
             return self._outcome(SubTaskStatus.FAILED, "no technician")
         self._job = ConstructionJob(technician_id=assignment.technician_id)
         while True:
-            seen = self._changes
-            await workflow.wait_condition(lambda seen=seen: self._changes != seen)  # type: ignore[misc]
+            await workflow.wait_condition(lambda: self._announced > self._version)
+            snapshot = await workflow.execute_activity_method(
+                ConstructionActivities.read_construction_job,
+                ConstructionJobInput(order_id=self._order_id),
+                **DATABASE,
+            )
+            self._job, self._version = snapshot.job, max(self._version, snapshot.version)
             job = self._job
             if job is None:
                 continue
@@ -99,12 +105,12 @@ class SequentialWorkOrderWorkflow:
                 continue
             if follow_up_for(job.reason_code, job.visit) is not FollowUp.RESCHEDULE:
                 return self._outcome(SubTaskStatus.FAILED, "cannot complete")
-            await workflow.execute_activity_method(
+            after = await workflow.execute_activity_method(
                 ConstructionActivities.reschedule_construction,
                 RescheduleConstructionInput(order_id=self._order_id, visit=job.visit + 1),
                 **DATABASE,
             )
-            self._job = ConstructionJob(technician_id=job.technician_id, visit=job.visit + 1)
+            self._job, self._version = after.job, after.version
 
     def _outcome(self, status: SubTaskStatus, reason: str | None = None) -> SubTaskOutcome:
         visits = self._job.visit if self._job else 0
@@ -138,13 +144,10 @@ class SequentialWorkOrderWorkflow:
         return SubTaskOutcome(kind=kind, status=SubTaskStatus.FAILED, reason="gave up")
 
     @workflow.signal
-    def construction_reported(self, reported: ConstructionJobState) -> None:
-        """The technician's report, recorded: the job after it, as
-        :class:`workflows.WorkOrderWorkflow` takes it."""
-        if reported.report_seq > self._report_seq:
-            self._report_seq = reported.report_seq
-            self._job = reported.job
-            self._changes += 1
+    def construction_reported(self, changed: ConstructionChanged) -> None:
+        """The technician's report, recorded: the job's version after it, as
+        :class:`workflows.WorkOrderWorkflow` takes it (the job is read again)."""
+        self._announced = max(self._announced, changed.version)
 
 
 REPORT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=1.0)

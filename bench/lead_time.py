@@ -54,6 +54,7 @@ from models.payloads import (
     ActivationInput,
     ActivationResult,
     ConstructionAssignment,
+    ConstructionChanged,
     ConstructionInput,
     ConstructionJob,
     ConstructionJobInput,
@@ -274,20 +275,23 @@ class TimedActivities:
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
-            self._jobs[info.workflow_id or ""] = ConstructionJobState(
-                job=ConstructionJob(technician_id=TECHNICIAN)
-            )
+            state = ConstructionJobState(job=ConstructionJob(technician_id=TECHNICIAN), version=1)
+            self._jobs[info.workflow_id or ""] = state
             return ConstructionAssignment(
-                order_id=input.order_id, region="north", technician_id=TECHNICIAN
+                order_id=input.order_id, region="north", technician_id=TECHNICIAN, state=state
             )
 
         @activity.defn(name="reschedule_construction")
-        async def reschedule_construction(input: RescheduleConstructionInput) -> None:
+        async def reschedule_construction(
+            input: RescheduleConstructionInput,
+        ) -> ConstructionJobState:
             key = activity.info().workflow_id or ""
             held = self._jobs[key]
-            self._jobs[key] = held.model_copy(
-                update={"job": ConstructionJob(technician_id=TECHNICIAN, visit=input.visit)}
+            self._jobs[key] = ConstructionJobState(
+                job=ConstructionJob(technician_id=TECHNICIAN, visit=input.visit),
+                version=held.version + 1,
             )
+            return self._jobs[key]
 
         @activity.defn(name="read_construction_job")
         async def read_construction_job(input: ConstructionJobInput) -> ConstructionJobState:
@@ -311,11 +315,11 @@ class TimedActivities:
                 raise benign(f"report refused: {e}", type="ReportRefused") from None
             assert held.job is not None
             after = ConstructionJobState(
-                job=apply_report(held.job, report), report_seq=held.report_seq + 1
+                job=apply_report(held.job, report), version=held.version + 1
             )
             self._jobs[input.workflow_id] = after
             handle = self.client.get_workflow_handle(input.workflow_id)
-            await handle.signal("construction_reported", after)
+            await handle.signal("construction_reported", ConstructionChanged(version=after.version))
 
         @activity.defn(name="activate_resources")
         async def activate_resources(input: ActivationInput) -> ActivationResult:

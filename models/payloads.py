@@ -75,6 +75,8 @@ class ConstructionAssignment(BaseModel):
     order_id: str
     region: str
     technician_id: str | None = None
+    state: ConstructionJobState | None = None
+    """The job after the assignment, when a technician has it."""
     reason: str | None = Field(default=None, description="Why nobody was assigned.")
     can_wait: bool = Field(
         default=False, description="Nobody is free now, but the region has such technicians."
@@ -88,6 +90,9 @@ class AssignTechnicianInput(BaseModel):
     technician_id: str
     operator: str = "operations"
     """Who assigned it, for the timeline (``operations:li``)."""
+    version: int = Field(default=0, ge=0)
+    """The job's version the operator decided on: a job that changed since is not
+    given away (``JOB_CHANGED``)."""
 
 
 class ReleaseConstructionInput(BaseModel):
@@ -165,13 +170,23 @@ class ConstructionJobInput(BaseModel):
 
 
 class ConstructionJobState(BaseModel):
-    """The construction job as the database has it after the ``report_seq``-th report
-    of its technicians: what the API signals to the workflow when it has recorded a
-    report, and what the workflow reads when it must know for sure."""
+    """The construction job as the database has it at ``version``: what the
+    construction activities answer with, and what the workflow reads when it is told
+    of a newer version."""
 
     job: ConstructionJob | None = None
     """``None``: no technician has the job (queued, taken back, or not dispatched)."""
-    report_seq: int = 0
+    version: int = Field(default=0, ge=0)
+    """How often the job has changed: each report, assignment, release, new visit or
+    withdrawal counts one."""
+
+
+class ConstructionChanged(BaseModel):
+    """The API changed the construction job (it recorded a technician's report): the
+    job's version after it. The workflow reads the job from the database; a signal
+    carries no job, so one that the database does not back changes nothing."""
+
+    version: int = Field(ge=0)
 
 
 class WithdrawConstructionInput(BaseModel):

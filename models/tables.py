@@ -123,7 +123,7 @@ class SubTask(SQLModel, table=True):
     due_at: datetime | None = _ts(default=None, nullable=True)
     """Construction: the region's installation time limit."""
     sla_state: SlaState | None = None
-    report_seq: int = 0
+    version: int = 0
     """Construction: how many reports its technicians have made; the API signals the
     workflow the job as it stands after each."""
     report_unsignalled_since: datetime | None = _ts(default=None, nullable=True, index=True)

@@ -4,9 +4,11 @@ The job goes to a technician (or waits its turn in the region's queue); the work
 follows their reports (the API records them in the database, then signals the
 workflow), reassigns or reschedules the job when they cannot complete it, keeps the
 region's time limit (jeopardy, then escalation) and hands the job to operations when
-nothing else can help. The job the workflow holds is in one place,
-:class:`workflows.state.HeldJob`, which takes the database's snapshots through
-:meth:`~workflows.state.HeldJob.adopt`.
+nothing else can help.
+
+The database's record of the job is its one truth: the workflow holds a copy at a
+version (:class:`workflows.state.HeldJob`), adopted from what its activities answer,
+and reads the job again when the API tells it of a newer version.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.construction import ConstructionActivities
+    from activities.errors import JOB_CHANGED
     from models.enums import FollowUp, JobState, SlaState, SubTaskKind, SubTaskStatus
     from models.payloads import (
         AssignTechnicianInput,
         CancelOrder,
+        ConstructionChanged,
         ConstructionInput,
         ConstructionJob,
         ConstructionJobInput,
@@ -46,6 +50,8 @@ from workflows.state import ConstructionState
 from workflows.visibility import publish, publish_waiting
 
 NOT_STARTED_ON_SITE = (JobState.ASSIGNED, JobState.ACCEPTED, JobState.EN_ROUTE)
+ASSIGN_BY_HAND_TRIES = 3
+"""How often an operator's assignment is decided again on a job that changed meanwhile."""
 
 
 class Construction(Branch):
@@ -132,12 +138,11 @@ class Construction(Branch):
         reason = job.reason_code.value if job.reason_code else "unknown"
         action = follow_up(job.reason_code, job.visit)
         if action is FollowUp.RESCHEDULE:
-            await call_database(
-                ConstructionActivities.reschedule_construction,
-                RescheduleConstructionInput(order_id=self.state.order_id, visit=job.visit + 1),
-            )
-            construction.held.job = ConstructionJob(
-                technician_id=job.technician_id, visit=job.visit + 1
+            construction.held.adopt(
+                await call_database(
+                    ConstructionActivities.reschedule_construction,
+                    RescheduleConstructionInput(order_id=self.state.order_id, visit=job.visit + 1),
+                )
             )
             return None
         failed = self._outcome(SubTaskStatus.FAILED, f"technician cannot complete: {reason}")
@@ -165,8 +170,8 @@ class Construction(Branch):
                 escalated=construction.sla is SlaState.BREACHED,
             ),
         )
-        if assignment.technician_id is not None:
-            construction.held.job = ConstructionJob(technician_id=assignment.technician_id)
+        if assignment.state is not None:
+            construction.held.adopt(assignment.state)
             construction.queued = False
         elif assignment.can_wait:
             construction.queued = True
@@ -188,13 +193,12 @@ class Construction(Branch):
     async def _read_job_again(self) -> None:
         """Read the job from the database, where the API records the reports."""
         held = self.construction.held
-        held.outdated = False
-        held.adopt(
-            await call_database(
-                ConstructionActivities.read_construction_job,
-                ConstructionJobInput(order_id=self.state.order_id),
-            )
+        asked = held.announced
+        snapshot = await call_database(
+            ConstructionActivities.read_construction_job,
+            ConstructionJobInput(order_id=self.state.order_id),
         )
+        held.read(snapshot, asked=asked)
 
     async def _withdraw(self, request: CancelOrder) -> SubTaskOutcome:
         """The order is cancelled: take the job back from its technician, out of the
@@ -203,7 +207,7 @@ class Construction(Branch):
         await workflow.wait_condition(lambda: cancellation.recorded)  # the request first
         construction = self.construction
         outcome = self._outcome(SubTaskStatus.CANCELLED, "withdrawn: the order was cancelled")
-        await call_database(
+        after = await call_database(
             ConstructionActivities.withdraw_construction,
             WithdrawConstructionInput(
                 order_id=self.state.order_id,
@@ -211,10 +215,14 @@ class Construction(Branch):
                 reason=f"cancelled by {request.actor}: {request.reason}",
             ),
         )
-        construction.held.job = None
+        construction.held.read(after, asked=construction.held.announced)
         construction.queued = False
         construction.waiting_for_operations = None
         publish_waiting(self.state)
+        job = construction.held.job
+        if job is not None and job.state is JobState.COMPLETED:
+            # The database took the completion before the cancellation: it stands.
+            return self._outcome(SubTaskStatus.SUCCEEDED, "installed before the cancellation")
         return outcome
 
     async def _to_operations(self, reason: str) -> None:
@@ -252,33 +260,19 @@ class Construction(Branch):
 
     # Entry points of the workflow's handlers --------------------------------------
 
-    def adopt_report(self, reported: ConstructionJobState) -> None:
-        """The API recorded a technician's report: the job as it stands after it.
-
-        Adopted as it comes when nothing else changes the job meanwhile; otherwise (the
-        workflow is assigning, releasing or marking the job, or the report is for a
-        job the workflow does not hold yet) the job is read again from the database
-        once that is done, so the database's order of events wins. A report sent
-        again, or one the workflow knows from the database already, changes nothing.
-        """
-        construction = self.construction
-        held = construction.held
+    def job_changed(self, changed: ConstructionChanged) -> None:
+        """The API changed the job in the database (it recorded a technician's report):
+        the job is read again before construction's next step. A version the workflow
+        holds already changes nothing, nor does one once the order is being cancelled
+        (the database takes no reports then) or construction has its outcome."""
+        held = self.construction.held
         if (
-            reported.report_seq <= held.report_seq
+            changed.version <= max(held.version, held.announced)
             or self.state.cancellation.requested
             or self.kind in self.state.outcomes
         ):
             return
-        had, came = held.job, reported.job
-        same_job = (had is None and came is None) or (
-            had is not None
-            and came is not None
-            and (had.technician_id, had.visit) == (came.technician_id, came.visit)
-        )
-        if same_job and not construction.lock.locked():
-            held.adopt(reported)
-        else:
-            held.outdated = True
+        held.announce(changed.version)
         self._changed()
 
     def wake(self) -> None:
@@ -292,21 +286,7 @@ class Construction(Branch):
             self.ensure_operation_allowed(operation)
             if operation.action == "assign":
                 assert operation.technician_id is not None
-                try:
-                    await call_database(
-                        ConstructionActivities.assign_technician_by_hand,
-                        AssignTechnicianInput(
-                            order_id=self.state.order_id,
-                            technician_id=operation.technician_id,
-                            operator=operation.operator,
-                        ),
-                    )
-                except ACTIVITY_FAILED as e:
-                    refused = refusal_of(e)
-                    if refused is None:
-                        raise
-                    raise refused from None
-                construction.held.job = ConstructionJob(technician_id=operation.technician_id)
+                await self._assign_by_hand(operation.technician_id, operation)
                 construction.queued = False
                 if construction.waiting_for_operations is not None:
                     construction.waiting_for_operations = None
@@ -317,6 +297,41 @@ class Construction(Branch):
                 construction.failed_by_operations = operation.reason
             self._changed()
             return construction.view()
+
+    async def _assign_by_hand(self, technician_id: str, operation: ConstructionOperation) -> None:
+        """Give the job to the operator's technician, if the job as the database has
+        it still allows that: decided on the version held, and decided again (read
+        anew) when the database's job has moved on meanwhile."""
+        held = self.construction.held
+        for _ in range(ASSIGN_BY_HAND_TRIES):
+            if held.outdated:
+                await self._read_job_again()
+                self.ensure_operation_allowed(operation)
+            try:
+                after = await call_database(
+                    ConstructionActivities.assign_technician_by_hand,
+                    AssignTechnicianInput(
+                        order_id=self.state.order_id,
+                        technician_id=technician_id,
+                        operator=operation.operator,
+                        version=held.version,
+                    ),
+                )
+            except ACTIVITY_FAILED as e:
+                refused = refusal_of(e)
+                if refused is None:
+                    raise
+                if refused.type == JOB_CHANGED:
+                    held.announce(held.version + 1)
+                    continue
+                raise refused from None
+            held.adopt(after)
+            return
+        raise ApplicationError(
+            "the construction job kept changing; decide again on the job as it stands",
+            type=JOB_CHANGED,
+            non_retryable=True,
+        )
 
     def ensure_operation_allowed(self, operation: ConstructionOperation) -> None:
         """Refuse a decision once construction has ended, or an assignment to the

@@ -28,24 +28,45 @@ with workflow.unsafe.imports_passed_through():
 
 @dataclass
 class HeldJob:
-    """The construction job as the workflow holds it.
+    """The construction job as the workflow holds it: a copy of the database's record,
+    at a version.
 
-    The database has the job too: the API records the technicians' reports there, then
-    signals the workflow. What the workflow holds follows the database through
-    :meth:`adopt` (a signalled report, a read, a release) and its own writes.
+    The database is the one truth of the job: the API records the technicians' reports
+    there (each counts one version), and so do construction's activities, which answer
+    with the job as it stands after them (:meth:`adopt`). The API then tells the
+    workflow only the version it made (:meth:`announce`); the workflow reads the job
+    before construction's next step (:meth:`read`).
     """
 
     job: ConstructionJob | None = None
-    report_seq: int = 0
-    """How many of the technicians' reports the database had when it gave the job."""
-    outdated: bool = False
-    """A report was signalled that could not be adopted as it came: the job is read
-    again from the database before construction's next step."""
+    version: int = 0
+    """The job's version in the database when it was taken from there."""
+    announced: int = 0
+    """The newest version the workflow was told the database has."""
+
+    @property
+    def outdated(self) -> bool:
+        """The database has a newer job than the one held: read it before acting."""
+        return self.announced > self.version
 
     def adopt(self, snapshot: ConstructionJobState) -> None:
-        """Hold the job as the database has it, after ``snapshot.report_seq`` reports."""
-        self.job = snapshot.job
-        self.report_seq = max(self.report_seq, snapshot.report_seq)
+        """Hold the job as the database gave it, unless a newer one is held already."""
+        if snapshot.version >= self.version:
+            self.job = snapshot.job
+            self.version = snapshot.version
+
+    def announce(self, version: int) -> None:
+        """The database has the job at ``version`` (or newer)."""
+        self.announced = max(self.announced, version)
+
+    def read(self, snapshot: ConstructionJobState, *, asked: int) -> None:
+        """The job as read from the database after versions up to ``asked`` were
+        announced. The API records a change before it tells of it, so a version told
+        before the read and not found there was never made (a signal from elsewhere):
+        it is forgotten; one told during the read is read next."""
+        self.adopt(snapshot)
+        if self.announced == asked:
+            self.announced = min(self.announced, self.version)
 
 
 @dataclass

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from models.payloads import (
         CancellationInput,
         CancelOrder,
-        ConstructionJobState,
+        ConstructionChanged,
         ConstructionOperation,
         ConstructionView,
         DeactivateResourcesInput,
@@ -238,10 +238,10 @@ class WorkOrderWorkflow:
     # Construction ----------------------------------------------------------------
 
     @workflow.signal
-    def construction_reported(self, reported: ConstructionJobState) -> None:
-        """The API recorded a technician's report: the job as it stands after it
-        (:meth:`workflows.construction.Construction.adopt_report`)."""
-        self._construction.adopt_report(reported)
+    def construction_reported(self, changed: ConstructionChanged) -> None:
+        """The API recorded a technician's report: the job's version after it
+        (:meth:`workflows.construction.Construction.job_changed`)."""
+        self._construction.job_changed(changed)
 
     @workflow.signal
     def technician_available(self) -> None:

@@ -198,7 +198,7 @@ async def test_a_report_whose_signal_did_not_get_through_is_signalled_again(
     assert state.construction.job is not None
     assert state.construction.job.state is JobState.ASSIGNED
     waiting = dict(await system.stores.reports.unsignalled_reports(utcnow()))
-    assert waiting[order["id"]].report_seq == 1
+    assert waiting[order["id"]].version == 2  # assigned, accepted
 
     assert await resignal_reports(system.stores.reports, system.temporal, waited=timedelta(0)) >= 1
     for _ in range(100):

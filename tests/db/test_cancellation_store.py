@@ -85,7 +85,7 @@ async def test_withdrawing_the_job_gives_the_technician_room_again(stores: Store
         order.id, "operations:alice", "cancelled: moved"
     )
 
-    assert (freed, again) == (a, None)
+    assert (freed.freed, again.freed) == (a, None)
     assert await open_jobs(stores, a) == 0  # once
     task = await construction(stores, order)
     assert (task.status, task.technician_id, task.job_state) == (
@@ -111,9 +111,8 @@ async def test_a_queued_job_leaves_the_queue(stores: Stores) -> None:
     assert await assign(stores, queued) is None
     assert (await construction(stores, queued)).queued_at is not None
 
-    assert (
-        await stores.cancellation.withdraw_construction(queued.id, "temporal", "cancelled") is None
-    )
+    withdrawal = await stores.cancellation.withdraw_construction(queued.id, "temporal", "cancelled")
+    assert withdrawal.freed is None
 
     assert (await construction(stores, queued)).queued_at is None
     assert await stores.technicians.next_in_queue(a, {"fibre": FIBRE}) == []

@@ -51,9 +51,10 @@ async def started(stores: Stores, region: str) -> WorkOrder:
 
 
 async def assign(stores: Stores, order: WorkOrder, excluded: Sequence[str] = ()) -> str | None:
-    return await stores.assignment.assign_technician(
+    state = await stores.assignment.assign_technician(
         order.id, order.region, "fibre", FIBRE, excluded=excluded
     )
+    return None if state is None or state.job is None else state.job.technician_id
 
 
 async def construction(stores: Stores, order: WorkOrder) -> SubTask:

@@ -33,7 +33,7 @@ async def test_reports_move_the_job_on_one_by_one(stores: Stores) -> None:
     await assign(stores, order)
     for seq, state in enumerate((JobState.ACCEPTED, JobState.EN_ROUTE, JobState.ON_SITE), 1):
         recorded = await stores.reports.record_report(order.id, report(a, state))
-        assert recorded.state.report_seq == seq
+        assert recorded.state.version == seq + 1  # the assignment is version 1
         assert recorded.state.job == ConstructionJob(technician_id=a, state=state, visit=1)
         assert not recorded.freed
     task = await construction(stores, order)
@@ -51,11 +51,11 @@ async def test_reports_move_the_job_on_one_by_one(stores: Stores) -> None:
     assert task.result == {"state": "completed", "ont_serial": "HWTC0001"}
     assert await open_jobs(stores, a) == 0
     events = [e for e in await stores.orders.timeline(order.id) if e.actor == f"technician:{a}"]
-    assert [(e.kind, e.detail and e.detail["report_seq"]) for e in events] == [
-        ("construction.accepted", 1),
-        ("construction.en_route", 2),
-        ("construction.on_site", 3),
-        ("construction.completed", 4),
+    assert [(e.kind, e.detail and e.detail["version"]) for e in events] == [
+        ("construction.accepted", 2),
+        ("construction.en_route", 3),
+        ("construction.on_site", 4),
+        ("construction.completed", 5),
     ]
 
 
@@ -77,9 +77,7 @@ async def test_a_report_the_job_cannot_take_is_refused_for_what_it_finds(
     assert await refused(stores, order.id, report(a, JobState.COMPLETED)) == "MISSING_EVIDENCE"
     with pytest.raises(OrderNotFound):
         await stores.reports.record_report("no-such-order", report(a, JobState.ACCEPTED))
-    assert (
-        await stores.reports.construction_job(order.id)
-    ).report_seq == 2  # refusals count nothing
+    assert (await stores.reports.construction_job(order.id)).version == 3  # refusals count nothing
 
 
 async def test_no_report_once_the_cancellation_is_requested(stores: Stores) -> None:
@@ -120,7 +118,7 @@ async def test_of_reports_at_the_same_moment_one_is_taken(stores: Stores) -> Non
         for r in results
         if r not in taken
     ), results
-    assert (await stores.reports.construction_job(order.id)).report_seq == 1
+    assert (await stores.reports.construction_job(order.id)).version == 2
 
 
 async def test_a_report_waits_for_its_signal(stores: Stores) -> None:
@@ -131,15 +129,15 @@ async def test_a_report_waits_for_its_signal(stores: Stores) -> None:
     await stores.reports.record_report(order.id, report(a, JobState.EN_ROUTE))
     later = utcnow() + timedelta(seconds=1)
     waiting = dict(await stores.reports.unsignalled_reports(later))
-    assert waiting[order.id].report_seq == 2  # the job as it stands, not each report
+    assert waiting[order.id].version == 3  # the job as it stands, not each report
     assert waiting[order.id].job == ConstructionJob(technician_id=a, state=JobState.EN_ROUTE)
     assert order.id not in dict(
         await stores.reports.unsignalled_reports(utcnow() - timedelta(hours=1))
     )
 
-    await stores.reports.report_signalled(order.id, 1)  # an older report's signal: the newer waits
+    await stores.reports.report_signalled(order.id, 2)  # an older report's signal: the newer waits
     assert order.id in dict(await stores.reports.unsignalled_reports(later))
-    await stores.reports.report_signalled(order.id, 2)
+    await stores.reports.report_signalled(order.id, 3)
     assert order.id not in dict(await stores.reports.unsignalled_reports(later))
 
 
@@ -161,5 +159,5 @@ async def test_the_time_limit_takes_back_only_a_job_not_yet_on_site(
     )
     assert released.technician_id == a
     assert released.state.job is None
-    assert released.state.report_seq == 1
+    assert released.state.version == 3  # assigned, accepted, released
     assert await open_jobs(stores, a) == 1

@@ -24,6 +24,7 @@ from models.payloads import (
     AssignTechnicianInput,
     CancellationInput,
     ConstructionAssignment,
+    ConstructionChanged,
     ConstructionInput,
     ConstructionJob,
     ConstructionJobInput,
@@ -151,6 +152,8 @@ class FakeActivities:
     """The NMS's error code for every slot ``deactivate_resources`` deactivates."""
     jobs: dict[str, ConstructionJobState] = field(default_factory=dict)
     """Each order's construction job as the database holds it."""
+    signalled: int = 0
+    """How many reports were signalled to the workflow."""
     calls: list[tuple[str, object]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     _started: set[str] = field(default_factory=set)
@@ -178,7 +181,8 @@ class FakeActivities:
         return self.jobs.get(order_id, ConstructionJobState())
 
     def _hold(self, order_id: str, job: ConstructionJob | None) -> ConstructionJobState:
-        self.jobs[order_id] = self.job(order_id).model_copy(update={"job": job})
+        """The job changes in the database: one version more."""
+        self.jobs[order_id] = ConstructionJobState(job=job, version=self.job(order_id).version + 1)
         return self.jobs[order_id]
 
     async def report(
@@ -195,12 +199,13 @@ class FakeActivities:
         held = self.job(order_id)
         check_report(held.job, report)
         assert held.job is not None
-        after = ConstructionJobState(
-            job=apply_report(held.job, report), report_seq=held.report_seq + 1
-        )
+        after = ConstructionJobState(job=apply_report(held.job, report), version=held.version + 1)
         self.jobs[order_id] = after
         if signal:
-            await handle.signal(WorkOrderWorkflow.construction_reported, after)
+            self.signalled += 1
+            await handle.signal(
+                WorkOrderWorkflow.construction_reported, ConstructionChanged(version=after.version)
+            )
         return after
 
     async def started(self, name: str) -> None:
@@ -272,13 +277,15 @@ class FakeActivities:
                     reason=None if free else "no technician (scripted)",
                 )
                 if free:  # in the database before the workflow has the answer
-                    self._hold(input.order_id, ConstructionJob(technician_id=free[0]))
+                    assignment.state = self._hold(
+                        input.order_id, ConstructionJob(technician_id=free[0])
+                    )
             await self._enter("dispatch_construction", input)
             self._leave("dispatch_construction")
             return assignment
 
         @activity.defn(name="assign_technician_by_hand")
-        async def assign_technician_by_hand(input: AssignTechnicianInput) -> None:
+        async def assign_technician_by_hand(input: AssignTechnicianInput) -> ConstructionJobState:
             await self._enter("assign_technician_by_hand", input)
             self._leave("assign_technician_by_hand")
             if input.technician_id in self.unavailable:
@@ -287,7 +294,16 @@ class FakeActivities:
                     type="TECHNICIAN_UNAVAILABLE",
                     non_retryable=True,
                 )
-            self._hold(input.order_id, ConstructionJob(technician_id=input.technician_id))
+            now = self.job(input.order_id)
+            if now.job is not None and now.job.technician_id == input.technician_id:
+                return now
+            if now.version != input.version:  # as the store's conditional update
+                raise ApplicationError(
+                    f"the job is at version {now.version}, not {input.version} (scripted)",
+                    type="JOB_CHANGED",
+                    non_retryable=True,
+                )
+            return self._hold(input.order_id, ConstructionJob(technician_id=input.technician_id))
 
         @activity.defn(name="release_construction")
         async def release_construction(input: ReleaseConstructionInput) -> ConstructionJobState:
@@ -305,12 +321,14 @@ class FakeActivities:
             return self.job(input.order_id)
 
         @activity.defn(name="reschedule_construction")
-        async def reschedule_construction(input: RescheduleConstructionInput) -> None:
+        async def reschedule_construction(
+            input: RescheduleConstructionInput,
+        ) -> ConstructionJobState:
             await self._enter("reschedule_construction", input)
             self._leave("reschedule_construction")
             held = self.job(input.order_id).job
             assert held is not None
-            self._hold(
+            return self._hold(
                 input.order_id,
                 ConstructionJob(technician_id=held.technician_id, visit=input.visit),
             )
@@ -336,10 +354,15 @@ class FakeActivities:
             self._leave("record_cancellation")
 
         @activity.defn(name="withdraw_construction")
-        async def withdraw_construction(input: WithdrawConstructionInput) -> None:
+        async def withdraw_construction(input: WithdrawConstructionInput) -> ConstructionJobState:
             await self._enter("withdraw_construction", input)
             self._leave("withdraw_construction")
-            self._hold(input.order_id, None)
+            held = self.job(input.order_id)
+            if held.job is not None and held.job.state is JobState.COMPLETED:
+                return held  # installed before the cancellation: it stands
+            if held.job is None:
+                return held
+            return self._hold(input.order_id, None)
 
         @activity.defn(name="deactivate_resources")
         async def deactivate_resources(
@@ -418,13 +441,20 @@ async def start(
 
 
 async def wait_for_job(
-    handle: WorkflowHandle[WorkOrderWorkflow, WorkOrderResult], technician: str | None = None
+    handle: WorkflowHandle[WorkOrderWorkflow, WorkOrderResult],
+    technician: str | None = None,
+    state: JobState | None = None,
 ) -> ConstructionJob:
-    """Wait until the workflow has assigned the construction job (to ``technician``)."""
+    """Wait until the workflow holds the construction job (of ``technician``, in
+    ``state``): a report is the workflow's once it has read the job again."""
     for _ in range(200):
-        state: WorkOrderState = await handle.query(WorkOrderWorkflow.state)
-        job = state.construction.job
-        if job is not None and technician in (None, job.technician_id):
+        now: WorkOrderState = await handle.query(WorkOrderWorkflow.state)
+        job = now.construction.job
+        if (
+            job is not None
+            and technician in (None, job.technician_id)
+            and state in (None, job.state)
+        ):
             return job
         await asyncio.sleep(0.05)
     raise AssertionError("the construction job was never assigned")

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from workorders.db import Database
 from workorders.store.assignment import AssignmentStore, Release
 from workorders.store.attempts import DEACTIVATION_EVENTS, AttemptStore
-from workorders.store.cancellation import CancellationStore
+from workorders.store.cancellation import CancellationStore, Withdrawal
 from workorders.store.errors import (
+    JobChanged,
     OrderNotFound,
     ResourceTaken,
     TechnicianExists,
@@ -34,6 +35,7 @@ __all__ = [
     "CancellationStore",
     "EventSpan",
     "InventoryStore",
+    "JobChanged",
     "OrderKind",
     "OrderNotFound",
     "OrderStore",
@@ -48,6 +50,7 @@ __all__ = [
     "TechnicianJob",
     "TechnicianStore",
     "TechnicianUnavailable",
+    "Withdrawal",
 ]
 
 

@@ -31,11 +31,12 @@ from workorders.store.base import (
     no_sub_task,
     the_sub_task,
 )
-from workorders.store.errors import TechnicianUnavailable
+from workorders.store.errors import JobChanged, TechnicianUnavailable
 from workorders.store.jobs import (
     CONSTRUCTION_OF_ORDER,
     NOT_YET_ON_SITE,
     book,
+    construction_job_state,
     job_state_of,
     set_order_technician,
     unbook,
@@ -75,9 +76,12 @@ _ASSIGN = (
         queued_at=None,
         visit=1,  # the technician's first visit
         detail=bindparam("new_detail", type_=SUB_TASK.detail.type),
+        version=SUB_TASK.version + 1,
         updated_at=bindparam("at", type_=UtcDateTime),
     )
 )
+_ASSIGN_AT_VERSION = _ASSIGN.where(SUB_TASK.version == bindparam("expected"))
+"""An assignment only if the job is still at the version it was decided on."""
 _ASSIGN_EXCLUDING = _ASSIGN.values(excluded=bindparam("new_excluded", type_=JSON))
 _QUEUE = (
     update(SUB_TASKS)
@@ -104,7 +108,7 @@ class AssignmentStore(Store):
         service_types: Sequence[ServiceType],
         *,
         excluded: Sequence[str] = (),
-    ) -> str | None:
+    ) -> ConstructionJobState | None:
         """Assign the order's construction job to the least-loaded active technician of
         the region who has the skill and room for another job; keep an earlier
         assignment. While an order of the same region and skill has waited longer,
@@ -115,15 +119,16 @@ class AssignmentStore(Store):
             excluded: technicians who gave this job back.
 
         Returns:
-            The technician's id, or ``None``: the job is queued (since ``queued_at``).
+            The job as it stands after the assignment, or ``None``: the job is queued
+            (since ``queued_at``).
         """
 
-        def work(connection: Connection) -> str | None:
+        def work(connection: Connection) -> ConstructionJobState | None:
             task = connection.execute(_CONSTRUCTION_ASSIGNMENT, {"order": order_id}).first()
             if task is None:
                 raise no_sub_task(order_id, SubTaskKind.CONSTRUCTION)
             if task.technician_id is not None:
-                return str(task.technician_id)
+                return construction_job_state(connection, order_id)
             candidates = sorted(
                 (
                     t
@@ -175,24 +180,42 @@ class AssignmentStore(Store):
                 technician_id=chosen.id,
                 region=region,
             )
-            return str(chosen.id)
+            return construction_job_state(connection, order_id)
 
         return await self.db.transaction(work)
 
     async def assign_technician_by_hand(
-        self, order_id: str, technician_id: str, region: str, skill: str, operator: str
-    ) -> None:
+        self,
+        order_id: str,
+        technician_id: str,
+        region: str,
+        skill: str,
+        operator: str,
+        *,
+        version: int | None = None,
+    ) -> ConstructionJobState:
         """Operations give the job to a technician, taking it back from anyone else.
 
+        Args:
+            version: the job's version the decision was made on; ``None``: whatever
+                it is now.
+
+        Returns:
+            The job as it stands after.
+
         Raises:
+            JobChanged: the job is at another version than ``version`` (a report or
+                a release came first): nothing changed.
             TechnicianUnavailable: the technician is unknown, inactive, not of the
                 region, without the skill, or has no room for another job.
         """
 
-        def work(connection: Connection) -> None:
+        def work(connection: Connection) -> ConstructionJobState:
             task = the_sub_task(connection, order_id, SubTaskKind.CONSTRUCTION)
             if task.technician_id == technician_id:
-                return
+                return job_state_of(task)  # assigned already (the activity ran again)
+            if version is not None and task.version != version:
+                raise JobChanged(order_id, version, task.version)
             row = connection.execute(_TECHNICIAN, {"technician": technician_id}).first()
             technician = None if row is None else load(Technician, row)
             if technician is None or not technician.can_take(region, skill):
@@ -202,7 +225,9 @@ class AssignmentStore(Store):
             previous = task.technician_id
             if previous is not None and task.job_state is not JobState.COMPLETED:
                 unbook(connection, previous)
-            _assign(connection, order_id, technician_id, technician.name)
+            if not _assign(connection, order_id, technician_id, technician.name, at=task.version):
+                connection.rollback()  # the technician's booking too
+                raise JobChanged(order_id, task.version, task.version + 1)
             add_event(
                 connection,
                 order_id,
@@ -212,6 +237,7 @@ class AssignmentStore(Store):
                 technician_id=technician_id,
                 previous=previous,
             )
+            return construction_job_state(connection, order_id)
 
         return await self.db.transaction(work)
 
@@ -248,10 +274,16 @@ class AssignmentStore(Store):
                     .where(
                         SUB_TASK.id == task.id,
                         SUB_TASK.technician_id == technician_id,
-                        SUB_TASK.report_seq == task.report_seq,
+                        SUB_TASK.version == task.version,
                         SUB_TASK.visit == task.visit,
                     )
-                    .values(technician_id=None, job_state=None, detail=reason, updated_at=now)
+                    .values(
+                        technician_id=None,
+                        job_state=None,
+                        detail=reason,
+                        version=SUB_TASK.version + 1,
+                        updated_at=now,
+                    )
                 )
                 if released.rowcount != 1:
                     connection.rollback()
@@ -268,18 +300,22 @@ class AssignmentStore(Store):
                     technician_id=technician_id,
                     reason=reason,
                 )
-                return Release(technician_id, ConstructionJobState(report_seq=task.report_seq))
+                return Release(technician_id, ConstructionJobState(version=task.version + 1))
             raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
 
         return await self.db.transaction(work)
 
-    async def reschedule_visit(self, order_id: str, visit: int) -> None:
-        """The same technician visits again: the job is theirs, assigned anew."""
+    async def reschedule_visit(self, order_id: str, visit: int) -> ConstructionJobState:
+        """The same technician visits again: the job is theirs, assigned anew.
 
-        def work(connection: Connection) -> None:
+        Returns:
+            The job as it stands after.
+        """
+
+        def work(connection: Connection) -> ConstructionJobState:
             task = the_sub_task(connection, order_id, SubTaskKind.CONSTRUCTION)
             if task.job_state is not JobState.CANNOT_COMPLETE:
-                return  # rescheduled already (the activity ran again)
+                return job_state_of(task)  # rescheduled already (the activity ran again)
             now = utcnow()
             connection.execute(
                 update(SUB_TASKS)
@@ -288,6 +324,7 @@ class AssignmentStore(Store):
                     visit=visit,
                     job_state=JobState.ASSIGNED,
                     detail=f"visit {visit} to be arranged by {task.technician_id}",
+                    version=SUB_TASK.version + 1,
                     updated_at=now,
                 )
             )
@@ -300,6 +337,7 @@ class AssignmentStore(Store):
                 technician_id=task.technician_id,
                 visit=visit,
             )
+            return construction_job_state(connection, order_id)
 
         return await self.db.transaction(work)
 
@@ -335,20 +373,30 @@ def _assign(
     technician_id: str,
     name: str,
     excluded: Sequence[str] | None = None,
-) -> None:
+    *,
+    at: int | None = None,
+) -> bool:
     """Give the order's construction job to the technician (``excluded``: whom it is
-    never given to again, if that changed)."""
-    set_order_technician(connection, order_id, technician_id)
+    never given to again, if that changed; ``at``: only if the job is at this version).
+    Whether it was given."""
     params: dict[str, Any] = {
         "order": order_id,
         "technician": technician_id,
         "new_detail": f"assigned to {name} ({technician_id})",
         "at": utcnow(),
     }
-    if excluded is None:
-        connection.execute(_ASSIGN, params)
+    if at is not None:
+        assigned = connection.execute(_ASSIGN_AT_VERSION, {**params, "expected": at})
+    elif excluded is None:
+        assigned = connection.execute(_ASSIGN, params)
     else:
-        connection.execute(_ASSIGN_EXCLUDING, {**params, "new_excluded": list(excluded) or None})
+        assigned = connection.execute(
+            _ASSIGN_EXCLUDING, {**params, "new_excluded": list(excluded) or None}
+        )
+    if assigned.rowcount != 1:
+        return False
+    set_order_technician(connection, order_id, technician_id)
+    return True
 
 
 def _why_not(technician: Technician | None, technician_id: str, region: str, skill: str) -> str:

@@ -4,10 +4,12 @@ the installation job withdrawn; sub-tasks waiting for operations stop waiting.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, update
 
 from models.enums import JobState, OrderStatus, SubTaskKind, SubTaskStatus
+from models.payloads import ConstructionJobState
 from models.tables import UtcDateTime, WorkOrder, utcnow
 from workorders.store.base import (
     CANCELLATION_REQUESTED,
@@ -23,7 +25,18 @@ from workorders.store.base import (
     set_order_status,
     the_sub_task,
 )
-from workorders.store.jobs import set_order_technician, unbook
+from workorders.store.jobs import job_state_of, set_order_technician, unbook
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """What withdrawing a cancelled order's installation job did."""
+
+    freed: str | None
+    """The technician who got room for another job, if any."""
+    state: ConstructionJobState
+    """The job after it: still completed if it was installed before."""
+
 
 _STOP_WAITING = (
     update(SUB_TASKS)
@@ -81,28 +94,34 @@ class CancellationStore(Store):
 
         return await self.db.transaction(work)
 
-    async def withdraw_construction(self, order_id: str, actor: str, reason: str) -> str | None:
+    async def withdraw_construction(self, order_id: str, actor: str, reason: str) -> Withdrawal:
         """The order is cancelled: its installation job is taken back from the
         technician (who has room for another job again), leaves the queue, or stops
         waiting for operations; the construction sub-task is cancelled.
 
+        An installation completed before the cancellation was recorded stands: the
+        database took the completion first (reports are refused once a cancellation
+        is requested), so the job stays completed and nothing is withdrawn.
+
         Returns:
-            The technician who got room for another job, if any.
+            Who got room for another job, and the job as it stands after.
         """
 
-        def work(connection: Connection) -> str | None:
+        def work(connection: Connection) -> Withdrawal:
             order = order_of(connection, order_id)
             task = the_sub_task(connection, order_id, SubTaskKind.CONSTRUCTION)
             technician_id = task.technician_id
             queued = task.queued_at is not None
             waiting = task.status is SubTaskStatus.WAITING_FOR_OPERATIONS
             if task.status is SubTaskStatus.CANCELLED:
-                return None  # withdrawn already (the activity ran again)
+                return Withdrawal(None, job_state_of(task))  # withdrawn already (ran again)
+            if task.job_state is JobState.COMPLETED:
+                _stop_waiting(connection, order)
+                return Withdrawal(None, job_state_of(task))
             freed = None
-            if technician_id is not None and task.job_state is not JobState.COMPLETED:
+            if technician_id is not None:
                 unbook(connection, technician_id)
                 freed = technician_id
-            if technician_id is not None:
                 set_order_technician(connection, order_id, None)
             now = utcnow()
             connection.execute(
@@ -114,6 +133,7 @@ class CancellationStore(Store):
                     queued_at=None,
                     status=SubTaskStatus.CANCELLED,
                     detail=reason,
+                    version=SUB_TASK.version + int(technician_id is not None),
                     updated_at=now,
                 )
             )
@@ -130,7 +150,8 @@ class CancellationStore(Store):
                     waiting_for_operations=waiting,
                     reason=reason,
                 )
-            return freed
+            version = task.version + int(technician_id is not None)
+            return Withdrawal(freed, ConstructionJobState(version=version))
 
         return await self.db.transaction(work)
 

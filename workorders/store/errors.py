@@ -17,3 +17,16 @@ class TechnicianUnavailable(Exception):
 
 class TechnicianExists(Exception):
     """A technician with that id exists already."""
+
+
+class JobChanged(Exception):
+    """The construction job changed since the version a decision was made on."""
+
+    def __init__(self, order_id: str, expected: int, found: int) -> None:
+        super().__init__(
+            f"the construction job of {order_id} changed (version {found}, not {expected});"
+            " decide again on the job as it stands"
+        )
+        self.order_id = order_id
+        self.expected = expected
+        self.found = found

@@ -8,7 +8,15 @@ from sqlalchemy import Connection, bindparam, update
 from models.enums import JobState, SubTaskKind, SubTaskStatus
 from models.payloads import ConstructionJob, ConstructionJobState
 from models.tables import SubTask
-from workorders.store.base import ORDER, ORDERS, SUB_TASK, TECHNICIAN, TECHNICIANS, sub_task_of
+from workorders.store.base import (
+    ORDER,
+    ORDERS,
+    SUB_TASK,
+    TECHNICIAN,
+    TECHNICIANS,
+    no_sub_task,
+    sub_task_of,
+)
 
 CLOSED_CONSTRUCTION = (SubTaskStatus.CANCELLED, SubTaskStatus.FAILED)
 """A construction sub-task in these takes no more reports."""
@@ -78,4 +86,16 @@ def job_of(task: SubTask | None) -> ConstructionJob | None:
 
 
 def job_state_of(task: SubTask) -> ConstructionJobState:
-    return ConstructionJobState(job=job_of(task), report_seq=task.report_seq)
+    return ConstructionJobState(job=job_of(task), version=task.version)
+
+
+def construction_job_state(connection: Connection, order_id: str) -> ConstructionJobState:
+    """The order's construction job as it stands now, at its version.
+
+    Raises:
+        OrderNotFound: no such order, or its sub-tasks are not created yet.
+    """
+    task = construction_of(connection, order_id)
+    if task is None:
+        raise no_sub_task(order_id, SubTaskKind.CONSTRUCTION)
+    return job_state_of(task)

@@ -100,7 +100,7 @@ class ProgressStore(Store):
                     "kind": kind,
                     "attempts": 0,
                     "visit": 0,
-                    "report_seq": 0,
+                    "version": 0,
                     "updated_at": now,
                     **(limit if kind is SubTaskKind.CONSTRUCTION else no_limit),
                     **(opened if kind is SubTaskKind.QUALITY_CHECK else pending),

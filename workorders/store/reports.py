@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, Update, bindparam, exists, func, select, update
 
-from models.enums import JobState, SubTaskKind, SubTaskStatus
+from models.enums import JobState, SubTaskStatus
 from models.payloads import ConstructionJob, ConstructionJobState, ConstructionReport
 from models.status import ReportRejected, check_report, missing_evidence, states_before
 from models.tables import SubTask, UtcDateTime, utcnow
@@ -23,12 +23,12 @@ from workorders.store.base import (
     add_event,
     cancellation_requested,
     load,
-    no_sub_task,
     order_of,
 )
 from workorders.store.jobs import (
     CLOSED_CONSTRUCTION,
     CONSTRUCTION_OF_ORDER,
+    construction_job_state,
     construction_of,
     job_of,
     job_state_of,
@@ -54,7 +54,7 @@ def _recording(state: JobState) -> Update:
     values: dict[str, Any] = {
         "job_state": state,
         "detail": bindparam("new_detail"),
-        "report_seq": SUB_TASK.report_seq + 1,
+        "version": SUB_TASK.version + 1,
         "report_unsignalled_since": func.coalesce(
             SUB_TASK.report_unsignalled_since, bindparam("at", type_=UtcDateTime)
         ),
@@ -76,7 +76,7 @@ def _recording(state: JobState) -> Update:
             ),
         )
         .values(values)
-        .returning(SUB_TASK.report_seq, SUB_TASK.visit)
+        .returning(SUB_TASK.version, SUB_TASK.visit)
     )
 
 
@@ -84,7 +84,7 @@ _SIGNALLED = (
     update(SUB_TASKS)
     .where(
         *CONSTRUCTION_OF_ORDER,
-        SUB_TASK.report_seq <= bindparam("seq"),
+        SUB_TASK.version <= bindparam("seq"),
         SUB_TASK.report_unsignalled_since.is_not(None),
     )
     .values(report_unsignalled_since=None)
@@ -148,7 +148,7 @@ class ReportStore(Store):
                             f"technician:{technician}",
                             f"construction.{report.state.value}",
                             now,
-                            report_seq=seq,
+                            version=seq,
                             **data,
                         )
                         job = ConstructionJob(
@@ -158,19 +158,17 @@ class ReportStore(Store):
                             reason_code=report.reason_code,
                             visit=visit,
                         )
-                        return RecordedReport(ConstructionJobState(job=job, report_seq=seq), freed)
+                        return RecordedReport(ConstructionJobState(job=job, version=seq), freed)
                     connection.rollback()
                 _refuse_report(connection, order_id, report)
             raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
 
         return await self.db.transaction(work)
 
-    async def report_signalled(self, order_id: str, report_seq: int) -> None:
-        """The workflow has been told of the job's reports up to ``report_seq``."""
+    async def report_signalled(self, order_id: str, version: int) -> None:
+        """The workflow has been told of the job's reports up to ``version``."""
         await self.db.transaction(
-            lambda connection: connection.execute(
-                _SIGNALLED, {"order": order_id, "seq": report_seq}
-            )
+            lambda connection: connection.execute(_SIGNALLED, {"order": order_id, "seq": version})
         )
 
     async def unsignalled_reports(
@@ -194,13 +192,9 @@ class ReportStore(Store):
     async def construction_job(self, order_id: str) -> ConstructionJobState:
         """The construction job as it stands now."""
 
-        def work(connection: Connection) -> ConstructionJobState:
-            task = construction_of(connection, order_id)
-            if task is None:
-                raise no_sub_task(order_id, SubTaskKind.CONSTRUCTION)
-            return job_state_of(task)
-
-        return await self.db.transaction(work)
+        return await self.db.transaction(
+            lambda connection: construction_job_state(connection, order_id)
+        )
 
 
 def _refuse_report(connection: Connection, order_id: str, report: ConstructionReport) -> None:
