@@ -193,12 +193,14 @@ class Construction(Branch):
     async def _read_job_again(self) -> None:
         """Read the job from the database, where the API records the reports."""
         held = self.construction.held
-        asked = held.announced
+        asked, had = held.announced, held.version
         snapshot = await call_database(
             ConstructionActivities.read_construction_job,
             ConstructionJobInput(order_id=self.state.order_id),
         )
         held.read(snapshot, asked=asked)
+        if held.version != had:  # wakes construction's loop, if another step read it
+            self.construction.changes += 1
 
     async def _withdraw(self, request: CancelOrder) -> SubTaskOutcome:
         """The order is cancelled: take the job back from its technician, out of the

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from temporalio.client import WorkflowHandle
 
 from api.workflows import resignal_reports
@@ -214,3 +215,42 @@ async def test_a_report_whose_signal_did_not_get_through_is_signalled_again(
         response = await report(system, order["id"], technician, step, ont_serial="HWTC0009")
         assert response.status_code == 200, response.text
     await wait_for(system, order["id"], lambda o: o["status"] == "completed")
+
+
+@pytest.mark.parametrize("first", ["completion", "cancel"])
+async def test_a_cancel_and_a_completion_sent_together_tell_one_story(
+    system: System, first: str
+) -> None:
+    # The database orders them: a completion recorded before the cancellation stands
+    # (construction succeeded, nothing withdrawn); one after it is refused (409) and
+    # the job is withdrawn. Either way the timeline, the sub-task and the order agree.
+    order = await create(system)
+    technician = await assigned(system, order["id"])
+    for state in ("accepted", "en_route", "on_site"):
+        assert (await report(system, order["id"], technician, state)).status_code == 200
+    complete = report(system, order["id"], technician, "completed", ont_serial="HWTC1A2B3C4D")
+    cancel = system.http.post(f"/orders/{order['id']}/cancel", json={"reason": "moved"})
+    sent = (complete, cancel) if first == "completion" else (cancel, complete)
+    answers = await asyncio.gather(*sent)
+    completed, cancelled = answers if first == "completion" else answers[::-1]
+    assert completed.status_code in (200, 409), completed.text
+    assert cancelled.status_code in (202, 409), cancelled.text
+    done = await wait_for(
+        system, order["id"], lambda o: o["status"] in ("cancelled", "completed", "failed")
+    )
+    task = construction(done)
+    history = (await system.http.get(f"/orders/{order['id']}/history")).json()
+    kinds = [e["kind"] for e in history["events"]]
+    if completed.status_code == 200:
+        assert task["status"] == "succeeded"
+        assert "construction.completed" in kinds
+        assert "construction.withdrawn" not in kinds
+    else:
+        assert completed.json()["code"] == "CONSTRUCTION_CLOSED"
+        assert task["status"] == "cancelled"
+        assert "construction.completed" not in kinds
+        assert "construction.withdrawn" in kinds
+    if cancelled.status_code == 202:
+        assert done["status"] == "cancelled"
+    else:
+        assert done["status"] == "completed"  # it had ended before the cancel

@@ -21,7 +21,7 @@ from models.enums import (
 from models.payloads import ConstructionReport
 from models.tables import SubTask, Technician, WorkOrder
 from tests.factories import new_order
-from workorders.store import Stores, TechnicianExists, TechnicianUnavailable
+from workorders.store import JobChanged, Stores, TechnicianExists, TechnicianUnavailable
 
 FIBRE = [ServiceType.FTTH]
 
@@ -299,3 +299,68 @@ async def test_waiting_reasons_of_two_sub_tasks(stores: Stores) -> None:
     stored = await stores.orders.get_order(order.id)
     assert stored.status is OrderStatus.WAITING_FOR_OPERATIONS
     assert stored.status_reason == "construction: no technician"
+
+
+async def test_every_change_of_the_job_counts_its_version(stores: Stores) -> None:
+    region, (a, b) = await region_with(stores, ("a", 2), ("b", 2))
+    order = await started(stores, region)
+    versions = [(await stores.reports.construction_job(order.id)).version]
+    await assign(stores, order)
+    versions.append((await stores.reports.construction_job(order.id)).version)
+    recorded = await stores.reports.record_report(
+        order.id,
+        ConstructionReport(
+            technician_id=a,
+            state=JobState.CANNOT_COMPLETE,
+            reason_code=CannotCompleteReason.CUSTOMER_ABSENT,
+        ),
+    )
+    versions.append(recorded.state.version)
+    versions.append((await stores.assignment.reschedule_visit(order.id, 2)).version)
+    versions.append((await stores.assignment.release_technician(order.id, "gave up")).state.version)
+    by_hand = await stores.assignment.assign_technician_by_hand(
+        order.id, b, region, "fibre", "ops:1", version=versions[-1]
+    )
+    versions.append(by_hand.version)
+    withdrawal = await stores.cancellation.withdraw_construction(order.id, "ops:1", "cancelled")
+    versions.append(withdrawal.state.version)
+    assert versions == [0, 1, 2, 3, 4, 5, 6]
+    assert (await stores.reports.construction_job(order.id)).version == 6
+
+
+async def test_an_assignment_by_hand_on_an_older_version_changes_nothing(stores: Stores) -> None:
+    region, (a, b) = await region_with(stores, ("a", 2), ("b", 2))
+    order = await started(stores, region)
+    await assign(stores, order)
+    seen = (await stores.reports.construction_job(order.id)).version
+    await stores.reports.record_report(
+        order.id, ConstructionReport(technician_id=a, state=JobState.ACCEPTED)
+    )
+    with pytest.raises(JobChanged):
+        await stores.assignment.assign_technician_by_hand(
+            order.id, b, region, "fibre", "ops:1", version=seen
+        )
+    task = await construction(stores, order)
+    assert (task.technician_id, task.job_state) == (a, JobState.ACCEPTED)
+    assert (await open_jobs(stores, a), await open_jobs(stores, b)) == (1, 0)
+
+
+async def test_withdrawing_a_completed_installation_leaves_it(stores: Stores) -> None:
+    region, (a,) = await region_with(stores, ("a", 2))
+    order = await started(stores, region)
+    await assign(stores, order)
+    for state in (JobState.ACCEPTED, JobState.EN_ROUTE, JobState.ON_SITE):
+        await stores.reports.record_report(
+            order.id, ConstructionReport(technician_id=a, state=state)
+        )
+    await stores.reports.record_report(
+        order.id,
+        ConstructionReport(technician_id=a, state=JobState.COMPLETED, ont_serial="HWTC0001"),
+    )
+    withdrawal = await stores.cancellation.withdraw_construction(order.id, "ops:1", "cancelled")
+    assert withdrawal.freed is None
+    assert withdrawal.state.job is not None and withdrawal.state.job.state is JobState.COMPLETED
+    task = await construction(stores, order)
+    assert (task.status, task.job_state) == (SubTaskStatus.SUCCEEDED, JobState.COMPLETED)
+    kinds = [e.kind for e in await stores.orders.timeline(order.id)]
+    assert "construction.withdrawn" not in kinds

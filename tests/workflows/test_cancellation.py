@@ -430,3 +430,58 @@ async def test_a_cancelled_order_is_counted_as_ended_cancelled(
     assert sample(ended, {"status": "failed"}) == 0
     refused = {"activity": "deactivate_resources", "error_code": "NOT_OWNER"}
     assert sample("workorders_nms_errors_total", refused) == 1
+
+
+async def test_a_completion_recorded_before_the_cancellation_stands(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    # The technician's completion reached the database before the cancellation (its
+    # signal has not reached the workflow yet): the installation stands, and the
+    # rest of the order is cancelled and deactivated.
+    fakes = FakeActivities()
+    async with order(time_skipping_env, fakes) as handle:
+        await wait_for_job(handle, "tech-north-1")
+        for state in (JobState.ACCEPTED, JobState.EN_ROUTE, JobState.ON_SITE):
+            await fakes.report(
+                handle, ConstructionReport(technician_id="tech-north-1", state=state), signal=False
+            )
+        await fakes.report(
+            handle,
+            ConstructionReport(
+                technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="HWTC0001"
+            ),
+            signal=False,
+        )
+        await until(handle, activated)
+        await cancel(handle)
+        result = await handle.result()
+    assert result.status is OrderStatus.CANCELLED
+    construction = {o.kind: o for o in result.outcomes}[SubTaskKind.CONSTRUCTION]
+    assert (construction.status, construction.reason) == (
+        SubTaskStatus.SUCCEEDED,
+        "installed before the cancellation",
+    )
+    assert len(fakes.called("withdraw_construction")) == 1
+    assert deactivated_attempts(fakes) == [[1]]
+
+
+async def test_a_signal_that_the_database_does_not_back_changes_nothing(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    # A signal sent past the API (from the Temporal UI, say) names a version the
+    # database never had: the workflow reads the job once, keeps it as it is, and
+    # does not read again for it.
+    fakes = FakeActivities()
+    async with order(time_skipping_env, fakes) as handle:
+        await wait_for_job(handle, "tech-north-1")
+        await handle.signal(
+            WorkOrderWorkflow.construction_reported, ConstructionChanged(version=99)
+        )
+        await fakes.ended("read_construction_job")
+        job = await wait_for_job(handle, "tech-north-1")
+        assert job.state is JobState.ASSIGNED
+        await asyncio.sleep(0.5)
+        assert len(fakes.called("read_construction_job")) == 1
+        await install(fakes, handle)
+        result = await handle.result()
+    assert result.status is OrderStatus.COMPLETED

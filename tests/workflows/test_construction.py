@@ -17,7 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.enums import CannotCompleteReason, JobState, OrderStatus, SlaState, SubTaskKind
 from models.payloads import (
+    AssignTechnicianInput,
     ConstructionInput,
+    ConstructionJob,
     ConstructionOperation,
     ConstructionReport,
     ConstructionView,
@@ -29,6 +31,7 @@ from models.payloads import (
 )
 from models.status import MAX_VISITS
 from tests.workflows.fakes import FakeActivities, quality_fails, start
+from tests.workflows.test_cancellation import refused
 from tests.workflows.test_work_order import Handle, decide, install
 from workflows import WorkOrderWorkflow
 
@@ -365,3 +368,40 @@ async def test_at_the_limit_a_report_not_yet_signalled_keeps_the_job(
     (release,) = fakes.called("release_construction")
     assert isinstance(release, ReleaseConstructionInput) and release.before_on_site
     assert len(fakes.called("dispatch_construction")) == 1
+
+
+async def test_an_assignment_that_crosses_a_completion_is_refused(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    # The technician completed (in the database; its signal is late) while an operator
+    # gave the job to another technician on the job as the workflow held it: the
+    # store refuses the older version, the workflow reads the job and refuses the
+    # decision for what it finds, and the installation stands.
+    fakes = FakeActivities()
+    async with order(time_skipping_env, fakes) as handle:
+        await until(handle, assigned_to("tech-north-1"))
+        for state in (JobState.ACCEPTED, JobState.EN_ROUTE, JobState.ON_SITE):
+            await fakes.report(
+                handle, ConstructionReport(technician_id="tech-north-1", state=state), signal=False
+            )
+        await fakes.report(
+            handle,
+            ConstructionReport(
+                technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="HWTC0001"
+            ),
+            signal=False,
+        )
+        assert (
+            await refused(
+                handle,
+                WorkOrderWorkflow.operate_construction,
+                ConstructionOperation(action="assign", technician_id="tech-north-2"),
+            )
+            == "CONSTRUCTION_CLOSED"
+        )
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+    (tried,) = fakes.called("assign_technician_by_hand")
+    assert isinstance(tried, AssignTechnicianInput) and tried.version == 1
+    assert fakes.job(handle.id.removeprefix("work-order-")).job == ConstructionJob(
+        technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="HWTC0001"
+    )
