@@ -288,6 +288,9 @@ async def test_no_decision_on_a_completed_installation(
     fakes = FakeActivities(quality=quality_fails("NOT_ACTIVATED", revisable=False))
     async with order(time_skipping_env, fakes) as handle:
         await install(fakes, handle)
+        # The completion's signal makes the workflow read the job again: decisions are
+        # refused once it holds the completion, not while that read is under way.
+        await until(handle, assigned_to("tech-north-1", JobState.COMPLETED))
         for operation in (
             ConstructionOperation(action="fail", reason="too late"),
             ConstructionOperation(action="assign", technician_id="tech-north-2"),
