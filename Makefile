@@ -13,7 +13,7 @@ COMPILE := $(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --
 	--python-version 3.11 --quiet -o $(LOCK)
 
 .PHONY: up test lint typecheck pytest pytest-postgres install lock lock-upgrade demo bench \
-	bench-smoke clean
+	bench-smoke clean browser-deps
 
 up: $(STAMP)
 	$(BIN)/workorders up
@@ -28,8 +28,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
+# The browser tests' Chromium and a font with Chinese glyphs, Debian's packages,
+# installed when missing (as root; otherwise the browser tests say what is missing).
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+browser-deps:
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
+	  else echo "browser tests need: apt-get install $(BROWSER_PACKAGES)"; fi; }
+
 # Every test on SQLite, the embedded default (tests/db runs on PostgreSQL too) ...
-pytest: $(STAMP)
+pytest: $(STAMP) browser-deps
 	$(BIN)/pytest
 
 # ... then, of the layers that touch the database, what runs on PostgreSQL: the API and

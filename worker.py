@@ -11,6 +11,7 @@ import logging
 
 from workorders.config import Settings, get_settings
 from workorders.db import NotMigrated
+from workorders.hub import delivering
 from workorders.logs import configure_logging
 from workorders.metrics import WorkerMetrics, serve_metrics
 from workorders.process import freeze_startup_objects
@@ -38,10 +39,12 @@ async def run(settings: Settings) -> None:
             if stop_serving is not None:
                 stack.callback(stop_serving)
         client = await connect(settings, temporal_runtime(settings))
+        stores = Stores.of(db)
+        await stack.enter_async_context(delivering(settings, stores.hub))
         worker = build_worker(
             client,
             settings.task_queue,
-            Stores.of(db),
+            stores,
             nms,
             regions=regions,
             catalog=catalog,

@@ -19,7 +19,7 @@ from models.payloads import (
     WorkOrderInput,
 )
 from models.tables import WorkOrder
-from workorders.reference import Regions
+from workorders.reference import ADDRESS_FIELDS, Regions, load_address_formats
 from workorders.store import (
     AttemptStore,
     CancellationStore,
@@ -35,10 +35,10 @@ QUALITY_CHECK_WAITS = "scheduled: waiting for the installation and the activatio
 
 
 def one_line_address(order: WorkOrder) -> str:
-    """The order's address on one line, e.g. ``Jianguo Road 88, Flat 1203, 10115
-    Springfield``."""
-    parts = [f"{order.street} {order.house_number}", order.unit, f"{order.postcode} {order.city}"]
-    return ", ".join(p for p in parts if p)
+    """The order's address on one line, as its country writes it: e.g.
+    ``Jianguo Road 88, Flat 1203, 10115 Springfield``, ``北京市海淀区中关村大街27号3单元502室``."""
+    parts = {name: getattr(order, name) for name in ADDRESS_FIELDS}
+    return load_address_formats().get(order.country).one_line(parts)
 
 
 class OrderActivities:

@@ -15,11 +15,14 @@ from workorders.db import Database
 from workorders.reference import Catalog, Regions
 from workorders.store import (
     AttemptStore,
+    HubStore,
+    ImportStore,
     InventoryStore,
     OrderStore,
     ReportStore,
     Stores,
     TechnicianStore,
+    UserStore,
 )
 from workorders.wake import Wake
 
@@ -58,6 +61,18 @@ async def get_inventory(request: Request) -> InventoryStore:
     return _stores(request).inventory
 
 
+async def get_imports(request: Request) -> ImportStore:
+    return _stores(request).imports
+
+
+async def get_users(request: Request) -> UserStore:
+    return _stores(request).users
+
+
+async def get_hub(request: Request) -> HubStore:
+    return _stores(request).hub
+
+
 async def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
@@ -88,5 +103,7 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 RegionsDep = Annotated[Regions, Depends(get_regions)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 InventoryDep = Annotated[InventoryStore, Depends(get_inventory)]
+ImportsDep = Annotated[ImportStore, Depends(get_imports)]
+HubDep = Annotated[HubStore, Depends(get_hub)]
 WakeDep = Annotated[Wake, Depends(get_wake)]
 """Wakes a queued job's workflow (:func:`workorders.wake.waker`, built once)."""

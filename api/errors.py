@@ -2,7 +2,7 @@
 
 Every error the API answers is a problem document; bad input is a 4xx with the
 fields at fault, an error of the API's own a 500 that names no internals (the log has
-the trace), and Temporal not answering a 503 to try again.
+the trace), and Temporal or the database not answering a 503 to try again.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -42,7 +44,7 @@ class Problem(BaseModel):
         examples=["IDEMPOTENCY_KEY_CONFLICT"],
     )
     errors: list[FieldError] | None = Field(
-        default=None, description="The fields at fault, for 422."
+        default=None, description="The fields at fault, for 422 (of a file: its line, then field)."
     )
 
 
@@ -57,6 +59,7 @@ class ProblemError(Exception):
         *,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        errors: list[FieldError] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -64,6 +67,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.code = code
         self.headers = headers or {}
+        self.errors = errors
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
@@ -74,15 +78,53 @@ def problem(status: int, title: str, detail: str | None = None, **extra: Any) ->
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM)
 
 
-async def _problem_error(_: Request, exc: Exception) -> JSONResponse:
+TMF641_BASE = "/tmf-api/serviceOrdering/v4"
+"""Where the TMF641 interface is mounted; its errors are TMF ``Error`` bodies."""
+
+
+def tmf_error(status: int, code: str, reason: str, message: str | None = None) -> JSONResponse:
+    """A TMF630 ``Error`` body (``code``, ``reason``, ``message``, ``status``)."""
+    body: dict[str, Any] = {"code": code, "reason": reason, "status": str(status)}
+    if message:
+        body["message"] = message
+    body["@type"] = "Error"
+    return JSONResponse(body, status_code=status)
+
+
+def _is_tmf(request: Request) -> bool:
+    return request.url.path.startswith(TMF641_BASE)
+
+
+def error_for(
+    path: str, status: int, title: str, detail: str | None = None, *, code: str | None = None
+) -> JSONResponse:
+    """The error body a client of ``path`` reads: TMF ``Error`` under the TMF641 base,
+    a problem document everywhere else (for middleware, which has no route yet)."""
+    if path.startswith(TMF641_BASE):
+        return tmf_error(status, code or str(status), title, detail)
+    return problem(status, title, detail, code=code)
+
+
+async def _problem_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
-    response = problem(exc.status, exc.title, exc.detail, code=exc.code)
+    if _is_tmf(request):
+        response = tmf_error(exc.status, exc.code or str(exc.status), exc.title, exc.detail)
+        response.headers.update(exc.headers)
+        return response
+    errors = [e.model_dump() for e in exc.errors] if exc.errors is not None else None
+    response = problem(exc.status, exc.title, exc.detail, code=exc.code, errors=errors)
     response.headers.update(exc.headers)
     return response
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if _is_tmf(request):
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return tmf_error(400, "INVALID_REQUEST", "Invalid request", where)
     errors = [
         {"location": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
         for e in exc.errors()
@@ -90,8 +132,12 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, "Invalid request", "the request does not fit the schema", errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if _is_tmf(request) and exc.status_code < 500:
+        response = tmf_error(exc.status_code, str(exc.status_code), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
     response = problem(exc.status_code, str(exc.detail))
     response.headers.update(exc.headers or {})
     return response
@@ -109,9 +155,28 @@ async def _temporal_error(request: Request, exc: Exception) -> JSONResponse:
     return await _server_error(request, exc)
 
 
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, ConnectionError)
+"""What a database that does not answer raises: the driver cannot connect or lost its
+connection (SQLAlchemy wraps pysqlite's and psycopg's errors), or the pool has none."""
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning(
+        "the database does not answer: %s %s", request.method, request.url.path, exc_info=exc
+    )
+    response = problem(503, "Database unavailable", "the database does not answer; try again")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("error answering %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(500, "Internal error", "the API failed to answer; the error is logged")
+    response = problem(500, "Internal error", "the API failed to answer; the error is logged")
+    # Starlette answers an unhandled error outside every middleware: these are
+    # api.middleware.SecurityHeaders' own.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def install(app: FastAPI) -> None:
@@ -119,4 +184,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RPCError, _temporal_error)
+    for error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error, _database_error)
     app.add_exception_handler(Exception, _server_error)

@@ -16,10 +16,22 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors, openapi
+from api import console, errors, openapi
 from api.metrics import ApiMetrics, MeteredOrders, RequestMetrics, name_the_order
 from api.metrics import router as metrics_router
-from api.routes import codec, construction, health, inventory, network_tasks, orders, technicians
+from api.middleware import BodyLimit, RequireToken, SecurityHeaders
+from api.routes import (
+    codec,
+    construction,
+    health,
+    imports,
+    inventory,
+    network_tasks,
+    orders,
+    technicians,
+    tmf641,
+    tmf641_hub,
+)
 from api.workflows import keep_resuming
 from workorders.codec import EncryptionCodec
 from workorders.config import Settings, get_settings
@@ -87,6 +99,7 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
             resumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await resumer
+            await app.state.order_feed.close()
             await db.dispose()
 
     app = FastAPI(
@@ -98,6 +111,10 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
         dependencies=[Depends(name_the_order)],
     )
     app.state.metrics = metrics
+    # Innermost first: a request meets SecurityHeaders, CORS, RequestMetrics, BodyLimit,
+    # then RequireToken (a 413 before a 401, both before a body is parsed).
+    app.add_middleware(RequireToken, settings=settings)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(
@@ -106,12 +123,17 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
             allow_methods=["GET", "POST", "PATCH"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Namespace"],
         )
+    app.add_middleware(SecurityHeaders)
     errors.install(app)
+    console.install(app, settings)
     app.include_router(orders.router)
+    app.include_router(tmf641.router)
+    app.include_router(tmf641_hub.router)
     app.include_router(construction.router)
     app.include_router(network_tasks.router)
     app.include_router(technicians.router)
     app.include_router(inventory.router)
+    app.include_router(imports.router)
     app.include_router(codec.router)
     app.include_router(health.router)
     app.include_router(metrics_router)

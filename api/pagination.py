@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from api.errors import ProblemError
 
@@ -27,7 +27,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         instant = datetime.fromisoformat(created_at)
         if instant.tzinfo is None or not isinstance(item_id, str):
             raise ValueError(cursor)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        instant.astimezone(UTC)  # one past the calendar's end there is no cursor of ours
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError):
         raise ProblemError(
             400, "Invalid cursor", "pass the next_cursor of an earlier page", code="BAD_CURSOR"
         ) from None

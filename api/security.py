@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.deps import SettingsDep
 from api.errors import ProblemError
 from workorders.auth import InvalidToken, Principal, Role, read_token
+from workorders.config import Settings
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -23,6 +24,9 @@ bearer = HTTPBearer(
     description="A token from `workorders token ROLE NAME` (development mode prints some"
     " at start): `Authorization: Bearer <token>`.",
 )
+
+
+MISSING_TOKEN = "send a bearer token: Authorization: Bearer <token>"
 
 
 class Unauthenticated(ProblemError):
@@ -48,7 +52,7 @@ async def authenticate(
 ) -> Principal:
     """The principal of the request's bearer token."""
     if credentials is None:
-        raise Unauthenticated("send a bearer token: Authorization: Bearer <token>")
+        raise Unauthenticated(MISSING_TOKEN)
     try:
         principal = read_token(settings, credentials.credentials)
     except InvalidToken as e:
@@ -88,17 +92,21 @@ async def require_codec_access(
     """Operations may decode payloads. In development, so may the local Temporal UI,
     which calls from the browser without a token: a request from one of the allowed
     browser origins (``cors_origins``)."""
-    origin = request.headers.get("origin")
-    if (
-        credentials is None
-        and settings.environment == "development"
-        and origin is not None
-        and origin in settings.cors_origins
-    ):
+    if credentials is None and browser_codec_call(settings, request.headers.get("origin")):
         return
     principal = await authenticate(request, settings, credentials)
     if principal.role is not Role.OPERATIONS:
         raise Forbidden("only operations may encode or decode payloads")
+
+
+def browser_codec_call(settings: Settings, origin: str | None) -> bool:
+    """A call without a token that may use the codec: in development, from one of the
+    allowed browser origins (the local Temporal UI)."""
+    return (
+        settings.environment == "development"
+        and origin is not None
+        and origin in settings.cors_origins
+    )
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -41,6 +41,7 @@ import httpx
 from sqlalchemy import Connection, insert
 from sqlmodel import col, func, select
 
+from bench import exit_at_once
 from bench.stats import percentile, summary, verdict
 from bench.system import (
     ZERO_LATENCY_NMS,
@@ -502,4 +503,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_at_once(main())

@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 from temporalio.api.enums.v1 import PendingActivityState
 
+from bench import exit_at_once
 from bench.checks import Audit, audit
 from bench.stats import summary, verdict
 from bench.system import (
@@ -373,4 +374,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_at_once(main())

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import exit_at_once
 from bench.stats import percentile, summary, verdict
 from bench.system import (
     ZERO_LATENCY_NMS,
@@ -192,4 +193,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_at_once(main())

@@ -44,6 +44,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench import exit_at_once
 from bench.baseline import SequentialWorkOrderWorkflow, TechnicianWorkflow
 from bench.stats import summary, verdict
 from bench.temporal_setup import ensure_search_attributes
@@ -516,4 +517,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_at_once(main())

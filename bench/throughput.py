@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
+from bench import exit_at_once
 from bench.floor import FloorWorkflow
 from bench.stats import summary, verdict
 from bench.system import (
@@ -258,4 +259,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_at_once(main())

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal, Self
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from models.enums import (
     AttemptOutcome,
@@ -18,6 +32,32 @@ from models.enums import (
     SubTaskKind,
     SubTaskStatus,
 )
+from workorders.config import get_settings
+from workorders.reference import ADDRESS_FIELDS, UnknownCountry, load_address_formats
+
+_NUMBER = re.compile(r"^\s*[-+]?[0-9]+(\.[0-9]*)?\s*$")
+
+
+def _written_out(value: Any) -> Any:
+    """An instant given as a number (JSON's, or a query's digits) would be read as Unix
+    seconds; the API takes ISO 8601 only."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
+        raise ValueError("give an ISO 8601 date and time with a time zone, as a string")
+    return value
+
+
+def _within_utc(value: datetime) -> datetime:
+    """An instant the database can hold: one that is still a date once in UTC
+    (9999-12-31T20:00-10:00 is past the end of the calendar there)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant is outside the calendar once in UTC") from None
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_written_out), AfterValidator(_within_utc)]
+"""An ISO 8601 date and time with a time zone, representable in UTC."""
 
 
 class _Strict(BaseModel):
@@ -32,17 +72,67 @@ class Customer(_Strict):
     email: EmailStr | None = Field(default=None, examples=["wang@example.com"])
 
 
+def _default_country() -> str:
+    return get_settings().default_country
+
+
+def _part(max_length: int, example: str, *more: str) -> Any:
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=max_length,
+        validate_default=True,
+        examples=[example, *more],
+    )
+
+
 class Address(_Strict):
-    street: str = Field(min_length=1, max_length=200, examples=["Jianguo Road"])
-    house_number: str = Field(min_length=1, max_length=20, examples=["88"])
-    unit: str | None = Field(default=None, max_length=50, examples=["Flat 1203"])
-    postcode: str = Field(pattern=r"^[0-9]{5}$", examples=["10115"])
-    city: str = Field(min_length=1, max_length=100, examples=["Springfield"])
+    """Where the line is installed. Which fields an address has, and its postcode's
+    pattern, depend on its country (workorders/data/address_formats.toml): a Chinese
+    one has province, city, district, street, house number and six-digit postcode,
+    and may have building, unit and room."""
+
+    country: str = Field(
+        default_factory=_default_country,
+        pattern=r"^[A-Z]{2}$",
+        description="ISO 3166-1 alpha-2; the operator's default country if left out.",
+        examples=["CN"],
+    )
+    province: str | None = _part(100, "北京市")
+    city: str | None = _part(100, "北京市", "Springfield")
+    district: str | None = _part(100, "海淀区")
+    street: str | None = _part(200, "中关村大街", "Jianguo Road")
+    house_number: str | None = _part(20, "27号", "88")
+    building: str | None = _part(50, "5号楼")
+    unit: str | None = _part(50, "3单元", "Flat 1203")
+    room: str | None = _part(50, "502室")
+    postcode: str | None = _part(10, "100080", "10115")
+
+    @field_validator("country")
+    @classmethod
+    def _served(cls, country: str) -> str:
+        try:
+            load_address_formats().get(country)
+        except UnknownCountry as e:
+            raise ValueError(str(e)) from None
+        return country
+
+    @field_validator(*ADDRESS_FIELDS)
+    @classmethod
+    def _fits_country(cls, value: str | None, info: ValidationInfo) -> str | None:
+        country = info.data.get("country")
+        if country is None:  # the country itself is wrong, and said so
+            return value
+        assert info.field_name is not None
+        problem = load_address_formats().get(country).problem(info.field_name, value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class InstallationWindow(_Strict):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -53,8 +143,8 @@ class InstallationWindow(_Strict):
 
 class BroadbandDemand(_Strict):
     service_type: ServiceType = Field(examples=["FTTH"])
-    download_mbps: int = Field(ge=1, le=10_000, examples=[300])
-    upload_mbps: int = Field(ge=1, le=10_000, examples=[100])
+    download_mbps: StrictInt = Field(ge=1, le=10_000, examples=[300])
+    upload_mbps: StrictInt = Field(ge=1, le=10_000, examples=[100])
     installation_window: InstallationWindow | None = None
 
 
@@ -210,8 +300,8 @@ class TechnicianBase(_Strict):
     name: str = Field(min_length=1, max_length=200, examples=["Li Wei"])
     regions: list[str] = Field(min_length=1, examples=[["north"]])
     skills: list[Skill] = Field(min_length=1, examples=[["fibre", "copper"]])
-    active: bool = True
-    max_open_jobs: int = Field(default=4, ge=1, le=50)
+    active: StrictBool = True
+    max_open_jobs: StrictInt = Field(default=4, ge=1, le=50)
 
 
 class TechnicianCreateRequest(TechnicianBase):
@@ -227,8 +317,8 @@ class TechnicianUpdateRequest(_Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     regions: list[str] | None = Field(default=None, min_length=1)
     skills: list[Skill] | None = Field(default=None, min_length=1)
-    active: bool | None = None
-    max_open_jobs: int | None = Field(default=None, ge=1, le=50)
+    active: StrictBool | None = None
+    max_open_jobs: StrictInt | None = Field(default=None, ge=1, le=50)
 
 
 class TechnicianResponse(TechnicianBase):
@@ -255,26 +345,43 @@ class ConstructionOperationRequest(_Strict):
         return self
 
 
-class NetworkOperationRequest(_Strict):
-    """An operator's decision on an activation or quality check waiting for them."""
+_Id = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+_Port = Annotated[StrictInt, Field(ge=1, le=128)]
 
+
+class ActivationDataEdit(_Strict):
+    """The whole data of an activation's next attempt, as an operator edits it: the
+    network resources and the profile sent to the NMS."""
+
+    olt_id: _Id = Field(examples=["olt-north-02"])
+    pon_port: _Port = Field(examples=[3])
+    ont_id: _Port = Field(description="The customer's terminal on the port.", examples=[7])
+    vlan: StrictInt = Field(ge=2, le=4094, examples=[150])
+    profile: _Id = Field(examples=["FTTH_300_100"])
+    nms_profile_name: _Id = Field(examples=["FTTH_300_100"])
+
+
+class QualityCheckDataEdit(_Strict):
+    """The whole data of a quality check's next attempt, as an operator edits it: the
+    line, the test server and the thresholds."""
+
+    olt_id: _Id
+    pon_port: _Port
+    ont_id: _Port
+    profile: _Id
+    test_server: _Id = Field(examples=["speedtest-north-1"])
+    expected_download_mbps: StrictInt = Field(ge=1, le=10_000)
+    expected_upload_mbps: StrictInt = Field(ge=1, le=10_000)
+    min_speed_ratio: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
+    max_latency_ms: float = Field(default=20.0, gt=0, le=10_000, allow_inf_nan=False)
+    max_jitter_ms: float = Field(default=5.0, gt=0, le=10_000, allow_inf_nan=False)
+    max_loss_pct: float = Field(default=0.5, ge=0, le=100, allow_inf_nan=False)
+
+
+class _NetworkOperation(_Strict):
     action: Literal["retry", "abort"] = Field(
         description="retry: run the sub-task again, with `data` if given (else with data "
         "planned anew from the history); abort: give it up, with a reason."
-    )
-    data: dict[str, Any] | None = Field(
-        default=None,
-        description="The whole data of the next attempt, as shown in the sub-task's `data`.",
-        examples=[
-            {
-                "olt_id": "olt-north-02",
-                "pon_port": 3,
-                "ont_id": 7,
-                "vlan": 150,
-                "profile": "FTTH_300_100",
-                "nms_profile_name": "FTTH_300_100",
-            }
-        ],
     )
     reason: str | None = Field(default=None, min_length=1, max_length=1000)
 
@@ -282,9 +389,30 @@ class NetworkOperationRequest(_Strict):
     def _complete(self) -> Self:
         if self.action == "abort" and not self.reason:
             raise ValueError("abort needs a reason")
-        if self.action == "abort" and self.data is not None:
+        if self.action == "abort" and getattr(self, "data", None) is not None:
             raise ValueError("abort takes no data")
         return self
+
+
+class ActivationOperationRequest(_NetworkOperation):
+    """An operator's decision on an activation waiting for them."""
+
+    data: ActivationDataEdit | None = Field(
+        default=None,
+        description="The whole data of the next attempt, as shown in the sub-task's `data`.",
+    )
+
+
+class QualityCheckOperationRequest(_NetworkOperation):
+    """An operator's decision on a quality check waiting for them."""
+
+    data: QualityCheckDataEdit | None = Field(
+        default=None,
+        description="The whole data of the next attempt, as shown in the sub-task's `data`.",
+    )
+
+
+NetworkOperationRequest = ActivationOperationRequest | QualityCheckOperationRequest
 
 
 class NetworkOperationResponse(BaseModel):

@@ -45,8 +45,9 @@ class OrderPlan(BaseModel):
     (:mod:`workorders.codec`); empty in plans of orders started before it was kept."""
     customer_phone: str = ""
     address: str = ""
-    """Where the line is installed, on one line: street, house number, unit, postcode,
-    city."""
+    """Where the line is installed, on one line as the address's country writes it
+    (CN: 北京市海淀区中关村大街27号3单元502室; DE: street house number, unit, postcode
+    city)."""
 
 
 class SubTaskOutcome(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -76,11 +76,17 @@ class WorkOrder(SQLModel, table=True):
     customer_name: str = Field(max_length=200)
     customer_phone: str = Field(max_length=32)
     customer_email: str | None = Field(default=None, max_length=254)
+    country: str = Field(default="DE", max_length=2)
+    """ISO 3166-1 alpha-2; orders taken before addresses had a country are DE."""
+    province: str | None = Field(default=None, max_length=100)
+    city: str = Field(max_length=100)
+    district: str | None = Field(default=None, max_length=100)
     street: str = Field(max_length=200)
     house_number: str = Field(max_length=20)
+    building: str | None = Field(default=None, max_length=50)
     unit: str | None = Field(default=None, max_length=50)
+    room: str | None = Field(default=None, max_length=50)
     postcode: str = Field(max_length=10)
-    city: str = Field(max_length=100)
 
     service_type: ServiceType
     download_mbps: int
@@ -268,3 +274,82 @@ class BlockedResource(SQLModel, table=True):
     reason: str = Field(max_length=64)
     order_id: str | None = Field(default=None, max_length=36)
     at: datetime = _ts(default_factory=utcnow)
+
+
+class ConsoleUser(SQLModel, table=True):
+    """A person who signs in to the web console: their name, role and password hash
+    (argon2), and their failed sign-ins, which lock the name for a while."""
+
+    __tablename__ = "console_user"
+
+    name: str = Field(primary_key=True, max_length=100)
+    role: str = Field(max_length=16)
+    """A :class:`workorders.auth.Role` value."""
+    technician_id: str | None = Field(default=None, max_length=50)
+    """For a technician: whose jobs they see and report on."""
+    password_hash: str = Field(max_length=255)
+    disabled: bool = False
+    failed_logins: int = 0
+    """Failed sign-ins since the last good one or lockout."""
+    locked_until: datetime | None = _ts(default=None, nullable=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class HubListener(SQLModel, table=True):
+    """A TMF641 listener: the callback a party registered at ``/hub`` (docs/tmf641.md)."""
+
+    __tablename__ = "hub_listener"
+
+    id: str = Field(primary_key=True, max_length=36)
+    callback: str = Field(max_length=2000)
+    query: str | None = Field(default=None, max_length=1000)
+    secret: str | None = Field(default=None, max_length=200)
+    """The key its notifications are signed with (HMAC-SHA256 over the body)."""
+    owner: str = Field(max_length=100)
+    """The actor of the token that registered it: the front desk removes its own."""
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class HubEvent(SQLModel, table=True):
+    """The outbox: one TMF641 notification, written in the transaction of the order's
+    change that caused it; ``body`` is the exact JSON that is sent (and signed)."""
+
+    __tablename__ = "hub_event"
+    __table_args__ = (
+        Index("ix_hub_event_order", "order_id", "id"),
+        Index("ix_hub_event_fanned_out", "fanned_out", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=36)
+    event_type: str = Field(max_length=64)
+    order_id: str = Field(max_length=36)
+    state: str = Field(max_length=32)
+    """The order's TMF641 state when the event happened (the last one told)."""
+    at: datetime = _ts()
+    body: str = Field(sa_type=Text)
+    fanned_out: bool = Field(default=False)
+    """Whether a delivery exists for every listener it matched when it was fanned out."""
+
+
+class HubDelivery(SQLModel, table=True):
+    """One event to one listener: sent until the listener answers 2xx, in event order
+    per order and listener; a deliverer holds it while ``lease_until`` is ahead."""
+
+    __tablename__ = "hub_delivery"
+    __table_args__ = (
+        UniqueConstraint("listener_id", "event_id", name="uq_hub_delivery_listener_event"),
+        Index("ix_hub_delivery_due", "delivered_at", "next_attempt_at"),
+        Index("ix_hub_delivery_listener_order", "listener_id", "order_id", "event_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    listener_id: str = Field(max_length=36, foreign_key="hub_listener.id", ondelete="CASCADE")
+    event_id: int = Field(foreign_key="hub_event.id")
+    order_id: str = Field(max_length=36)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _ts()
+    lease_until: datetime | None = _ts(default=None, nullable=True)
+    delivered_at: datetime | None = _ts(default=None, nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)

@@ -168,8 +168,12 @@ def demo(
 
 def _add_operations() -> None:
     from workorders.ops import app as orders
+    from workorders.ops import import_file
+    from workorders.users_cli import app as users
 
     app.add_typer(orders, name="orders")
+    app.add_typer(users, name="users")
+    app.command("import")(import_file)
 
 
 _add_operations()

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         " round trips release the GIL.",
     )
 
+    default_country: str = Field(
+        default="DE",
+        pattern=r"^[A-Z]{2}$",
+        description="The country (ISO 3166-1 alpha-2) of an order's address that names"
+        " none; its format (workorders/data/address_formats.toml) must be shipped. DE is"
+        " that of the addresses taken before addresses had a country; CN for Beijing.",
+    )
+
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "work-orders"
@@ -58,6 +66,17 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    console_session_minutes: int = Field(
+        default=8 * 60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="A console session ends this long after its last request.",
+    )
+    max_request_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="The largest request body the API reads; a larger one is a 413.",
+    )
     resume_interval_s: float = Field(
         default=30,
         gt=0,
@@ -143,10 +162,46 @@ class Settings(BaseSettings):
     nms_congested_server_rate: float = Field(default=0.15, ge=0, le=1)
     nms_degraded_line_rate: float = Field(default=0.0, ge=0, le=1)
 
+    public_url: str = Field(
+        default="",
+        description="The API's address as its clients reach it (the hrefs of TMF641"
+        " notifications); empty: api_url.",
+    )
+    hub_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts a TMF641 listener's callback may name outside development"
+        " (exact names; `*.example.com` for its subdomains). Empty: none.",
+    )
+    hub_delivery: bool = Field(
+        default=True, description="Whether the worker process runs the TMF641 deliverer."
+    )
+    hub_poll_interval_s: float = Field(
+        default=0.2, gt=0, description="The deliverer's pause when it found nothing to send."
+    )
+    hub_timeout_s: float = Field(
+        default=10, gt=0, description="How long a listener may take to answer a notification."
+    )
+    hub_lease_s: float = Field(
+        default=60,
+        gt=0,
+        description="How long a deliverer holds a delivery; longer than hub_timeout_s.",
+    )
+    hub_retry_base_s: float = Field(
+        default=1, gt=0, description="The first retry's delay; it doubles with each failure."
+    )
+    hub_retry_max_s: float = Field(
+        default=600, gt=0, description="The longest delay between two tries of a delivery."
+    )
+    hub_batch: int = Field(
+        default=100, ge=1, le=1000, description="Deliveries a deliverer sends at once."
+    )
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.nms_latency_max_s < self.nms_latency_min_s:
             raise ValueError("nms_latency_max_s must be at least nms_latency_min_s")
+        if self.hub_lease_s <= self.hub_timeout_s:
+            raise ValueError("hub_lease_s must be longer than hub_timeout_s")
         if self.environment == "production":
             if not self.database_url:
                 raise ValueError("WORKORDERS_DATABASE_URL must be set in production")

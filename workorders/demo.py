@@ -35,20 +35,15 @@ NEXT_STEP = {
 }
 FINAL = ("completed", "failed")
 
-POSTCODES = [
-    "10115",
-    "10230",
-    "10399",
-    "20110",
-    "20245",
-    "30177",
-    "30250",
-    "30311",
-    "40133",
-    "40218",
-]
-STREETS = ["Jianguo Road", "Renmin Avenue", "Heping Street", "Xinhua Lane", "Chang'an Road"]
-NAMES = ["Wang Xiaoming", "Li Na", "Zhang Wei", "Liu Yang", "Chen Jing", "Yang Fan", "Zhao Min"]
+DISTRICTS = {
+    "海淀区": (["中关村大街", "学院路", "知春路", "海淀大街"], ["100080", "100083", "100190"]),
+    "朝阳区": (["建国路", "朝阳北路", "望京街", "东三环中路"], ["100020", "100025", "100102"]),
+    "东城区": (["东长安街", "王府井大街", "东直门内大街"], ["100005", "100006", "100010"]),
+    "西城区": (["西长安街", "金融大街", "德胜门外大街"], ["100032", "100033", "100045"]),
+    "丰台区": (["丰台路", "南三环西路", "科学城路"], ["100070", "100071", "100078"]),
+}
+"""Beijing's districts the operator serves, with some of their streets and postcodes."""
+NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆", "赵敏", "王小明"]
 DEMANDS = [
     ("FTTH", 100, 50),
     ("FTTH", 300, 100),
@@ -96,6 +91,26 @@ class Run:
         return {"Authorization": f"Bearer {self.config.token_for(role, name)}"}
 
 
+def beijing_address(rng: random.Random) -> dict[str, str]:
+    """An address in one of Beijing's served districts, some with building and room."""
+    district = rng.choice(sorted(DISTRICTS))
+    streets, postcodes = DISTRICTS[district]
+    address = {
+        "country": "CN",
+        "province": "北京市",
+        "city": "北京市",
+        "district": district,
+        "street": rng.choice(streets),
+        "house_number": f"{rng.randrange(1, 300)}号",
+        "postcode": rng.choice(postcodes),
+    }
+    if rng.random() < 0.7:
+        address["building"] = f"{rng.randrange(1, 20)}号楼"
+        address["unit"] = f"{rng.randrange(1, 6)}单元"
+        address["room"] = f"{rng.randrange(1, 30)}{rng.randrange(1, 5):02d}室"
+    return address
+
+
 def order_request(rng: random.Random, reference: str) -> dict[str, Any]:
     service, down, up = rng.choice(DEMANDS)
     return {
@@ -105,12 +120,7 @@ def order_request(rng: random.Random, reference: str) -> dict[str, Any]:
             "name": rng.choice(NAMES),
             "phone": f"+86 138 {rng.randrange(10**4):04d} {rng.randrange(10**4):04d}",
         },
-        "address": {
-            "street": rng.choice(STREETS),
-            "house_number": str(rng.randrange(1, 300)),
-            "postcode": rng.choice(POSTCODES),
-            "city": "Springfield",
-        },
+        "address": beijing_address(rng),
         "demand": {"service_type": service, "download_mbps": down, "upload_mbps": up},
     }
 

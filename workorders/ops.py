@@ -247,3 +247,53 @@ def cancel(
 
 
 OPEN_SUB_TASKS = ("pending", "in_progress", "waiting_for_operations")
+
+
+def import_file(
+    kind: Annotated[str, typer.Argument(help="technicians or inventory (OLTs).")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    dry_run: Annotated[bool, typer.Option(help="Show what would change; change nothing.")] = False,
+    api_url: ApiUrl = None,
+) -> None:
+    """Technicians or OLTs from a CSV or TOML file (docs/import.md): all of the file or,
+    when a row is wrong, nothing; the same file twice changes nothing."""
+    media = {".csv": "text/csv", ".toml": "application/toml"}.get(file.suffix.lower())
+    if media is None:
+        raise _fail(f"{file} is neither .csv nor .toml")
+    with _client(api_url) as client:
+        try:
+            response = client.post(
+                f"/imports/{kind}",
+                content=file.read_bytes(),
+                params={"dry_run": str(dry_run).lower()},
+                headers={"Content-Type": media},
+            )
+        except httpx.HTTPError as e:
+            raise _fail(f"the API at {client.base_url} does not answer: {e}") from e
+    if response.status_code == 422 and response.json().get("code") == "IMPORT_REFUSED":
+        problem = response.json()
+        console.print(Text(f"{file}: {problem['title']}; nothing was changed", style="red"))
+        for error in problem["errors"]:
+            line, *field = error["location"]
+            where = f"line {line}" if line else "the file"
+            where += f", {field[0]}:" if field else ":"
+            console.print(_line(Text(where, "bold"), error["message"]))
+        raise typer.Exit(1)
+    _check(response)
+    report = response.json()
+    verb = "would be" if report["dry_run"] else "were"
+    for id_ in report["added"]:
+        console.print(_line(Text("+", "green"), id_))
+    for change in report["changed"]:
+        fields = ", ".join(
+            f"{c['field']}: {c['before']!r} → {c['after']!r}" for c in change["changes"]
+        )
+        console.print(_line(Text("~", "yellow"), change["id"], fields))
+    for id_ in report["removed"]:
+        console.print(_line(Text("-", "red"), id_))
+    console.print(
+        Text(
+            f"{len(report['added'])} added, {len(report['changed'])} changed,"
+            f" {len(report['removed'])} removed {verb}; {len(report['unchanged'])} already so"
+        )
+    )

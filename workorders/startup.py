@@ -28,6 +28,8 @@ from workorders.db import Database
 from workorders.nms import NetworkManagementSystem, NmsSimulator, SimulatorConfig
 from workorders.nms.http import HttpNms, nms_client
 from workorders.reference import Catalog, Regions, load_regions
+from workorders.store import UserExists, UserStore
+from workorders.users import demo_users, hash_password
 
 log = logging.getLogger("workorders.worker")
 """Only the worker logs here (its NMS, its SDK runtime), under its own name."""
@@ -76,8 +78,22 @@ async def migrate(settings: Settings, regions: Regions | None = None) -> None:
     try:
         await db.migrate()
         await db.seed(regions or load_regions())
+        if settings.environment == "development":
+            await seed_demo_users(UserStore(db), regions or load_regions())
     finally:
         await db.dispose()
+
+
+async def seed_demo_users(users: UserStore, regions: Regions) -> None:
+    """The console's development users (:func:`workorders.users.demo_users`) that the
+    database does not have yet; one whose password was changed keeps it."""
+    technicians = [t.id for region in regions for t in region.technicians]
+    for name, role, technician_id, password in demo_users(technicians):
+        if await users.get_user(name) is None:
+            with contextlib.suppress(UserExists):  # another process at the same moment
+                await users.add_user(
+                    name, role, hash_password(password), technician_id=technician_id
+                )
 
 
 def simulator_config(settings: Settings, catalog: Catalog) -> SimulatorConfig:

@@ -31,6 +31,7 @@ from workorders.config import Settings
 from workorders.reference import load_regions
 from workorders.startup import migrate
 from workorders.supervise import Child, KeepsCrashing, Supervisor
+from workorders.users import console_lines
 
 console = Console()
 
@@ -173,6 +174,11 @@ def up(settings: Settings) -> int:
         technicians = [t.id for region in load_regions() for t in region.technicians]
         for line in development_credentials(settings, technicians):
             console.print(line, soft_wrap=True, highlight=False)
+        if settings.environment == "development":
+            for line in console_lines(f"{settings.api_url}/console", technicians):
+                console.print(line, soft_wrap=True, highlight=False, markup=False)
+        else:
+            console.print(f"  Console      {settings.api_url}/console")
         console.print("Try [bold]workorders demo --orders 20[/] in another shell; Ctrl-C stops.")
         while not stopping:
             try:

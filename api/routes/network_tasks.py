@@ -13,7 +13,12 @@ from api.access import order_or_404
 from api.deps import OrdersDep, TemporalDep
 from api.security import Operations
 from api.workflows import update_workflow
-from models.api import NetworkOperationRequest, NetworkOperationResponse
+from models.api import (
+    ActivationOperationRequest,
+    NetworkOperationRequest,
+    NetworkOperationResponse,
+    QualityCheckOperationRequest,
+)
 from models.enums import SubTaskKind
 from models.payloads import NetworkOperation, WorkOrderState
 from workflows import WorkOrderWorkflow
@@ -61,7 +66,7 @@ NETWORK_OPERATION_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def operate_activation(
     order_id: str,
-    request: NetworkOperationRequest,
+    request: ActivationOperationRequest,
     principal: Operations,
     orders: OrdersDep,
     temporal: TemporalDep,
@@ -79,7 +84,7 @@ async def operate_activation(
 )
 async def operate_quality_check(
     order_id: str,
-    request: NetworkOperationRequest,
+    request: QualityCheckOperationRequest,
     principal: Operations,
     orders: OrdersDep,
     temporal: TemporalDep,

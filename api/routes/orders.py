@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
-from temporalio.service import RPCError
 
+from api import ordering
 from api.access import order_or_404, technicians_own
 from api.deps import AttemptsDep, CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep
-from api.errors import ProblemError
 from api.pagination import decode_cursor, encode_cursor
 from api.security import (
     CurrentPrincipal,
     FrontDeskOrOperations,
 )
-from api.workflows import start_order_workflow, update_workflow
 from models.api import (
     Address,
     AttemptResponse,
@@ -28,6 +22,7 @@ from models.api import (
     Customer,
     EventResponse,
     InstallationWindow,
+    Instant,
     OrderCancelRequest,
     OrderCreateRequest,
     OrderHistoryResponse,
@@ -37,12 +32,7 @@ from models.api import (
     SubTaskResponse,
 )
 from models.enums import OrderStatus
-from models.payloads import (
-    CancelOrder,
-)
 from models.tables import SubTask, WorkOrder
-from workflows import WorkOrderWorkflow, workflow_id_for
-from workorders.reference import NoProfile, UnknownRegion
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 log = logging.getLogger("workorders.api")
@@ -65,6 +55,26 @@ CREATE_EXAMPLES: dict[str, Any] = {
                 "unit": "Flat 1203",
                 "postcode": "10115",
                 "city": "Springfield",
+            },
+            "demand": {"service_type": "FTTH", "download_mbps": 300, "upload_mbps": 100},
+        },
+    },
+    "beijing": {
+        "summary": "Fibre to the home in Beijing, from a web shop",
+        "value": {
+            "external_reference": "WEB-2026-000021",
+            "channel": "web_shop",
+            "customer": {"name": "张伟", "phone": "+86 138 0013 8000"},
+            "address": {
+                "country": "CN",
+                "province": "北京市",
+                "city": "北京市",
+                "district": "海淀区",
+                "street": "中关村大街",
+                "house_number": "27号",
+                "unit": "3单元",
+                "room": "502室",
+                "postcode": "100080",
             },
             "demand": {"service_type": "FTTH", "download_mbps": 300, "upload_mbps": 100},
         },
@@ -96,12 +106,6 @@ CREATE_EXAMPLES: dict[str, Any] = {
 """Orders as a CRM and the front desk send them, shown in the API docs."""
 
 
-def fingerprint(request: OrderCreateRequest) -> str:
-    """A digest of the request body, to tell a repeated order from a different one."""
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def to_summary(order: WorkOrder) -> OrderSummary:
     return OrderSummary.model_validate(order, from_attributes=True)
 
@@ -128,14 +132,9 @@ def to_response(order: WorkOrder, sub_tasks: list[SubTask]) -> OrderResponse:
     )
 
 
-def address_of(order: WorkOrder) -> Address:
-    return Address(
-        street=order.street,
-        house_number=order.house_number,
-        unit=order.unit,
-        postcode=order.postcode,
-        city=order.city,
-    )
+def address_of(order: object) -> Address:
+    """The address of a stored order (or of a row with its address columns)."""
+    return Address.model_validate(order, from_attributes=True)
 
 
 @router.post(
@@ -179,68 +178,22 @@ async def create_order(
 ) -> OrderResponse:
     """Create a work order and start its workflow (front desk, operations).
 
-    The customer's postcode decides the region, the demand the profile. Sending the
+    The address decides the region (its administrative district, or else its
+    postcode), the demand the profile. Sending the
     same Idempotency-Key or external reference again returns the same order and starts
     nothing new.
     """
-    try:
-        region = regions.for_postcode(request.address.postcode)
-        profile = catalog.profile_for(
-            request.demand.service_type, request.demand.download_mbps, request.demand.upload_mbps
-        )
-    except (UnknownRegion, NoProfile) as e:
-        raise ProblemError(422, "Order cannot be served", str(e)) from None
-
-    order_id = str(uuid.uuid4())
-    window = request.demand.installation_window
-    order, created = await orders.create_order(
-        WorkOrder(
-            id=order_id,
-            external_reference=request.external_reference,
-            channel=request.channel,
-            request_fingerprint=fingerprint(request),
-            idempotency_key=idempotency_key,
-            customer_name=request.customer.name,
-            customer_phone=request.customer.phone,
-            customer_email=request.customer.email,
-            street=request.address.street,
-            house_number=request.address.house_number,
-            unit=request.address.unit,
-            postcode=request.address.postcode,
-            city=request.address.city,
-            service_type=request.demand.service_type,
-            download_mbps=request.demand.download_mbps,
-            upload_mbps=request.demand.upload_mbps,
-            profile=profile.name,
-            window_start=window.start if window else None,
-            window_end=window.end if window else None,
-            region=region.code,
-            workflow_id=workflow_id_for(order_id),
-        ),
+    result = await ordering.create_order(
+        request,
         actor=principal.actor,
+        idempotency_key=idempotency_key,
+        orders=orders,
+        temporal=temporal,
+        task_queue=settings.task_queue,
+        regions=regions,
+        catalog=catalog,
     )
-    if not created and order.request_fingerprint != fingerprint(request):
-        if idempotency_key is not None and order.idempotency_key == idempotency_key:
-            raise ProblemError(
-                409,
-                "Idempotency-Key already used",
-                f"order {order.id} was created with this Idempotency-Key and different details",
-                code="IDEMPOTENCY_KEY_CONFLICT",
-            )
-        raise ProblemError(
-            409,
-            "External reference already used",
-            f"order {order.id} has external reference {order.external_reference!r}"
-            " with different details",
-            code="EXTERNAL_REFERENCE_CONFLICT",
-        )
-    if order.status is OrderStatus.RECEIVED:
-        try:
-            await start_order_workflow(temporal, settings.task_queue, order)
-        except RPCError:
-            # The order is stored as received; the API starts its workflow once
-            # Temporal answers again (see keep_resuming).
-            log.warning("could not start the workflow of order %s yet", order.id, exc_info=True)
+    order, created = result.order, result.created
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/orders/{order.id}"
@@ -262,20 +215,17 @@ async def list_orders(
         Query(max_length=50, description="Orders whose installation job is this technician's."),
     ] = None,
     created_from: Annotated[
-        datetime | None, Query(description="Created at or after (ISO 8601).")
+        Instant | None, Query(description="Created at or after (ISO 8601, with a time zone).")
     ] = None,
-    created_to: Annotated[datetime | None, Query(description="Created before (ISO 8601).")] = None,
+    created_to: Annotated[
+        Instant | None, Query(description="Created before (ISO 8601, with a time zone).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the page before.")
     ] = None,
 ) -> OrderPage:
     """Work orders, newest first, a page at a time (front desk, operations)."""
-    for instant in (created_from, created_to):
-        if instant is not None and instant.tzinfo is None:
-            raise ProblemError(
-                422, "Invalid request", "give created_from and created_to with a time zone"
-            )
     page, total = await orders.list_orders(
         status=status_,
         region=region,
@@ -352,29 +302,16 @@ async def cancel_order(
     the technician, resources activated in the NMS are deactivated, and the order ends
     ``cancelled``. Accepted at once; the order's status turns ``cancelled`` when that
     is done. Cancelling again is harmless."""
-    order = await order_or_404(orders, order_id)
-    if order.status is OrderStatus.CANCELLED:
+    order, already = await ordering.cancel_order(
+        await order_or_404(orders, order_id),
+        reason=request.reason,
+        actor=principal.actor,
+        orders=orders,
+        temporal=temporal,
+        task_queue=settings.task_queue,
+    )
+    if already:
         response.status_code = status.HTTP_200_OK
         return to_response(order, await orders.get_sub_tasks(order.id))
-    if order.status in (OrderStatus.COMPLETED, OrderStatus.FAILED):
-        raise _closed(order)
-    if order.status is OrderStatus.RECEIVED:
-        await start_order_workflow(temporal, settings.task_queue, order)
-    await update_workflow(
-        temporal,
-        order,
-        WorkOrderWorkflow.cancel_order,
-        CancelOrder(reason=request.reason, actor=principal.actor),
-    )
     response.headers["Location"] = f"/orders/{order.id}"
-    order = await orders.get_order(order.id)
     return to_response(order, await orders.get_sub_tasks(order.id))
-
-
-def _closed(order: WorkOrder) -> ProblemError:
-    return ProblemError(
-        409,
-        "Order has ended",
-        f"order {order.id} is {order.status.value}; it takes no more changes",
-        code="ORDER_CLOSED",
-    )

@@ -127,13 +127,7 @@ async def list_jobs(
             due_at=job.due_at,
             customer_name=job.customer_name,
             customer_phone=job.customer_phone,
-            address=Address(
-                street=job.street,
-                house_number=job.house_number,
-                unit=job.unit,
-                postcode=job.postcode,
-                city=job.city,
-            ),
+            address=Address.model_validate(job, from_attributes=True),
             service_type=job.service_type,
             profile=job.profile,
             installation_window=(

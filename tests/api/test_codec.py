@@ -273,7 +273,13 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="off", ws="none", log_level="warning"
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="off",
+            ws="none",
+            log_level="warning",
+            timeout_graceful_shutdown=2,  # open live feeds end with the server
         )
     )
     task = asyncio.create_task(server.serve())

@@ -35,8 +35,16 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, set[Role]]] = [
     ("PATCH", "/technicians/nobody", {}, {OPS}),
     ("GET", "/technicians/nobody/jobs", None, {OPS}),
     ("GET", "/regions/north/inventory", None, {OPS}),
+    ("POST", "/imports/technicians", {}, {OPS}),
     ("POST", "/codec/encode", {"payloads": []}, {OPS}),
     ("POST", "/codec/decode", {"payloads": []}, {OPS}),
+    ("POST", "/tmf-api/serviceOrdering/v4/serviceOrder", {}, {FD, OPS}),
+    ("GET", "/tmf-api/serviceOrdering/v4/serviceOrder", None, {FD, OPS}),
+    ("GET", f"/tmf-api/serviceOrdering/v4/serviceOrder/{MISSING}", None, {FD, OPS}),
+    ("POST", "/tmf-api/serviceOrdering/v4/cancelServiceOrder", {}, {FD, OPS}),
+    ("GET", f"/tmf-api/serviceOrdering/v4/cancelServiceOrder/{MISSING}", None, {FD, OPS}),
+    ("POST", "/tmf-api/serviceOrdering/v4/hub", {}, {FD, OPS}),
+    ("DELETE", f"/tmf-api/serviceOrdering/v4/hub/{MISSING}", None, {FD, OPS}),
 ]
 PUBLIC = [("GET", "/healthz"), ("GET", "/metrics")]
 
@@ -49,7 +57,9 @@ async def test_the_matrix_covers_every_operation(system: System) -> None:
             method,
             path.replace(MISSING, "{order_id}")
             .replace("/nobody", "/{technician_id}")
-            .replace("/north/", "/{region}/"),
+            .replace("/north/", "/{region}/")
+            .replace("/imports/technicians", "/imports/{kind}")
+            .replace("/hub/{order_id}", "/hub/{listener_id}"),
         )
         for method, path, _, _ in MATRIX
     }
@@ -63,7 +73,10 @@ async def test_every_route_by_role(
     anonymous = await system.http.request(method, path, json=body, headers={"Authorization": ""})
     assert anonymous.status_code == 401, anonymous.text
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
-    assert anonymous.headers["content-type"] == "application/problem+json"
+    # The TMF641 interface answers TMF Error bodies, the rest problem documents.
+    tmf = path.startswith("/tmf-api/")
+    expected = "application/json" if tmf else "application/problem+json"
+    assert anonymous.headers["content-type"] == expected
     for role in Role:
         response = await system.http.request(
             method, path, json=body, headers=system.auth(role, "someone")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from itertools import pairwise
 
@@ -76,7 +77,19 @@ def test_the_longest_prefix_wins(reverse: bool) -> None:
 def test_regions_by_code() -> None:
     regions = load_regions()
     assert regions.get("south").name == "South District"
-    assert sorted(r.code for r in regions) == ["east", "north", "south", "west"]
+    assert sorted(r.code for r in regions if r.country == "DE") == [
+        "east",
+        "north",
+        "south",
+        "west",
+    ]
+    assert sorted(r.code for r in regions if r.country == "CN") == [
+        "chaoyang",
+        "dongcheng",
+        "fengtai",
+        "haidian",
+        "xicheng",
+    ]
     with pytest.raises(KeyError):
         regions.get("nowhere")
 
@@ -171,3 +184,79 @@ def test_every_profile_belongs_to_a_service_on_sale() -> None:
 def test_nms_names_name_one_profile_each() -> None:
     names = [n for p in load_catalog().profiles.values() for n in p.nms_names]
     assert len(names) == len(set(names))
+
+
+# Address to region ---------------------------------------------------------------------
+
+BEIJING = {"province": "北京市", "city": "北京市"}
+
+
+@pytest.mark.parametrize(
+    ("district", "postcode", "code"),
+    [
+        ("海淀区", "100080", "haidian"),
+        ("朝阳区", "100020", "chaoyang"),
+        ("东城区", "100010", "dongcheng"),
+        ("西城区", "100032", "xicheng"),
+        ("丰台区", "100071", "fengtai"),
+        # The district decides, not a postcode of another district.
+        ("朝阳区", "100080", "chaoyang"),
+    ],
+)
+def test_a_beijing_address_finds_the_region_of_its_district(
+    district: str, postcode: str, code: str
+) -> None:
+    found = load_regions().for_address("CN", postcode, district=district, **BEIJING)
+    assert found.code == code
+    assert found.country == "CN"
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (
+            {"district": "密云区", **BEIJING},
+            "no region covers district '密云区' of 北京市 北京市, CN",
+        ),
+        # 朝阳区 of Changchun is not Beijing's.
+        (
+            {"district": "朝阳区", "province": "吉林省", "city": "长春市"},
+            "no region covers district '朝阳区' of 吉林省 长春市, CN",
+        ),
+    ],
+)
+def test_a_district_no_region_covers_raises_naming_it(where: dict[str, str], message: str) -> None:
+    with pytest.raises(UnknownRegion, match=f"^{re.escape(message)}$"):
+        load_regions().for_address("CN", "100080", **where)
+
+
+def test_an_address_without_district_is_placed_by_its_postcode_in_its_country() -> None:
+    regions = load_regions()
+    assert regions.for_address("DE", "10115").code == "north"
+    assert regions.for_address("CN", "100080").code == "haidian"
+    with pytest.raises(UnknownRegion, match=r"^no region covers postcode '100080' in DE$"):
+        regions.for_address("DE", "100080")
+    with pytest.raises(UnknownRegion, match=r"^no region covers postcode '10115' in CN$"):
+        regions.for_address("CN", "10115")
+
+
+def test_two_regions_cannot_share_a_district() -> None:
+    one = region("one", ["1"]).model_copy(update={"country": "CN", "districts": ["海淀区"]})
+    two = region("two", ["2"]).model_copy(update={"country": "CN", "districts": ["海淀区"]})
+    with pytest.raises(ValueError, match="one and two share district '海淀区'"):
+        Regions([one, two])
+
+
+def test_every_beijing_district_has_fibre_technicians_with_chinese_names() -> None:
+    beijing = [r for r in load_regions() if r.country == "CN"]
+    assert {d for r in beijing for d in r.districts} >= {
+        "海淀区",
+        "朝阳区",
+        "东城区",
+        "西城区",
+        "丰台区",
+    }
+    for r in beijing:
+        assert (r.province, r.city) == ("北京市", "北京市"), r.code
+        assert all(len(p) >= 5 and p.startswith("10") for p in r.postcode_prefixes), r.code
+        assert all(not t.name.isascii() for t in r.technicians), r.code

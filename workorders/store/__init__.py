@@ -22,20 +22,27 @@ from workorders.store.errors import (
     TechnicianExists,
     TechnicianUnavailable,
 )
+from workorders.store.hub import Claimed, HubStore
+from workorders.store.imports import ImportStore, LinesInUse
 from workorders.store.inventory import InventoryStore, Reserve
 from workorders.store.orders import EventSpan, OrderKind, OrderStore
 from workorders.store.progress import ProgressStore
 from workorders.store.reports import RecordedReport, ReportStore
 from workorders.store.technicians import TechnicianJob, TechnicianStore
+from workorders.store.users import UnknownUser, UserExists, UserStore
 
 __all__ = [
     "DEACTIVATION_EVENTS",
     "AssignmentStore",
     "AttemptStore",
     "CancellationStore",
+    "Claimed",
     "EventSpan",
+    "HubStore",
+    "ImportStore",
     "InventoryStore",
     "JobChanged",
+    "LinesInUse",
     "OrderKind",
     "OrderNotFound",
     "OrderStore",
@@ -50,6 +57,9 @@ __all__ = [
     "TechnicianJob",
     "TechnicianStore",
     "TechnicianUnavailable",
+    "UnknownUser",
+    "UserExists",
+    "UserStore",
     "Withdrawal",
 ]
 
@@ -68,6 +78,9 @@ class Stores:
     cancellation: CancellationStore
     technicians: TechnicianStore
     inventory: InventoryStore
+    imports: ImportStore
+    users: UserStore
+    hub: HubStore
 
     @classmethod
     def of(cls, db: Database, *, orders: OrderStore | None = None) -> Stores:
@@ -82,4 +95,7 @@ class Stores:
             cancellation=CancellationStore(db),
             technicians=TechnicianStore(db),
             inventory=InventoryStore(db),
+            imports=ImportStore(db),
+            users=UserStore(db),
+            hub=HubStore(db),
         )

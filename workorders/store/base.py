@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, bindparam, insert, inspect, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, inspect, select, update
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import SQLModel
 
@@ -21,6 +21,7 @@ from models.payloads import OrderDecision, SubTaskOutcome
 from models.status import open_order_status
 from models.tables import SubTask, UtcDateTime, WorkOrder
 from workorders.db import Database
+from workorders.store import outbox
 from workorders.store.errors import OrderNotFound
 
 M = TypeVar("M", bound=SQLModel)
@@ -77,12 +78,21 @@ def add_event(
     at: datetime,
     **detail: Any,
 ) -> None:
-    """One line of the order's timeline: who did what, when (with ``detail``)."""
-    connection.execute(
+    """One line of the order's timeline: who did what, when (with ``detail``); the
+    TMF641 notifications it causes go to the outbox in the same transaction."""
+    result = connection.execute(
         _NEW_EVENT,
         {"order_id": order_id, "at": at, "actor": actor, "kind": kind, "detail": detail or None},
     )
+    key = result.inserted_primary_key
+    outbox.note(connection, order_id, kind, at, detail, key[0] if key else None)
+    if connection.dialect.name == "postgresql":  # followers wake when this commits
+        connection.execute(_NOTIFY, {"channel": ORDER_EVENTS_CHANNEL, "order": order_id})
 
+
+ORDER_EVENTS_CHANNEL = "order_event"
+"""The PostgreSQL channel told the order's id at each new timeline line (on commit)."""
+_NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("order")))
 
 _ORDER_BY_ID = select(ORDERS).where(ORDER.id == bindparam("order"))
 _SUB_TASK_BY_KIND = select(SUB_TASKS).where(

@@ -52,7 +52,11 @@ _NEW_ORDER = insert(ORDERS)
 _BY_IDEMPOTENCY_KEY = select(ORDERS).where(ORDER.idempotency_key == bindparam("key"))
 _BY_REFERENCE = select(ORDERS).where(ORDER.external_reference == bindparam("reference"))
 _SUB_TASKS = select(SUB_TASKS).where(SUB_TASK.order_id == bindparam("order"))
-_TIMELINE = select(EVENTS).where(EVENT.order_id == bindparam("order")).order_by(EVENT.id)
+_TIMELINE = (
+    select(EVENTS)
+    .where(EVENT.order_id == bindparam("order"), EVENT.id > bindparam("after"))
+    .order_by(EVENT.id)
+)
 _EVENT_SPANS = (
     select(EVENT.kind, func.min(EVENT.at), func.max(EVENT.at))
     .where(EVENT.order_id == bindparam("order"))
@@ -143,7 +147,9 @@ class OrderStore(Store):
         technician_id: str | None = None,
         created_from: datetime | None = None,
         created_to: datetime | None = None,
+        external_reference: str | None = None,
         after: tuple[datetime, str] | None = None,
+        offset: int = 0,
         limit: int = 50,
     ) -> tuple[list[WorkOrder], int]:
         """Orders, newest first, with the count of all that match.
@@ -154,7 +160,9 @@ class OrderStore(Store):
             technician_id: only orders whose installation job is this technician's.
             created_from: only orders created at or after this instant.
             created_to: only orders created before this instant.
+            external_reference: only the order with this external reference.
             after: the page after this order's ``(created_at, id)`` (keyset paging).
+            offset: skip this many orders first (offset paging, for TMF641).
             limit: at most this many orders.
         """
         filters: list[Any] = []
@@ -168,6 +176,8 @@ class OrderStore(Store):
             filters.append(ORDER.created_at < created_to)
         if technician_id is not None:
             filters.append(ORDER.technician_id == technician_id)
+        if external_reference is not None:
+            filters.append(ORDER.external_reference == external_reference)
         query = select(ORDERS).where(*filters)
         if after is not None:
             created_at, order_id = after
@@ -177,7 +187,7 @@ class OrderStore(Store):
                     and_(ORDER.created_at == created_at, ORDER.id < order_id),
                 )
             )
-        query = query.order_by(ORDER.created_at.desc(), ORDER.id.desc()).limit(limit)
+        query = query.order_by(ORDER.created_at.desc(), ORDER.id.desc()).offset(offset).limit(limit)
         count = select(func.count()).select_from(ORDERS).where(*filters)
 
         def work(connection: Connection) -> tuple[list[WorkOrder], int]:
@@ -192,11 +202,13 @@ class OrderStore(Store):
             lambda connection: list(connection.execute(query).scalars())
         )
 
-    async def timeline(self, order_id: str) -> list[OrderEvent]:
-        """The order's events, oldest first."""
+    async def timeline(self, order_id: str, *, after: int = 0) -> list[OrderEvent]:
+        """The order's events, oldest first (those after the event of id ``after``:
+        what a follower who saw that one has not seen yet)."""
         return await self.db.transaction(
             lambda connection: [
-                load(OrderEvent, row) for row in connection.execute(_TIMELINE, {"order": order_id})
+                load(OrderEvent, row)
+                for row in connection.execute(_TIMELINE, {"order": order_id, "after": after})
             ]
         )
 

@@ -38,11 +38,16 @@ class TechnicianJob:
     assigned_at: datetime
     customer_name: str
     customer_phone: str
+    country: str
+    province: str | None
+    city: str
+    district: str | None
     street: str
     house_number: str
+    building: str | None
     unit: str | None
+    room: str | None
     postcode: str
-    city: str
     service_type: ServiceType
     profile: str
     window_start: datetime | None
@@ -60,11 +65,16 @@ def _technician_jobs(*, open_only: bool) -> Select[Any]:
             SUB_TASK.updated_at.label("assigned_at"),
             ORDER.customer_name,
             ORDER.customer_phone,
+            ORDER.country,
+            ORDER.province,
+            ORDER.city,
+            ORDER.district,
             ORDER.street,
             ORDER.house_number,
+            ORDER.building,
             ORDER.unit,
+            ORDER.room,
             ORDER.postcode,
-            ORDER.city,
             ORDER.service_type,
             ORDER.profile,
             ORDER.window_start,

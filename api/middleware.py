@@ -1,0 +1,162 @@
+"""Pure ASGI middleware that guards every request before a route sees it.
+
+- :class:`SecurityHeaders`: ``X-Content-Type-Options: nosniff`` on every response and
+  ``Cache-Control: no-store`` on all but the probes' (what the API answers names
+  customers);
+- :class:`BodyLimit`: a body larger than ``max_request_body_bytes`` is a 413, told
+  from its Content-Length or counted as it streams in, before anything reads it;
+- :class:`RequireToken`: a request to a route that needs a token and sends none (or
+  one that is not valid) is a 401 before its body is parsed: FastAPI reads a route's
+  JSON body before it resolves the route's dependencies, authentication among them.
+
+Each answers with an error body of its own (:func:`api.errors.error_for`): a TMF
+``Error`` under the TMF641 interface, a problem document elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_for
+from api.security import MISSING_TOKEN, Unauthenticated, browser_codec_call
+from workorders.auth import InvalidToken, read_token
+from workorders.config import Settings
+
+PROBES = frozenset({"/healthz", "/metrics"})
+"""Paths that need no token and name no customer."""
+PUBLIC = PROBES | {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+"""Paths that need no token."""
+CONSOLE = "/console"
+"""The web console's paths: signed in with a session, not a token."""
+
+
+class SecurityHeaders:
+    """``nosniff`` on every response; ``no-store`` on every one but the probes'."""
+
+    def __init__(self, app: ASGIApp, uncached: Iterable[str] = PROBES) -> None:
+        self.app = app
+        self.cacheable = frozenset(uncached)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        store = scope["path"] not in self.cacheable
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if store:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuses a request body larger than ``max_bytes`` with a 413.
+
+    A Content-Length above the limit is refused before a byte is read; a body without
+    one (chunked) is read up to the limit and refused as soon as it passes it.
+    Otherwise the body, read in full, is handed on as it came.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(scope, receive, send, declared=length.isdigit())
+            return
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client left; the app hears it as it would have
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send, declared=True)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, declared: bool) -> None:
+        if declared:
+            response = error_for(
+                scope["path"],
+                413,
+                "Request body too large",
+                f"a request body may have at most {self.max_bytes} bytes",
+                code="BODY_TOO_LARGE",
+            )
+        else:
+            response = error_for(
+                scope["path"], 400, "Invalid Content-Length", "Content-Length is not a number"
+            )
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+class RequireToken:
+    """A 401 for a request to a route that needs a token, without one that is valid.
+
+    The routes still check the token's role (:mod:`api.security`); this only keeps a
+    caller without a token from reaching them, and their body parsing, at all. The
+    codec's browser calls in development pass on to :func:`api.security.require_codec_access`.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings, public: Iterable[str] = PUBLIC) -> None:
+        self.app = app
+        self.settings = settings
+        self.public = frozenset(public)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in self.public
+            or scope["path"] == CONSOLE
+            or scope["path"].startswith(CONSOLE + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            if scope["path"].startswith("/codec/") and browser_codec_call(
+                self.settings, headers.get("origin")
+            ):
+                await self.app(scope, receive, send)
+                return
+            await self._refuse(scope, receive, send, Unauthenticated(MISSING_TOKEN))
+            return
+        try:
+            read_token(self.settings, token)
+        except InvalidToken as e:
+            await self._refuse(scope, receive, send, Unauthenticated(str(e)))
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, error: Unauthenticated) -> None:
+        response = error_for(
+            scope["path"], error.status, error.title, error.detail, code=error.code
+        )
+        response.headers.update(error.headers)
+        await response(scope, receive, send)

@@ -1,0 +1,174 @@
+"""What a careless or hostile client sends is a 422 problem document naming the field:
+instants past the calendar's end once in UTC, numbers for dates, booleans and strings
+for numbers. On the bare API: all of it is refused before a store or Temporal."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import BareApi
+from tests.factories import order_request
+from workorders.auth import Role
+
+LATE = "9999-12-31T20:00:00-10:00"
+"""Still 9999 here, 10000 in UTC."""
+EARLY = "0001-01-01T01:00:00+10:00"
+"""Still year 1 here, year 0 in UTC."""
+
+
+def fields(response: Any) -> list[list[str | int]]:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return [e["location"] for e in response.json()["errors"]]
+
+
+@pytest.mark.parametrize(("field", "instant"), [("created_from", LATE), ("created_to", EARLY)])
+async def test_a_filter_past_the_calendar_in_utc_is_422(
+    bare: BareApi, field: str, instant: str
+) -> None:
+    response = await bare.http.get(
+        "/orders", params={field: instant}, headers=bare.auth(Role.OPERATIONS, "ops")
+    )
+    assert fields(response) == [["query", field]]
+
+
+async def test_a_filter_at_the_calendar_ends_in_utc_is_fine(bare: BareApi) -> None:
+    response = await bare.http.get(
+        "/orders",
+        params={"created_from": "0001-01-01T00:00:00Z", "created_to": "9999-12-31T23:59:59Z"},
+        headers=bare.auth(Role.OPERATIONS, "ops"),
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("instant", ["1767225600", "2026-01-01T00:00:00"])
+async def test_a_filter_is_an_iso_instant_with_a_zone(bare: BareApi, instant: str) -> None:
+    response = await bare.http.get(
+        "/orders", params={"created_from": instant}, headers=bare.auth(Role.OPERATIONS, "ops")
+    )
+    assert fields(response) == [["query", "created_from"]]
+
+
+@pytest.mark.parametrize("instant", [LATE, EARLY])
+async def test_a_cursor_past_the_calendar_in_utc_is_a_bad_cursor(
+    bare: BareApi, instant: str
+) -> None:
+    raw = json.dumps([instant, "00000000-0000-0000-0000-000000000000"]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    response = await bare.http.get(
+        "/orders", params={"cursor": cursor}, headers=bare.auth(Role.OPERATIONS, "ops")
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "BAD_CURSOR"
+
+
+def with_window(start: Any, end: Any) -> dict[str, Any]:
+    body = order_request()
+    body["demand"]["installation_window"] = {"start": start, "end": end}
+    return body
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "at_fault"),
+    [
+        (LATE, "9999-12-31T21:00:00-10:00", ["start", "end"]),
+        (EARLY, "0001-01-01T12:00:00+10:00", ["start"]),
+        (1767225600, "2026-01-01T04:00:00Z", ["start"]),
+        ("2026-01-01T00:00:00Z", 1767240000.5, ["end"]),
+    ],
+)
+async def test_an_installation_window_is_two_iso_instants_within_utc(
+    bare: BareApi, start: Any, end: Any, at_fault: list[str]
+) -> None:
+    response = await bare.http.post(
+        "/orders", json=with_window(start, end), headers=bare.auth(Role.FRONT_DESK, "anna")
+    )
+    assert fields(response) == [["body", "demand", "installation_window", f] for f in at_fault]
+
+
+@pytest.mark.parametrize("value", [True, "300", 300.0])
+async def test_a_bandwidth_is_a_json_integer(bare: BareApi, value: Any) -> None:
+    body = order_request()
+    body["demand"]["download_mbps"] = value
+    response = await bare.http.post(
+        "/orders", json=body, headers=bare.auth(Role.FRONT_DESK, "anna")
+    )
+    assert fields(response) == [["body", "demand", "download_mbps"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"active": "false"}, "active"),
+        ({"active": 0}, "active"),
+        ({"max_open_jobs": "3"}, "max_open_jobs"),
+        ({"max_open_jobs": True}, "max_open_jobs"),
+    ],
+)
+async def test_a_technician_change_takes_json_types(
+    bare: BareApi, change: dict[str, Any], field: str
+) -> None:
+    response = await bare.http.patch(
+        "/technicians/tech-north-1", json=change, headers=bare.auth(Role.OPERATIONS, "ops")
+    )
+    assert fields(response) == [["body", field]]
+
+
+EDITED_ACTIVATION = {
+    "olt_id": "olt-bj-haidian-01",
+    "pon_port": 3,
+    "ont_id": 7,
+    "vlan": 150,
+    "profile": "FTTH_300_100",
+    "nms_profile_name": "FTTH_300_100",
+}
+
+
+def nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "where"),
+    [
+        ("activation", {**EDITED_ACTIVATION, "olt_id": "o" * 200_000}, "olt_id"),
+        ("activation", {**EDITED_ACTIVATION, "olt_id": nested(500)}, "olt_id"),
+        ("activation", {**EDITED_ACTIVATION, "extra": nested(500)}, "extra"),
+        ("activation", {**EDITED_ACTIVATION, "vlan": 5000}, "vlan"),
+        ("activation", {**EDITED_ACTIVATION, "pon_port": "3"}, "pon_port"),
+        ("activation", {k: v for k, v in EDITED_ACTIVATION.items() if k != "vlan"}, "vlan"),
+        ("quality_check", {**EDITED_ACTIVATION}, "test_server"),
+        ("quality_check", nested(500), "x"),
+    ],
+)
+async def test_edited_data_is_checked_before_it_reaches_the_workflow(
+    bare: BareApi, kind: str, data: dict[str, object], where: str
+) -> None:
+    response = await bare.http.post(
+        f"/orders/{uuid.uuid4()}/{kind}/operations",
+        json={"action": "retry", "data": data},
+        headers=bare.auth(Role.OPERATIONS, "ops"),
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    locations = [e["location"] for e in response.json()["errors"]]
+    assert any(loc[:3] == ["body", "data", where] for loc in locations), locations
+    assert len(response.content) < 10_000  # the refusal does not echo a huge value back
+
+
+async def test_edited_data_that_fits_passes_on_to_the_order(bare: BareApi) -> None:
+    response = await bare.http.post(
+        f"/orders/{uuid.uuid4()}/activation/operations",
+        json={"action": "retry", "data": EDITED_ACTIVATION},
+        headers=bare.auth(Role.OPERATIONS, "ops"),
+    )
+    assert response.status_code == 404  # valid: the next thing is to find the order

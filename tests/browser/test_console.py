@@ -1,0 +1,91 @@
+"""The front desk creates an order in the console, and a colleague's page of it, open
+in another browser, follows each step of the order without a reload."""
+
+from __future__ import annotations
+
+import uuid
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.api.conftest import System
+from tests.api.test_codec import served
+from tests.api.test_console import PASSWORD, add_user
+from tests.api.test_orders import assigned, report
+from tests.browser.conftest import ARTIFACTS
+from workorders.auth import Role
+
+
+async def signed_in(browser: Browser, url: str, name: str, **context: object) -> Page:
+    page = await (await browser.new_context(base_url=url, **context)).new_page()  # type: ignore[arg-type]
+    await page.goto("/console/login")
+    await page.fill("input[name=name]", name)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{url}/console/orders")
+    return page
+
+
+async def test_front_desk_creates_and_a_colleague_follows_it_live(
+    system: System, browser: Browser
+) -> None:
+    front_desk = await add_user(system.stores, Role.FRONT_DESK)
+    dispatcher = await add_user(system.stores, Role.OPERATIONS)
+    async with served(system.app) as url:
+        try:
+            await follow(browser, url, front_desk, dispatcher, system)
+        finally:  # the pages' live feeds end before the server does
+            for context in browser.contexts:
+                await context.close()
+
+
+async def follow(
+    browser: Browser, url: str, front_desk: str, dispatcher: str, system: System
+) -> None:
+    desk = await signed_in(browser, url, front_desk, locale="zh-CN")
+    await desk.screenshot(path=ARTIFACTS / "orders.png", full_page=True)
+    await desk.click("a[href='/console/orders/new']")
+    reference = f"FD-{uuid.uuid4().hex[:8]}"
+    await desk.fill("input[name=external_reference]", reference)
+    for field, value in {
+        "customer.name": "张伟",
+        "customer.phone": "+86 138 0013 8000",
+        "address.province": "北京市",
+        "address.city": "北京市",
+        "address.district": "海淀区",
+        "address.street": "中关村大街",
+        "address.house_number": "27号",
+        "address.unit": "3单元",
+        "address.room": "502室",
+        "address.postcode": "10008",  # one digit short: refused at its field
+        "demand.download_mbps": "300",
+        "demand.upload_mbps": "100",
+    }.items():
+        await desk.fill(f"input[name='{field}']", value)
+    await desk.click("#new-order button[type=submit]")
+    await expect(desk.locator("[id='address.postcode-error']")).to_be_visible()
+    await expect(desk.locator("input[name='customer.name']")).to_have_value("张伟")
+    await desk.screenshot(path=ARTIFACTS / "order_new_refused.png", full_page=True)
+    await desk.fill("input[name='address.postcode']", "100080")
+    await desk.click("#new-order button[type=submit]")
+    await expect(desk.locator("h1")).to_contain_text(reference)
+    order_id = desk.url.rsplit("/", 1)[1]
+
+    board = await signed_in(browser, url, dispatcher, locale="en-US")
+    await board.goto(f"/console/orders/{order_id}")
+    await expect(board.locator("h1")).to_contain_text(reference)
+    technician = await assigned(system, order_id)
+    await expect(board.locator(".task[data-kind=construction]")).to_contain_text(technician)
+    for state in ("accepted", "en_route", "on_site"):
+        assert (await report(system, order_id, technician, state)).status_code == 200
+        await expect(board.locator(".task[data-kind=construction]")).to_contain_text(state)
+    done = await report(system, order_id, technician, "completed", ont_serial="HWTC1A2B3C4D")
+    assert done.status_code == 200, done.text
+
+    # Both pages show the end without anyone reloading them.
+    for page in (board, desk):
+        await expect(page.locator("#live-status")).to_have_text("completed", timeout=30_000)
+    await expect(board.locator("#timeline")).to_contain_text("construction")
+    await board.screenshot(path=ARTIFACTS / "order_board.png", full_page=True)
+    await desk.screenshot(path=ARTIFACTS / "order_front_desk_zh.png", full_page=True)
+    await desk.reload()
+    await expect(desk.locator("#cancel")).to_have_count(0)  # an ended order has no cancel

@@ -1,0 +1,344 @@
+"""TMF641 notifications in the work-order database, on SQLite and on PostgreSQL: the
+outbox written with each change of an order, and the deliverer sending it to a real
+HTTP listener (signed, in order, again after the listener was down, removed on 410,
+and nothing lost when a deliverer dies mid-delivery)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import Connection, select, update
+
+from models.enums import JobState, OrderStatus, SlaState, SubTaskKind
+from models.payloads import ConstructionReport, OrderDecision, SubTaskOutcome
+from models.tables import WorkOrder, utcnow
+from tests.db.test_construction_store import assign, region_with, started
+from tests.listener import Received, listening
+from workorders.config import Settings
+from workorders.hub import Backoff, Deliverer, delivering
+from workorders.store import Stores
+from workorders.store.base import add_event
+from workorders.store.hub import DELIVERIES, DELIVERY, EVENTS, HUB_EVENT
+from workorders.tmf641.events import (
+    CANCEL_CREATE,
+    CANCEL_STATE_CHANGE,
+    CREATE,
+    INFORMATION_REQUIRED,
+    JEOPARDY,
+    MILESTONE,
+    SIGNATURE_HEADER,
+    STATE_CHANGE,
+    sign,
+)
+
+SECRET = "a-listener-secret-0123"
+BASE_URL = "https://api.example.com"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
+
+
+def deliverer(stores: Stores, http: httpx.AsyncClient, lease_s: float = 3600) -> Deliverer:
+    """A deliverer whose retries come at once (a failure waits 0.5 to 1 ms)."""
+    return Deliverer(
+        stores.hub,
+        http,
+        backoff=Backoff(base_s=0.001, most_s=0.001),
+        lease=timedelta(seconds=lease_s),
+        base_url=BASE_URL,
+    )
+
+
+async def outbox(stores: Stores, order_id: str) -> list[tuple[str, str]]:
+    """The order's events in the outbox, in order: (eventId, eventType)."""
+
+    def read(connection: Connection) -> list[tuple[str, str]]:
+        query = (
+            select(HUB_EVENT.event_id, HUB_EVENT.event_type)
+            .where(HUB_EVENT.order_id == order_id)
+            .order_by(HUB_EVENT.id)
+        )
+        return [(a, b) for a, b in connection.execute(query)]
+
+    return await stores.db.run_on_connection(read)
+
+
+async def deliver_all(d: Deliverer, listener_id: str, count: int) -> None:
+    """Rounds until the listener's ``count`` deliveries were all delivered."""
+    for _ in range(500):
+        await d.run_once()
+        deliveries = await d.store.deliveries(listener_id)
+        if len(deliveries) >= count and all(x.delivered_at for x in deliveries):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"not delivered: {await d.store.deliveries(listener_id)}")
+
+
+async def rounds(d: Deliverer, n: int) -> None:
+    for _ in range(n):
+        await d.run_once()
+        await asyncio.sleep(0.002)
+
+
+def checked(got: list[Received]) -> list[dict[str, object]]:
+    """The bodies received, each checked against its signature."""
+    for r in got:
+        assert r.headers[SIGNATURE_HEADER.lower()] == sign(SECRET, r.body)
+        assert r.headers["content-type"] == "application/json"
+    return [r.json for r in got]
+
+
+async def whole_life(stores: Stores, region: str, technician: str) -> WorkOrder:
+    """An order through its technician's progress, a jeopardy, a wait for operations
+    and completion."""
+    order = await started(stores, region)
+    await assign(stores, order)
+    for state in (JobState.ACCEPTED, JobState.EN_ROUTE, JobState.ON_SITE):
+        await stores.reports.record_report(
+            order.id, ConstructionReport(technician_id=technician, state=state)
+        )
+    await stores.progress.set_sla_state(order.id, SlaState.JEOPARDY)
+    await stores.reports.record_report(
+        order.id,
+        ConstructionReport(technician_id=technician, state=JobState.COMPLETED, ont_serial="HWTC-1"),
+    )
+    await stores.progress.hand_to_operations(order.id, SubTaskKind.ACTIVATION, "no port free")
+    await stores.progress.hand_to_operations(order.id, SubTaskKind.ACTIVATION, None)
+    await stores.progress.complete_order(
+        order.id,
+        OrderDecision(status=OrderStatus.COMPLETED),
+        [SubTaskOutcome(kind=k, status="succeeded") for k in SubTaskKind],
+    )
+    return order
+
+
+async def test_the_outbox_tells_an_orders_whole_life_in_order(stores: Stores) -> None:
+    region, (technician,) = await region_with(stores, ("a", 1))
+
+    order = await whole_life(stores, region, technician)
+
+    told = [t for _, t in await outbox(stores, order.id)]
+    assert told == [
+        CREATE,
+        STATE_CHANGE,  # inProgress
+        MILESTONE,  # assigned
+        MILESTONE,  # accepted
+        MILESTONE,  # en_route
+        MILESTONE,  # on_site
+        JEOPARDY,
+        MILESTONE,  # completed
+        INFORMATION_REQUIRED,
+        STATE_CHANGE,  # held
+        STATE_CHANGE,  # inProgress
+        STATE_CHANGE,  # completed
+    ]
+    assert len({e for e, _ in await outbox(stores, order.id)}) == len(told)
+
+
+async def test_a_cancelled_order_tells_its_cancellation(stores: Stores) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    order = await started(stores, region)
+
+    await stores.cancellation.record_cancellation(order.id, "front_desk:crm", "moved")
+    await stores.progress.complete_order(
+        order.id,
+        OrderDecision(status=OrderStatus.CANCELLED, reason="moved"),
+        [SubTaskOutcome(kind=k, status="cancelled") for k in SubTaskKind],
+    )
+
+    told = [t for _, t in await outbox(stores, order.id)]
+    assert told == [CREATE, STATE_CHANGE, CANCEL_CREATE, STATE_CHANGE, CANCEL_STATE_CHANGE]
+
+
+async def test_no_event_without_its_change(stores: Stores) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    order = await started(stores, region)
+    before = await outbox(stores, order.id)
+
+    def fails(connection: Connection) -> None:
+        add_event(connection, order.id, "x", "construction.assigned", utcnow())
+        raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        await stores.db.transaction(fails)
+
+    assert await outbox(stores, order.id) == before
+
+
+async def test_a_real_listener_gets_everything_signed_in_order_again_after_downtime_and_410(
+    stores: Stores, http: httpx.AsyncClient
+) -> None:
+    region, (technician,) = await region_with(stores, ("a", 1))
+    d = deliverer(stores, http)
+    async with listening() as listener:
+        registered = await stores.hub.register(listener.url, None, SECRET, "front_desk:crm")
+        order = await whole_life(stores, region, technician)
+        expected = await outbox(stores, order.id)
+
+        await deliver_all(d, registered.id, len(expected))
+
+        bodies = checked(listener.received)
+        mine = [b for b in bodies if b["correlationId"] == order.id]
+        assert [(b["eventId"], b["eventType"]) for b in mine] == expected
+        first = mine[0]["event"]["serviceOrder"]  # type: ignore[index]
+        assert first["href"] == f"{BASE_URL}/tmf-api/serviceOrdering/v4/serviceOrder/{order.id}"
+        port = listener.port
+
+    # Down: what happens meanwhile is tried, and waits.
+    other = await started(stores, region)
+    await stores.cancellation.record_cancellation(other.id, "front_desk:crm", "moved")
+    missed = await outbox(stores, other.id)
+    await rounds(d, 5)
+    waiting = [x for x in await stores.hub.deliveries(registered.id) if x.delivered_at is None]
+    assert waiting and waiting[0].attempts >= 1 and waiting[0].last_error
+    assert all(x.attempts == 0 for x in waiting[1:])  # later events wait for the first
+
+    async with listening(port) as back:
+        await deliver_all(d, registered.id, len(expected) + len(missed))
+        got = [b for b in checked(back.received) if b["correlationId"] == other.id]
+        assert [(b["eventId"], b["eventType"]) for b in got] == missed
+
+        back.status = 410
+        await stores.progress.set_sla_state(other.id, SlaState.BREACHED)
+        for _ in range(500):
+            await d.run_once()
+            if await stores.hub.get(registered.id) is None:
+                break
+            await asyncio.sleep(0.005)
+        assert await stores.hub.get(registered.id) is None
+        assert await stores.hub.deliveries(registered.id) == []
+
+
+async def test_the_query_filters_what_a_listener_gets(
+    stores: Stores, http: httpx.AsyncClient
+) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    d = deliverer(stores, http)
+    async with listening() as listener:
+        registered = await stores.hub.register(
+            listener.url, f"eventType={STATE_CHANGE}", SECRET, "operations:o"
+        )
+        order = await started(stores, region)
+        await deliver_all(d, registered.id, 1)
+        await rounds(d, 3)
+
+        types = {b["eventType"] for b in checked(listener.received)}
+        assert types == {STATE_CHANGE}
+        mine = [b for b in checked(listener.received) if b["correlationId"] == order.id]
+        assert len(mine) == 1
+        await stores.hub.remove(registered.id)
+
+
+async def test_a_deliverer_killed_mid_delivery_loses_nothing(
+    stores: Stores, http: httpx.AsyncClient
+) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    async with listening() as listener:
+        registered = await stores.hub.register(listener.url, None, SECRET, "operations:o")
+        order = await started(stores, region)
+        expected = await outbox(stores, order.id)
+        stuck = asyncio.Event()
+
+        class Hanging(httpx.AsyncBaseTransport):
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                stuck.set()
+                await asyncio.Event().wait()  # the process dies while the POST is out
+                raise AssertionError("unreachable")
+
+        async with httpx.AsyncClient(transport=Hanging()) as hanging:
+            first = deliverer(stores, hanging)
+            task = asyncio.create_task(first.run())
+            await stuck.wait()
+            task.cancel()  # killed: nothing after the claim was written
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        second = deliverer(stores, http)
+        await rounds(second, 3)
+        # The lease of the dead one holds: nobody sends what it may be sending.
+        assert not [b for b in listener.received if b.json["correlationId"] == order.id]
+        leased = [x for x in await stores.hub.deliveries(registered.id) if x.lease_until]
+        assert leased
+
+        def lease_ends(connection: Connection) -> None:
+            connection.execute(
+                update(DELIVERIES)
+                .where(DELIVERY.listener_id == registered.id)
+                .values(lease_until=datetime(2000, 1, 1, tzinfo=UTC))
+            )
+
+        await stores.db.transaction(lease_ends)  # its hour has passed
+        await deliver_all(second, registered.id, len(expected))
+
+        got = [b for b in checked(listener.received) if b["correlationId"] == order.id]
+        assert [(b["eventId"], b["eventType"]) for b in got] == expected
+        await stores.hub.remove(registered.id)
+
+
+async def test_deliverers_side_by_side_send_each_event_once_in_order(
+    stores: Stores, http: httpx.AsyncClient
+) -> None:
+    region, (technician,) = await region_with(stores, ("a", 5))
+    async with listening() as listener:
+        registered = await stores.hub.register(listener.url, None, SECRET, "operations:o")
+        orders = [await whole_life(stores, region, technician) for _ in range(3)]
+        expected = {o.id: await outbox(stores, o.id) for o in orders}
+        many = [deliverer(stores, http) for _ in range(4)]
+
+        for _ in range(500):
+            await asyncio.gather(*(d.run_once() for d in many))
+            deliveries = await stores.hub.deliveries(registered.id)
+            total = sum(len(e) for e in expected.values())
+            if len(deliveries) >= total and all(x.delivered_at for x in deliveries):
+                break
+            await asyncio.sleep(0.002)
+
+        bodies = checked(listener.received)
+        for order_id, events in expected.items():
+            got = [(b["eventId"], b["eventType"]) for b in bodies if b["correlationId"] == order_id]
+            assert got == events  # once each, in order
+        await stores.hub.remove(registered.id)
+
+
+async def test_fan_out_skips_events_before_a_listener_and_marks_them(stores: Stores) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    order = await started(stores, region)
+    registered = await stores.hub.register("http://127.0.0.1:9/x", None, None, "operations:o")
+    while await stores.hub.fan_out():
+        pass
+
+    def pending(connection: Connection) -> int:
+        return len(connection.execute(select(EVENTS).where(HUB_EVENT.fanned_out.is_(False))).all())
+
+    assert await stores.db.run_on_connection(pending) == 0
+    mine = [x for x in await stores.hub.deliveries(registered.id) if x.order_id == order.id]
+    assert mine == []
+    await stores.hub.remove(registered.id)
+
+
+async def test_the_worker_process_delivers_in_the_background(stores: Stores) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    settings = Settings(_env_file=None, hub_poll_interval_s=0.01, public_url=BASE_URL)
+    async with listening() as listener:
+        registered = await stores.hub.register(listener.url, None, SECRET, "operations:o")
+        async with delivering(settings, stores.hub) as running:
+            assert running is not None
+            order = await started(stores, region)
+            expected = await outbox(stores, order.id)
+            for _ in range(1000):
+                got = [b for b in checked(listener.received) if b["correlationId"] == order.id]
+                if len(got) == len(expected):
+                    break
+                await asyncio.sleep(0.01)
+        assert [(b["eventId"], b["eventType"]) for b in got] == expected
+        await stores.hub.remove(registered.id)
+    off = Settings(_env_file=None, hub_delivery=False)
+    async with delivering(off, stores.hub) as running:
+        assert running is None

@@ -1,0 +1,176 @@
+"""Reading and checking the operator's files: every error names its line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workorders.importing import (
+    FileFormat,
+    ImportKind,
+    InvalidFile,
+    OltRow,
+    TechnicianRow,
+    format_of,
+    plan,
+    read_rows,
+    validate,
+)
+from workorders.reference import load_regions
+
+REGIONS = {"haidian", "chaoyang"}
+TECHNICIANS_CSV = """id,name,regions,skills,active,max_open_jobs
+tech-a,王磊,haidian,fibre;copper,true,4
+
+tech-b,"Li, Na","haidian;chaoyang",fibre,false,6
+"""
+OLTS_TOML = """
+[[olts]]
+id = "olt-x"
+region = "haidian"
+pon_ports = 16
+vlan_low = 100
+vlan_high = 199
+
+[[olts]]
+id = "olt-y"
+region = "chaoyang"
+pon_ports = 8
+onts_per_port = 32
+vlan_low = 200
+vlan_high = 299
+remove = true
+"""
+
+
+def errors(kind: ImportKind, fmt: FileFormat, text: str) -> list[tuple[int, str | None]]:
+    with pytest.raises(InvalidFile) as e:
+        validate(kind, read_rows(kind, fmt, text), regions=REGIONS)
+    return [(x.line, x.field) for x in e.value.errors]
+
+
+def test_a_csv_file_of_technicians_is_read_with_its_line_numbers() -> None:
+    rows = read_rows(ImportKind.TECHNICIANS, FileFormat.CSV, TECHNICIANS_CSV)
+
+    valid = validate(ImportKind.TECHNICIANS, rows, regions=REGIONS)
+
+    assert [line for line, _ in rows] == [2, 4]  # the blank line 3 is no row
+    assert valid == [
+        TechnicianRow(
+            id="tech-a", name="王磊", regions=["haidian"], skills=["fibre", "copper"], active=True
+        ),
+        TechnicianRow(
+            id="tech-b",
+            name="Li, Na",
+            regions=["haidian", "chaoyang"],
+            skills=["fibre"],
+            active=False,
+            max_open_jobs=6,
+        ),
+    ]
+
+
+def test_a_toml_file_of_olts_is_read_with_its_table_numbers() -> None:
+    rows = read_rows(ImportKind.INVENTORY, FileFormat.TOML, OLTS_TOML)
+
+    valid = validate(ImportKind.INVENTORY, rows, regions=REGIONS)
+
+    assert [line for line, _ in rows] == [1, 2]
+    assert [(o.id, o.onts_per_port, o.remove) for o in valid if isinstance(o, OltRow)] == [
+        ("olt-x", 64, False),
+        ("olt-y", 32, True),
+    ]
+
+
+def test_every_bad_row_and_field_is_named() -> None:
+    text = (
+        "id,name,regions,skills,max_open_jobs\n"
+        "tech-a,A,haidian,fibre,4\n"
+        "Tech B,,nowhere,laser,0\n"
+        "tech-a,A again,haidian,fibre,4\n"
+    )
+    assert errors(ImportKind.TECHNICIANS, FileFormat.CSV, text) == [
+        (3, "id"),
+        (3, "name"),
+        (3, "skills.0"),
+        (3, "max_open_jobs"),
+        (4, "id"),
+    ]
+
+
+def test_an_unknown_region_is_named_once_the_row_is_otherwise_valid() -> None:
+    text = "id,name,regions,skills\ntech-a,A,haidian;mars,fibre\n"
+    assert errors(ImportKind.TECHNICIANS, FileFormat.CSV, text) == [(2, "regions")]
+
+
+def test_unknown_columns_and_wrong_types_are_refused_not_dropped() -> None:
+    text = "id,region,pon_ports,vlan_low,vlan_high,colour\nolt-a,haidian,x,100,99,red\n"
+    assert errors(ImportKind.INVENTORY, FileFormat.CSV, text) == [(2, "pon_ports"), (2, "colour")]
+    reversed_pool = "id,region,pon_ports,vlan_low,vlan_high\nolt-a,haidian,2,100,99\n"
+    assert errors(ImportKind.INVENTORY, FileFormat.CSV, reversed_pool) == [(2, None)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "fmt", "text", "where"),
+    [
+        (ImportKind.TECHNICIANS, FileFormat.CSV, "", (1, None)),
+        (ImportKind.TECHNICIANS, FileFormat.CSV, "id,name\n", (0, None)),
+        (ImportKind.TECHNICIANS, FileFormat.CSV, "id,id\na,b\n", (1, None)),
+        (ImportKind.TECHNICIANS, FileFormat.CSV, "id,name\na,b,c\n", (2, None)),
+        (ImportKind.INVENTORY, FileFormat.TOML, "olts = 3", (0, "olts")),
+        (ImportKind.INVENTORY, FileFormat.TOML, "[[technicians]]\nid='a'", (0, None)),
+        (ImportKind.INVENTORY, FileFormat.TOML, "[[olts]\n", (0, None)),
+    ],
+)
+def test_a_file_that_is_not_rows_is_refused(
+    kind: ImportKind, fmt: FileFormat, text: str, where: tuple[int, str | None]
+) -> None:
+    with pytest.raises(InvalidFile) as e:
+        read_rows(kind, fmt, text)
+    assert [(x.line, x.field) for x in e.value.errors] == [where]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("a.csv", FileFormat.CSV),
+        ("A.TOML", FileFormat.TOML),
+        ("text/csv; charset=utf-8", FileFormat.CSV),
+        ("application/toml", FileFormat.TOML),
+    ],
+)
+def test_the_format_is_told_by_the_name_or_media_type(name: str, fmt: FileFormat) -> None:
+    assert format_of(name) is fmt
+
+
+def test_another_format_is_refused() -> None:
+    with pytest.raises(InvalidFile, match="neither CSV"):
+        format_of("technicians.xlsx")
+
+
+def test_the_plan_tells_added_changed_removed_and_unchanged_apart() -> None:
+    rows = validate(
+        ImportKind.INVENTORY,
+        read_rows(ImportKind.INVENTORY, FileFormat.TOML, OLTS_TOML),
+        regions=REGIONS,
+    )
+    x = {"id": "olt-x", "region": "haidian", "pon_ports": 8, "onts_per_port": 64}
+    current = {"olt-x": {**x, "vlan_low": 100, "vlan_high": 199}}
+
+    result = plan(ImportKind.INVENTORY, rows, current)
+
+    assert result.added == [] and result.removed == [] and result.unchanged == ["olt-y"]
+    assert [(c.id, c.fields) for c in result.changed] == [("olt-x", {"pon_ports": (8, 16)})]
+    same = plan(ImportKind.INVENTORY, rows[:1], {"olt-x": rows[0].model_dump()})
+    assert not same.changes_anything
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [(ImportKind.TECHNICIANS, "technicians.csv"), (ImportKind.INVENTORY, "olts.toml")],
+)
+def test_the_example_files_of_the_docs_are_valid(kind: ImportKind, name: str) -> None:
+    path = Path(__file__).parents[2] / "docs" / "examples" / name
+    rows = read_rows(kind, format_of(name), path.read_text(encoding="utf-8"))
+    assert validate(kind, rows, regions={r.code for r in load_regions()})

@@ -1,0 +1,133 @@
+"""Imports of the operator's technicians and OLTs, each in one transaction (the rules
+are :mod:`workorders.importing`'s)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from workorders.importing import ROW_MODELS, ImportKind, ImportRow, OltRow, Plan, RowError, plan
+from workorders.store.base import TABLES, Store
+
+_TABLE = {ImportKind.TECHNICIANS: TABLES["technician"], ImportKind.INVENTORY: TABLES["olt"]}
+_ALLOCATIONS = TABLES["resource_allocation"]
+_HELD = _ALLOCATIONS.c
+
+
+class LinesInUse(ValueError):
+    """The import would change or remove an OLT under lines that use it; ``errors``
+    names each OLT and what it carries."""
+
+    def __init__(self, errors: Sequence[RowError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
+class ImportStore(Store):
+    """Technicians and OLTs from the operator's files."""
+
+    async def apply(
+        self, kind: ImportKind, rows: Sequence[tuple[int, ImportRow]], *, dry_run: bool
+    ) -> Plan:
+        """What importing the validated ``rows`` (with their lines) changes, done unless
+        ``dry_run``, in one transaction: everything or nothing.
+
+        Raises:
+            LinesInUse: an OLT would be removed, moved to another region, or shrunk
+                below a terminal slot, port or VLAN that a line holds.
+        """
+        table = _TABLE[kind]
+        fields = [name for name in ROW_MODELS[kind].model_fields if name in table.c]
+
+        def work(connection: Connection) -> Plan:
+            ids = [row.id for _, row in rows]
+            current = {
+                r.id: dict(r._mapping)
+                for r in connection.execute(
+                    select(*(table.c[f] for f in fields)).where(table.c.id.in_(ids))
+                )
+            }
+            result = plan(kind, [row for _, row in rows], current)
+            if kind is ImportKind.INVENTORY:
+                _check_lines(connection, result, {row.id: (line, row) for line, row in rows})
+            if dry_run or not result.changes_anything:
+                return result
+            by_id = {row.id: row for _, row in rows}
+            added = [_values(kind, by_id[i]) for i in result.added]
+            if added:
+                connection.execute(insert(table), added)
+            for change in result.changed:
+                connection.execute(
+                    update(table)
+                    .where(table.c.id == change.id)
+                    .values({name: after for name, (_, after) in change.fields.items()})
+                )
+            if result.removed:
+                connection.execute(delete(table).where(table.c.id.in_(result.removed)))
+            return result
+
+        return await self.db.transaction(work)
+
+
+def _values(kind: ImportKind, row: ImportRow) -> dict[str, Any]:
+    values = row.model_dump(exclude={"remove"})
+    if kind is ImportKind.TECHNICIANS:
+        values["open_jobs"] = 0
+    return values
+
+
+def _check_lines(
+    connection: Connection, result: Plan, rows: dict[str, tuple[int, ImportRow]]
+) -> None:
+    """Refuses OLT changes that would lose a line held on the OLT."""
+    touched = [c.id for c in result.changed] + result.removed
+    if not touched:
+        return
+    held = {
+        olt_id: (count, ports, onts, low, high)
+        for olt_id, count, ports, onts, low, high in connection.execute(
+            select(
+                _HELD.olt_id,
+                func.count(),
+                func.max(_HELD.pon_port),
+                func.max(_HELD.ont_id),
+                func.min(_HELD.vlan),
+                func.max(_HELD.vlan),
+            )
+            .where(_HELD.olt_id.in_(touched))
+            .group_by(_HELD.olt_id)
+        )
+    }
+    errors: list[RowError] = []
+    for olt_id in touched:
+        if olt_id not in held:
+            continue
+        count, ports, onts, low, high = held[olt_id]
+        line, row = rows[olt_id]
+        assert isinstance(row, OltRow)
+        lines = f"{olt_id} carries {count} line(s)"
+        if row.remove:
+            errors.append(RowError(line, "remove", f"{lines}; cancel or move them first"))
+            continue
+        checks = [
+            ("region", row.region != _region(connection, olt_id), "in its region"),
+            ("pon_ports", row.pon_ports < ports, f"up to PON port {ports}"),
+            ("onts_per_port", row.onts_per_port < onts, f"up to terminal slot {onts}"),
+            ("vlan_low", row.vlan_low > low, f"down to VLAN {low}"),
+            ("vlan_high", row.vlan_high < high, f"up to VLAN {high}"),
+        ]
+        errors.extend(
+            RowError(line, name, f"{lines} {where}; the change would lose them")
+            for name, refused, where in checks
+            if refused
+        )
+    if errors:
+        raise LinesInUse(errors)
+
+
+def _region(connection: Connection, olt_id: str) -> str:
+    olt = TABLES["olt"]
+    region: str = connection.execute(select(olt.c.region).where(olt.c.id == olt_id)).scalar_one()
+    return region
