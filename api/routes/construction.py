@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from api.access import order_or_404, technicians_own
+from api import decisions
 from api.deps import (
     CatalogDep,
     OrdersDep,
@@ -16,21 +16,15 @@ from api.deps import (
     TemporalDep,
     WakeDep,
 )
-from api.errors import ProblemError
-from api.security import Forbidden, Operations, require_roles
-from api.workflows import SIGNAL_NOW, UPDATE_ERRORS, signal_report, update_workflow
+from api.security import Operations, require_roles
 from models.api import (
     ConstructionJobResponse,
     ConstructionOperationRequest,
     ConstructionReportRequest,
     ConstructionStateResponse,
 )
-from models.payloads import ConstructionOperation, ConstructionReport, ConstructionView
-from models.status import ReportRejected
-from workflows import WorkOrderWorkflow
+from models.payloads import ConstructionOperation
 from workorders.auth import Principal, Role
-from workorders.store import OrderNotFound
-from workorders.wake import offer_room
 
 router = APIRouter(prefix="/orders/{order_id}/construction", tags=["orders"])
 
@@ -68,38 +62,17 @@ async def report_construction(
     customer visited again (absent, no access; at most three visits), handed to
     operations (no free port, network fault, other) or given up (the customer declined).
     """
-    technician_id = report.technician_id
-    technician = principal.role is Role.TECHNICIAN
-    if technician:
-        if technician_id not in (None, principal.subject):
-            raise Forbidden(f"{principal.subject} may report only as themself")
-        technician_id = principal.subject
-    elif technician_id is None:
-        raise ProblemError(
-            422, "Invalid request", "operations must name the technician: technician_id"
-        )
-    try:
-        recorded = await reports.record_report(
-            order_id,
-            ConstructionReport.model_validate(
-                {**report.model_dump(), "technician_id": technician_id}
-            ),
-        )
-    except (OrderNotFound, ReportRejected) as e:
-        code = e.code if isinstance(e, ReportRejected) else "NOT_FOUND"
-        if technician and code not in ("INVALID_TRANSITION", "MISSING_EVIDENCE"):
-            # Said only to the technician whose job it is: others learn nothing.
-            await technicians_own(orders, principal, order_id)
-        if code == "NOT_FOUND":
-            raise ProblemError(404, "Order not found", f"no work order {order_id}") from None
-        status_code, title = UPDATE_ERRORS[code]
-        raise ProblemError(status_code, title, str(e), code=code) from None
-    if report.state in SIGNAL_NOW:
-        await signal_report(temporal, reports, order_id, recorded.state)
-    if recorded.freed:
-        await offer_room(technicians, catalog, wake, technician_id)
-    job = recorded.state.job
-    assert job is not None
+    job = await decisions.report_construction(
+        order_id,
+        report,
+        principal,
+        orders=orders,
+        reports=reports,
+        technicians=technicians,
+        temporal=temporal,
+        catalog=catalog,
+        wake=wake,
+    )
     return ConstructionJobResponse(order_id=order_id, **job.model_dump(exclude={"visit"}))
 
 
@@ -125,18 +98,16 @@ async def operate_construction(
 ) -> ConstructionStateResponse:
     """Operations assign (or reassign) the construction job to a technician by hand,
     or give the installation up."""
-    order = await order_or_404(orders, order_id)
-    if request.technician_id and await technicians.get_technician(request.technician_id) is None:
-        raise ProblemError(404, "Technician not found", f"no technician {request.technician_id}")
-    view: ConstructionView = await update_workflow(
-        temporal,
-        order,
-        WorkOrderWorkflow.operate_construction,
+    view = await decisions.operate_construction(
+        order_id,
         ConstructionOperation(**request.model_dump(), operator=principal.actor),
+        orders=orders,
+        technicians=technicians,
+        temporal=temporal,
     )
     job = view.job
     return ConstructionStateResponse(
-        order_id=order.id,
+        order_id=order_id,
         technician_id=job.technician_id if job else None,
         job_state=job.state if job else None,
         visit=job.visit if job else 0,

@@ -9,10 +9,9 @@ from typing import Any
 from fastapi import APIRouter
 from temporalio.client import Client
 
-from api.access import order_or_404
+from api import decisions
 from api.deps import OrdersDep, TemporalDep
 from api.security import Operations
-from api.workflows import update_workflow
 from models.api import (
     ActivationOperationRequest,
     NetworkOperationRequest,
@@ -20,8 +19,6 @@ from models.api import (
     QualityCheckOperationRequest,
 )
 from models.enums import SubTaskKind
-from models.payloads import NetworkOperation, WorkOrderState
-from workflows import WorkOrderWorkflow
 from workorders.auth import Principal
 from workorders.store import OrderStore
 
@@ -36,15 +33,11 @@ async def _operate(
     orders: OrderStore,
     temporal: Client,
 ) -> NetworkOperationResponse:
-    order = await order_or_404(orders, order_id)
-    state: WorkOrderState = await update_workflow(
-        temporal,
-        order,
-        WorkOrderWorkflow.operate_network_task,
-        NetworkOperation(kind=kind, **request.model_dump(), operator=principal.actor),
+    state = await decisions.operate_network_task(
+        order_id, kind, request, principal, orders=orders, temporal=temporal
     )
     return NetworkOperationResponse(
-        order_id=order.id,
+        order_id=order_id,
         kind=kind,
         action=request.action,
         waiting_for_operations=state.waiting_for_operations,
