@@ -15,6 +15,7 @@ from workorders.db import Database
 from workorders.reference import Catalog, Regions
 from workorders.store import (
     AttemptStore,
+    BoardStore,
     HubStore,
     ImportStore,
     InventoryStore,
@@ -73,6 +74,10 @@ async def get_hub(request: Request) -> HubStore:
     return _stores(request).hub
 
 
+async def get_board(request: Request) -> BoardStore:
+    return _stores(request).board
+
+
 async def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
@@ -106,4 +111,5 @@ InventoryDep = Annotated[InventoryStore, Depends(get_inventory)]
 ImportsDep = Annotated[ImportStore, Depends(get_imports)]
 HubDep = Annotated[HubStore, Depends(get_hub)]
 WakeDep = Annotated[Wake, Depends(get_wake)]
+BoardDep = Annotated[BoardStore, Depends(get_board)]
 """Wakes a queued job's workflow (:func:`workorders.wake.waker`, built once)."""

@@ -27,6 +27,8 @@ POLL_S = 0.25
 """How often a follower looks without a wake-up (SQLite)."""
 SAFETY_POLL_S = 5.0
 """How often it looks anyway while LISTEN wakes it (PostgreSQL)."""
+ANY_ORDER = "*"
+"""Follow this to be woken when any order's timeline grows (the boards, the job lists)."""
 
 
 class OrderFeed:
@@ -78,8 +80,9 @@ class OrderFeed:
                         for woken in followers:
                             woken.set()
                     async for notice in db.notifies():
-                        for woken in self._followers.get(notice.payload, ()):
-                            woken.set()
+                        for key in (notice.payload, ANY_ORDER):
+                            for woken in self._followers.get(key, ()):
+                                woken.set()
             except asyncio.CancelledError:
                 raise
             except Exception:

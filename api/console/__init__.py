@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
+from api.console import board, jobs
 from api.console.pages import HANDLERS, console_problem, router
 from api.errors import ProblemError
 from workorders.config import Settings
@@ -28,7 +29,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     """The console's routes, static files, session and error pages on ``app``; its
     order feed (``app.state.order_feed``) is closed by the app's lifespan."""
     app.state.order_feed = OrderFeed(settings.effective_database_url)
-    app.include_router(router)
+    for pages in (router, jobs.router, board.router):
+        app.include_router(pages)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=Path(__file__).parent / "static"), "static")
     app.add_middleware(
         SessionMiddleware,

@@ -13,7 +13,6 @@ import json
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,7 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from api import ordering
@@ -31,11 +29,10 @@ from api.console.session import (
     BadCsrf,
     NotSignedIn,
     SignedIn,
-    check_csrf,
-    csrf_token,
     sign_in,
     sign_out,
 )
+from api.console.web import form_of, render, require
 from api.deps import CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep, get_users
 from api.errors import ProblemError
 from models.api import OrderCreateRequest
@@ -46,7 +43,6 @@ from workorders.store import UserStore
 from workorders.users import check_password, locked
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 UsersDep = Annotated[UserStore, Depends(get_users)]
 
 FORM_FIELDS = (
@@ -74,52 +70,20 @@ NUMBERS = {"demand.download_mbps", "demand.upload_mbps"}
 DEFAULT_ZONE = "Asia/Shanghai"
 
 
-def render(
-    request: Request,
-    template: str,
-    principal: Principal | None = None,
-    status_code: int = 200,
-    **context: Any,
-) -> HTMLResponse:
-    language = i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
-    return templates.TemplateResponse(
-        request,
-        template,
-        {
-            "t": i18n.translator(language),
-            "lang": language,
-            "languages": i18n.LANGUAGES,
-            "csrf": csrf_token(request),
-            "principal": principal,
-            "Role": Role,
-            "path": request.url.path,
-            **context,
-        },
-        status_code=status_code,
-    )
-
-
-def _require(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles:
-        raise ProblemError(403, "Forbidden", f"{principal.role.value} may not do this")
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    check_csrf(request, form)
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
 # Sign-in ------------------------------------------------------------------------------
 
 
+HOME = {Role.TECHNICIAN: "/console/jobs", Role.OPERATIONS: "/console/board"}
+"""Where each role starts (the front desk, and anyone else: the orders)."""
+
+
 @router.get("", response_class=RedirectResponse)
-async def home() -> RedirectResponse:
-    return RedirectResponse("/console/orders", status_code=303)
+async def home(principal: SignedIn) -> RedirectResponse:
+    return RedirectResponse(HOME.get(principal.role, "/console/orders"), status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, next: str = "/console/orders") -> HTMLResponse:
+async def login_page(request: Request, next: str = "/console") -> HTMLResponse:
     return render(request, "login.html", next=_local(next))
 
 
@@ -129,11 +93,11 @@ async def login(
     users: UsersDep,
     name: Annotated[str, Form(max_length=100)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form(max_length=500)] = "/console/orders",
+    next: Annotated[str, Form(max_length=500)] = "/console",
 ) -> Response:
     """A good name and password start a session; five failures in a row lock the name
     for a while, whatever the password tried next."""
-    await _form(request)
+    await form_of(request)
     user = await users.get_user(name)
     now = datetime.now(UTC)
     if user is not None and locked(user, now):
@@ -157,7 +121,7 @@ async def login(
 
 @router.post("/logout")
 async def logout(request: Request) -> RedirectResponse:
-    await _form(request)
+    await form_of(request)
     sign_out(request)
     return RedirectResponse("/console/login", status_code=303)
 
@@ -175,7 +139,7 @@ def _local(path: str) -> str:
     return (
         path
         if path.startswith("/console") and "//" not in path and "\\" not in path
-        else ("/console/orders")
+        else "/console"
     )
 
 
@@ -220,7 +184,7 @@ async def orders_page(
 
 @router.get("/orders/new", response_class=HTMLResponse)
 async def new_order_page(request: Request, principal: SignedIn) -> HTMLResponse:
-    _require(principal, Role.FRONT_DESK, Role.OPERATIONS)
+    require(principal, Role.FRONT_DESK, Role.OPERATIONS)
     reference = f"FD-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
     values = {"external_reference": reference, "address.country": "CN"}
     return render(request, "order_new.html", principal, values=values, errors={})
@@ -238,8 +202,8 @@ async def create_order(
 ) -> Response:
     """The form's order, validated as ``POST /orders`` validates it and created by the
     same code; an error is shown at its field, with every value kept."""
-    _require(principal, Role.FRONT_DESK, Role.OPERATIONS)
-    form = await _form(request)
+    require(principal, Role.FRONT_DESK, Role.OPERATIONS)
+    form = await form_of(request)
     values = {name: form.get(name, "").strip() for name in FORM_FIELDS}
     zone = form.get("timezone", "")
     try:
@@ -383,8 +347,8 @@ async def cancel_order(
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> Response:
-    _require(principal, Role.FRONT_DESK, Role.OPERATIONS)
-    form = await _form(request)
+    require(principal, Role.FRONT_DESK, Role.OPERATIONS)
+    form = await form_of(request)
     reason = form.get("reason", "").strip()
     if not 1 <= len(reason) <= 1000:
         context = await _order_context(orders, principal, order_id)

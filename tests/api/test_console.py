@@ -59,7 +59,7 @@ async def test_a_good_sign_in_opens_the_console(bare: BareApi, browser: httpx.As
 
     signed = await sign_in(browser, name)
 
-    assert (signed.status_code, signed.headers["location"]) == (303, "/console/orders")
+    assert (signed.status_code, signed.headers["location"]) == (303, "/console")
     cookie = signed.headers["set-cookie"]
     assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
     assert "path=/console" in cookie.lower()
@@ -166,7 +166,7 @@ async def test_every_page_speaks_chinese_or_english(
     assert switched.headers["location"] == "/console/login"
     assert "登录" in (await browser.get("/console/login")).text  # the cookie wins
     elsewhere = await browser.get("/console/lang/en?next=https://evil.example/")
-    assert elsewhere.headers["location"] == "/console/orders"
+    assert elsewhere.headers["location"] == "/console"
 
 
 async def test_the_form_shows_each_error_at_its_field_and_keeps_every_value(

@@ -21,7 +21,7 @@ async def signed_in(browser: Browser, url: str, name: str, **context: object) ->
     await page.fill("input[name=name]", name)
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
-    await expect(page).to_have_url(f"{url}/console/orders")
+    await expect(page).not_to_have_url(f"{url}/console/login")
     return page
 
 

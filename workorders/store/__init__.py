@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from workorders.db import Database
 from workorders.store.assignment import AssignmentStore, Release
 from workorders.store.attempts import DEACTIVATION_EVENTS, AttemptStore
+from workorders.store.board import Board, BoardStore, BoardTask, TechnicianLoad
 from workorders.store.cancellation import CancellationStore, Withdrawal
 from workorders.store.errors import (
     JobChanged,
@@ -35,6 +36,9 @@ __all__ = [
     "DEACTIVATION_EVENTS",
     "AssignmentStore",
     "AttemptStore",
+    "Board",
+    "BoardStore",
+    "BoardTask",
     "CancellationStore",
     "Claimed",
     "EventSpan",
@@ -55,6 +59,7 @@ __all__ = [
     "Stores",
     "TechnicianExists",
     "TechnicianJob",
+    "TechnicianLoad",
     "TechnicianStore",
     "TechnicianUnavailable",
     "UnknownUser",
@@ -81,6 +86,7 @@ class Stores:
     imports: ImportStore
     users: UserStore
     hub: HubStore
+    board: BoardStore
 
     @classmethod
     def of(cls, db: Database, *, orders: OrderStore | None = None) -> Stores:
@@ -98,4 +104,5 @@ class Stores:
             imports=ImportStore(db),
             users=UserStore(db),
             hub=HubStore(db),
+            board=BoardStore(db),
         )

@@ -31,6 +31,7 @@ class TechnicianJob:
     """One installation job in a technician's queue, with its customer and place."""
 
     order_id: str
+    external_reference: str
     job_state: JobState | None
     status: SubTaskStatus
     visit: int
@@ -58,6 +59,7 @@ def _technician_jobs(*, open_only: bool) -> Select[Any]:
     query = (
         select(
             ORDER.id.label("order_id"),
+            ORDER.external_reference,
             SUB_TASK.job_state,
             SUB_TASK.status,
             SUB_TASK.visit,
