@@ -3,6 +3,7 @@ which ``make test`` installs when it is missing), driven by Playwright for Pytho
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,10 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (make test does)")
+        missing = f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)  # CI runs every layer: a missing browser fails the run
+        pytest.skip(missing)
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(

@@ -1,5 +1,6 @@
 """The front desk creates an order in the console, and a colleague's page of it, open
-in another browser, follows each step of the order without a reload."""
+in another browser, follows each step of the order without a reload; a technician on
+a phone works a job while a dispatcher's board follows it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from playwright.async_api import Browser, Page, expect
 from tests.api.conftest import System
 from tests.api.test_codec import served
 from tests.api.test_console import PASSWORD, add_user
-from tests.api.test_orders import assigned, report
+from tests.api.test_orders import assigned, create, report, wait_for
 from tests.browser.conftest import ARTIFACTS
 from workorders.auth import Role
 
@@ -89,3 +90,58 @@ async def follow(
     await desk.screenshot(path=ARTIFACTS / "order_front_desk_zh.png", full_page=True)
     await desk.reload()
     await expect(desk.locator("#cancel")).to_have_count(0)  # an ended order has no cancel
+
+
+async def test_a_technician_on_a_phone_and_a_dispatchers_board_see_each_other_live(
+    system: System, browser: Browser
+) -> None:
+    order = await create(system)
+    technician = await assigned(system, order["id"])
+    phone_user = await add_user(system.stores, Role.TECHNICIAN, technician)
+    dispatcher = await add_user(system.stores, Role.OPERATIONS)
+    async with served(system.app) as url:
+        try:
+            phone = await signed_in(
+                browser,
+                url,
+                phone_user,
+                locale="zh-CN",
+                viewport={"width": 360, "height": 740},
+                is_mobile=True,
+                has_touch=True,
+            )
+            board = await signed_in(browser, url, dispatcher, locale="en-US")
+            await board.goto(f"/console/board?region={order['region']}")
+            load = board.locator(f"[data-technician='{technician}']")
+            await expect(load).to_contain_text(order["external_reference"])
+
+            await expect(phone).to_have_url(f"{url}/console/jobs")
+            job = phone.locator(f"#job-{order['id']}")
+            await expect(job).to_contain_text(order["external_reference"])
+            await phone.screenshot(path=ARTIFACTS / "jobs_phone_zh.png", full_page=True)
+            # The buttons fit a 360 px screen and are large enough for a thumb.
+            accept = job.locator("button[value=accepted]")
+            box = await accept.bounding_box()
+            assert box is not None and box["height"] >= 44 and box["x"] + box["width"] <= 360
+            for state, shown in (
+                ("accepted", "已接单"),
+                ("en_route", "在途"),
+                ("on_site", "已到场"),
+            ):
+                await job.locator(f"button[value={state}]").click()
+                await expect(job.locator("h2 .status")).to_have_text(shown)
+                await expect(load).to_contain_text(
+                    state.replace("_", " ").replace("en route", "on the way")
+                )
+            await job.locator(".complete button").click()  # no serial: refused at its field
+            await expect(job.locator(".complete .field-error")).to_be_visible()
+            await phone.screenshot(path=ARTIFACTS / "jobs_phone_serial_refused.png", full_page=True)
+            await job.locator("input[name=ont_serial]").fill("HWTC5E1A2B3C")
+            await job.locator(".complete button").click()
+            await expect(phone.locator(f"#job-{order['id']}")).to_have_count(0)
+            await expect(load).not_to_contain_text(order["external_reference"])
+            await board.screenshot(path=ARTIFACTS / "board.png", full_page=True)
+        finally:
+            for context in browser.contexts:
+                await context.close()
+    await wait_for(system, order["id"], lambda o: o["status"] == "completed")
