@@ -29,6 +29,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     """The console's routes, static files, session and error pages on ``app``; its
     order feed (``app.state.order_feed``) is closed by the app's lifespan."""
     app.state.order_feed = OrderFeed(settings.effective_database_url)
+    app.state.boards = board.Boards()
     for pages in (router, jobs.router, board.router):
         app.include_router(pages)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=Path(__file__).parent / "static"), "static")

@@ -8,6 +8,7 @@ Decisions go through :mod:`api.decisions`, the code the API's operations routes 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -35,6 +36,7 @@ from models.enums import SubTaskKind
 from models.payloads import ConstructionOperation
 from workorders.auth import Principal, Role
 from workorders.reference import Regions
+from workorders.store import Board, BoardStore
 
 router = APIRouter(prefix="/console/board", include_in_schema=False)
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -48,6 +50,28 @@ REQUESTS: dict[SubTaskKind, type[ActivationOperationRequest | QualityCheckOperat
     SubTaskKind.ACTIVATION: ActivationOperationRequest,
     SubTaskKind.QUALITY_CHECK: QualityCheckOperationRequest,
 }
+
+
+class Boards:
+    """The boards of each region as of the newest timeline line: however many
+    dispatchers follow a region, each new line costs one read of its board, which they
+    all share (one app per process; each process reads for its own followers)."""
+
+    def __init__(self) -> None:
+        self._read: dict[str, tuple[int, asyncio.Future[Board]]] = {}
+
+    async def board(self, store: BoardStore, region: str) -> Board:
+        last = await store.last_event_id()
+        known = self._read.get(region)
+        if known is None or known[0] < last or (known[1].done() and known[1].exception()):
+            future: asyncio.Future[Board] = asyncio.ensure_future(store.board(region))
+            self._read[region] = known = (last, future)
+        return await asyncio.shield(known[1])
+
+
+def boards_of(request: Request) -> Boards:
+    boards: Boards = request.app.state.boards  # made by api.console.install
+    return boards
 
 
 def _region(regions: Regions, region: str) -> str:
@@ -79,7 +103,7 @@ async def _page(
         template,
         principal,
         status_code,
-        board=await board.board(code),
+        board=await boards_of(request).board(board, code),
         regions=[r.code for r in regions],
         since=since,
         edits={kind: list(model.model_fields) for kind, model in EDITS.items()},
@@ -124,8 +148,10 @@ async def board_events(
     _operations(principal)
     code = _region(regions, region)
 
+    boards = boards_of(request)
+
     async def read() -> object:
-        return await board.board(code)
+        return await boards.board(board, code)
 
     async for event in moves(request, since, board.last_event_id, read):
         yield event
