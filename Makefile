@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.lead_time
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.latency
+	$(BIN)/python -m bench.boards
 	$(BIN)/python -m bench.capacity
 	$(BIN)/python -m bench.faults
 

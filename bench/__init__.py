@@ -6,6 +6,7 @@ when a target is missed (saying which):
 
 - ``bench.throughput``: orders/s end to end through the API against a floor workflow;
 - ``bench.latency``: p50/p99 of creating an order and of a technician's report;
+- ``bench.boards``: a technician's report to the change on 50 live dispatchers' boards;
 - ``bench.lead_time``: parallel sub-tasks against a sequential baseline, in workflow time;
 - ``bench.capacity``: worker memory with 10,000 open orders, the order list over 100,000;
 - ``bench.faults``: a worker killed with 100 orders in flight, and the other faults, long.

@@ -1,0 +1,51 @@
+"""A region's board is read once per timeline line, however many boards follow it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from api.console.board import Boards
+from workorders.store import Board
+
+
+class CountingStore:
+    def __init__(self) -> None:
+        self.last = 1
+        self.reads = 0
+        self.fail = False
+
+    async def last_event_id(self) -> int:
+        return self.last
+
+    async def board(self, region: str) -> Board:
+        self.reads += 1
+        await asyncio.sleep(0.01)
+        if self.fail:
+            raise ConnectionError("database gone")
+        return Board(region=region, queue=[], technicians=[], late=[], waiting=[])
+
+
+async def test_followers_share_one_read_per_line() -> None:
+    store, boards = CountingStore(), Boards()
+    read = await asyncio.gather(*(boards.board(store, "north") for _ in range(50)))  # type: ignore[arg-type]
+    assert store.reads == 1 and {b.region for b in read} == {"north"}
+    await boards.board(store, "north")  # type: ignore[arg-type]
+    assert store.reads == 1  # nothing new: the same board
+    await boards.board(store, "south")  # type: ignore[arg-type]
+    assert store.reads == 2  # another region, its own read
+    store.last = 2
+    await asyncio.gather(*(boards.board(store, "north") for _ in range(50)))  # type: ignore[arg-type]
+    assert store.reads == 3
+
+
+async def test_a_failed_read_is_not_kept() -> None:
+    store, boards = CountingStore(), Boards()
+    store.fail = True
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            await boards.board(store, "north")  # type: ignore[arg-type]
+    assert store.reads == 2
+    store.fail = False
+    assert (await boards.board(store, "north")).region == "north"  # type: ignore[arg-type]
