@@ -112,4 +112,5 @@ ImportsDep = Annotated[ImportStore, Depends(get_imports)]
 HubDep = Annotated[HubStore, Depends(get_hub)]
 WakeDep = Annotated[Wake, Depends(get_wake)]
 BoardDep = Annotated[BoardStore, Depends(get_board)]
+UsersDep = Annotated[UserStore, Depends(get_users)]
 """Wakes a queued job's workflow (:func:`workorders.wake.waker`, built once)."""

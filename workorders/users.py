@@ -29,6 +29,22 @@ class WeakPassword(ValueError):
     """A password too short or too long."""
 
 
+class InvalidUser(ValueError):
+    """A new user's name, or role and technician, that cannot be."""
+
+
+def check_new_user(name: str, role: Role, technician_id: str | None) -> None:
+    """Raises:
+    InvalidUser: a name of other than 1 to 100 printable characters (or with spaces
+        around), or a technician id given for another role than technician, or not
+        given for it.
+    """
+    if not 1 <= len(name) <= 100 or not name.isprintable() or name != name.strip():
+        raise InvalidUser("a name has 1 to 100 printable characters, without spaces around")
+    if (role is Role.TECHNICIAN) != (technician_id is not None):
+        raise InvalidUser("a technician id is given for the technician role, and only for it")
+
+
 def hash_password(password: str) -> str:
     """Raises:
     WeakPassword: shorter than MIN_PASSWORD or longer than MAX_PASSWORD characters.

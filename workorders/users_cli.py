@@ -17,7 +17,7 @@ from workorders.auth import Role
 from workorders.config import get_settings
 from workorders.db import NotMigrated
 from workorders.store import UnknownUser, UserExists, UserStore
-from workorders.users import WeakPassword, hash_password
+from workorders.users import InvalidUser, WeakPassword, check_new_user, hash_password
 
 app = typer.Typer(help="Who may sign in to the web console.", no_args_is_help=True)
 console = Console()
@@ -70,10 +70,10 @@ def add(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Add a user."""
-    if not 1 <= len(name) <= 100 or not name.isprintable() or name != name.strip():
-        raise _fail("a name has 1 to 100 printable characters, without spaces around")
-    if (role is Role.TECHNICIAN) != (technician_id is not None):
-        raise _fail("--technician-id is given for the technician role, and only for it")
+    try:
+        check_new_user(name, role, technician_id)
+    except InvalidUser as e:
+        raise _fail(str(e)) from None
     hashed = _password(password_stdin)
     try:
         _run(lambda users: users.add_user(name, role, hashed, technician_id=technician_id))

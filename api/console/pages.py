@@ -33,17 +33,15 @@ from api.console.session import (
     sign_out,
 )
 from api.console.web import form_of, render, require
-from api.deps import CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep, get_users
+from api.deps import CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep, UsersDep
 from api.errors import ProblemError
 from models.api import OrderCreateRequest
 from models.enums import OrderStatus, SubTaskKind
 from workorders.auth import Principal, Role
 from workorders.feed import OrderFeed
-from workorders.store import UserStore
 from workorders.users import check_password, locked
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-UsersDep = Annotated[UserStore, Depends(get_users)]
 
 FORM_FIELDS = (
     "external_reference",

@@ -1,10 +1,11 @@
 """The console's pages for the field and the desk: the technician's jobs (next steps,
-completion with the serial, cannot-complete with its reason) and the region's board
+completion with the serial, cannot-complete with its reason), the region's board
 (the queue, technicians' loads, decisions on what waits for operations), each going
-through the API's own code."""
+through the API's own code, and operations' users page."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -179,3 +180,51 @@ async def test_the_board_shows_the_region_and_operations_decide_there(system: Sy
         assert started[-1]["actor"].startswith("operations:user-")
     finally:
         system.nms.config = healthy
+
+
+async def test_operations_manage_users_from_a_page(system: System) -> None:
+    async with console(system, Role.OPERATIONS) as ops:
+        page = await ops.get("/console/users")
+        assert page.status_code == 200
+        csrf = csrf_of(page.text)
+        name = f"desk-{uuid.uuid4().hex[:6]}"
+        form = {"csrf": csrf, "name": name, "role": "front_desk", "password": "long enough pw"}
+        for bad, why in (
+            ({"password": "short"}, "8 to 200"),
+            ({"role": "admin"}, "no role"),
+            ({"role": "technician"}, "technician id"),
+            ({"technician_id": "tech-north-1"}, "technician id"),
+            ({"name": " spaced "}, "printable"),
+        ):
+            refused = await ops.post("/console/users", data={**form, **bad})
+            assert refused.status_code == 422, bad
+            assert why in refused.text and f'value="{bad.get("name", name)}"' in refused.text
+        assert (await ops.post("/console/users", data=form)).status_code == 303
+        assert (await ops.post("/console/users", data=form)).status_code == 409
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=system.app), base_url="http://api"
+        ) as desk:
+            assert (await sign_in(desk, name, "long enough pw")).status_code == 303
+            assert (await desk.get("/console/orders")).status_code == 200
+            assert (await desk.get("/console/users")).status_code == 403
+            off = await ops.post(
+                f"/console/users/{name}/disabled", data={"csrf": csrf, "disabled": "1"}
+            )
+            assert off.status_code == 303
+            assert (await desk.get("/console/orders")).status_code == 303  # signed out
+        changed = await ops.post(
+            f"/console/users/{name}/password", data={"csrf": csrf, "password": "another one!"}
+        )
+        assert changed.status_code == 303
+        on = await ops.post(f"/console/users/{name}/disabled", data={"csrf": csrf, "disabled": "0"})
+        assert on.status_code == 303
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=system.app), base_url="http://api"
+        ) as desk:
+            assert (await sign_in(desk, name, "another one!")).status_code == 303
+        missing = await ops.post(
+            "/console/users/nobody-here/disabled", data={"csrf": csrf, "disabled": "1"}
+        )
+        assert missing.status_code == 404
+        forged = await ops.post(f"/console/users/{name}/disabled", data={"disabled": "1"})
+        assert forged.status_code == 403  # no CSRF token
