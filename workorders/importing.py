@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import tomllib
+from abc import abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -49,9 +50,9 @@ class ImportRow(BaseModel):
 
     id: str = Field(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9-]*$")
 
+    @abstractmethod
     def named_regions(self) -> tuple[str, list[str]]:
         """The field naming the row's regions, and the regions it names."""
-        raise NotImplementedError
 
 
 class TechnicianRow(ImportRow):

@@ -60,8 +60,8 @@ class Boards:
     def __init__(self) -> None:
         self._read: dict[str, tuple[int, asyncio.Future[Board]]] = {}
 
-    async def board(self, store: BoardStore, region: str) -> Board:
-        last = await store.last_event_id()
+    async def board(self, store: BoardStore, region: str, last: int) -> Board:
+        """The region's board as of timeline line ``last`` or later."""
         known = self._read.get(region)
         if known is None or known[0] < last or (known[1].done() and known[1].exception()):
             future: asyncio.Future[Board] = asyncio.ensure_future(store.board(region))
@@ -103,7 +103,7 @@ async def _page(
         template,
         principal,
         status_code,
-        board=await boards_of(request).board(board, code),
+        board=await boards_of(request).board(board, code, since),
         regions=[r.code for r in regions],
         since=since,
         edits={kind: list(model.model_fields) for kind, model in EDITS.items()},
@@ -150,8 +150,8 @@ async def board_events(
 
     boards = boards_of(request)
 
-    async def read() -> object:
-        return await boards.board(board, code)
+    async def read(last: int) -> object:
+        return await boards.board(board, code, last)
 
     async for event in moves(request, since, board.last_event_id, read):
         yield event

@@ -113,7 +113,7 @@ async def jobs_events(
     report recorded (from this phone or by operations on their behalf)."""
     technician_id = _technician(principal)
 
-    async def read() -> object:
+    async def read(last: int) -> object:
         return [(j.order_id, j.job_state, j.visit) for j in await _jobs(technicians, technician_id)]
 
     async for event in moves(request, since, board.last_event_id, read):

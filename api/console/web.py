@@ -62,10 +62,11 @@ async def moves(
     request: Request,
     since: int,
     last_event_id: Callable[[], Awaitable[int]],
-    read: Callable[[], Awaitable[object]],
+    read: Callable[[int], Awaitable[object]],
 ) -> AsyncIterator[ServerSentEvent]:
     """An event each time what a page shows (``read``) may have changed since it was
     rendered at timeline line ``since``: woken by any order's new line, it reads again
+    (as of the newest line, ``read(last)``)
     and says so only if the page would differ. Each event's id is the line it saw, so
     a browser that reconnects (``Last-Event-ID``) hears of what passed meanwhile."""
     header = request.headers.get("last-event-id", "")
@@ -77,7 +78,7 @@ async def moves(
             last = await last_event_id()
             if last > seen:
                 seen = last
-                now = await read()
+                now = await read(last)
                 if now != shown:
                     shown = now
                     yield ServerSentEvent(event="moved", id=str(seen), data={"at": seen})

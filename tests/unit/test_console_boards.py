@@ -16,9 +16,6 @@ class CountingStore:
         self.reads = 0
         self.fail = False
 
-    async def last_event_id(self) -> int:
-        return self.last
-
     async def board(self, region: str) -> Board:
         self.reads += 1
         await asyncio.sleep(0.01)
@@ -29,14 +26,14 @@ class CountingStore:
 
 async def test_followers_share_one_read_per_line() -> None:
     store, boards = CountingStore(), Boards()
-    read = await asyncio.gather(*(boards.board(store, "north") for _ in range(50)))  # type: ignore[arg-type]
+    read = await asyncio.gather(*(boards.board(store, "north", store.last) for _ in range(50)))  # type: ignore[arg-type]
     assert store.reads == 1 and {b.region for b in read} == {"north"}
-    await boards.board(store, "north")  # type: ignore[arg-type]
+    await boards.board(store, "north", store.last)  # type: ignore[arg-type]
     assert store.reads == 1  # nothing new: the same board
-    await boards.board(store, "south")  # type: ignore[arg-type]
+    await boards.board(store, "south", store.last)  # type: ignore[arg-type]
     assert store.reads == 2  # another region, its own read
     store.last = 2
-    await asyncio.gather(*(boards.board(store, "north") for _ in range(50)))  # type: ignore[arg-type]
+    await asyncio.gather(*(boards.board(store, "north", store.last) for _ in range(50)))  # type: ignore[arg-type]
     assert store.reads == 3
 
 
@@ -45,7 +42,7 @@ async def test_a_failed_read_is_not_kept() -> None:
     store.fail = True
     for _ in range(2):
         with pytest.raises(ConnectionError):
-            await boards.board(store, "north")  # type: ignore[arg-type]
+            await boards.board(store, "north", store.last)  # type: ignore[arg-type]
     assert store.reads == 2
     store.fail = False
-    assert (await boards.board(store, "north")).region == "north"  # type: ignore[arg-type]
+    assert (await boards.board(store, "north", store.last)).region == "north"  # type: ignore[arg-type]
