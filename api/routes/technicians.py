@@ -6,6 +6,7 @@ import logging
 
 from fastapi import APIRouter, status
 
+from api import staffing
 from api.deps import CatalogDep, RegionsDep, TechniciansDep, WakeDep
 from api.errors import ProblemError
 from api.security import Operations, TechnicianSelf
@@ -18,26 +19,9 @@ from models.api import (
     TechnicianUpdateRequest,
 )
 from models.tables import Technician
-from workorders.reference import Catalog, Regions
-from workorders.store import TechnicianExists, TechnicianStore
-from workorders.wake import Wake, offer_room
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
 log = logging.getLogger("workorders.api")
-
-
-def _known_regions(regions: Regions, codes: list[str] | None) -> None:
-    unknown = sorted(set(codes or []) - {r.code for r in regions})
-    if unknown:
-        raise ProblemError(422, "Unknown region", f"no region {', '.join(unknown)}")
-
-
-async def _offer_queued_jobs(
-    technicians: TechnicianStore, catalog: Catalog, wake: Wake, technician: Technician
-) -> None:
-    """Wake the queued jobs the technician has room for, longest waiting first."""
-    room = technician.max_open_jobs - technician.open_jobs if technician.active else 0
-    await offer_room(technicians, catalog, wake, technician.id, room)
 
 
 def to_response(technician: Technician) -> TechnicianResponse:
@@ -70,14 +54,9 @@ async def add_technician(
     _: Operations,
 ) -> TechnicianResponse:
     """Add a technician (operations); jobs queued in their regions go to them at once."""
-    _known_regions(regions, request.regions)
-    try:
-        technician = await technicians.add_technician(Technician(**request.model_dump()))
-    except TechnicianExists:
-        raise ProblemError(
-            409, "Technician exists", f"technician {request.id} exists already"
-        ) from None
-    await _offer_queued_jobs(technicians, catalog, wake, technician)
+    technician = await staffing.add_technician(
+        request, technicians=technicians, regions=regions, catalog=catalog, wake=wake
+    )
     return to_response(technician)
 
 
@@ -98,14 +77,14 @@ async def change_technician(
     """Change a technician (operations): regions, skills, job limit; ``active: false``
     deactivates them, so they get no new jobs. Jobs queued for them go to them at once
     when they have room."""
-    _known_regions(regions, request.regions)
-    try:
-        technician = await technicians.change_technician(
-            technician_id, **request.model_dump(exclude_unset=True, exclude_none=True)
-        )
-    except LookupError:
-        raise ProblemError(404, "Technician not found", f"no technician {technician_id}") from None
-    await _offer_queued_jobs(technicians, catalog, wake, technician)
+    technician = await staffing.change_technician(
+        technician_id,
+        request,
+        technicians=technicians,
+        regions=regions,
+        catalog=catalog,
+        wake=wake,
+    )
     return to_response(technician)
 
 
