@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from models.enums import (
     AttemptOutcome,
@@ -42,7 +43,9 @@ def _written_out(value: Any) -> Any:
     """An instant given as a number (JSON's, or a query's digits) would be read as Unix
     seconds; the API takes ISO 8601 only."""
     if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
-        raise ValueError("give an ISO 8601 date and time with a time zone, as a string")
+        raise PydanticCustomError(
+            "instant_format", "give an ISO 8601 date and time with a time zone, as a string"
+        )
     return value
 
 
@@ -52,7 +55,9 @@ def _within_utc(value: datetime) -> datetime:
     try:
         value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("the instant is outside the calendar once in UTC") from None
+        raise PydanticCustomError(
+            "instant_outside_calendar", "the instant is outside the calendar once in UTC"
+        ) from None
     return value
 
 
@@ -114,7 +119,9 @@ class Address(_Strict):
         try:
             load_address_formats().get(country)
         except UnknownCountry as e:
-            raise ValueError(str(e)) from None
+            raise PydanticCustomError(
+                "country_not_served", "{problem}", {"country": country, "problem": str(e)}
+            ) from None
         return country
 
     @field_validator(*ADDRESS_FIELDS)
@@ -126,7 +133,7 @@ class Address(_Strict):
         assert info.field_name is not None
         problem = load_address_formats().get(country).problem(info.field_name, value)
         if problem is not None:
-            raise ValueError(problem)
+            raise problem
         return value
 
 
@@ -137,7 +144,9 @@ class InstallationWindow(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.end <= self.start:
-            raise ValueError("the installation window must end after it starts")
+            raise PydanticCustomError(
+                "window_order", "the installation window must end after it starts"
+            )
         return self
 
 
@@ -281,7 +290,9 @@ class ConstructionReportRequest(_Strict):
     @model_validator(mode="after")
     def _reportable(self) -> Self:
         if self.state is JobState.ASSIGNED:
-            raise ValueError("a technician cannot report a job as assigned")
+            raise PydanticCustomError(
+                "state_not_reportable", "a technician cannot report a job as assigned"
+            )
         return self
 
 
@@ -339,9 +350,17 @@ class ConstructionOperationRequest(_Strict):
     @model_validator(mode="after")
     def _complete(self) -> Self:
         if self.action == "assign" and not self.technician_id:
-            raise ValueError("assign needs a technician_id")
+            raise PydanticCustomError(
+                "action_needs",
+                "{action} needs a {field}",
+                {"action": "assign", "field": "technician_id"},
+            )
         if self.action == "fail" and not self.reason:
-            raise ValueError("fail needs a reason")
+            raise PydanticCustomError(
+                "action_needs",
+                "{action} needs a {field}",
+                {"action": "fail", "field": "reason"},
+            )
         return self
 
 
@@ -388,9 +407,13 @@ class _NetworkOperation(_Strict):
     @model_validator(mode="after")
     def _complete(self) -> Self:
         if self.action == "abort" and not self.reason:
-            raise ValueError("abort needs a reason")
+            raise PydanticCustomError(
+                "action_needs",
+                "{action} needs a {field}",
+                {"action": "abort", "field": "reason"},
+            )
         if self.action == "abort" and getattr(self, "data", None) is not None:
-            raise ValueError("abort takes no data")
+            raise PydanticCustomError("abort_takes_no_data", "abort takes no data")
         return self
 
 

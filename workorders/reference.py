@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from models.enums import ServiceType
 
@@ -75,16 +76,32 @@ class AddressFormat(BaseModel):
     def postcode_ok(self, postcode: str) -> bool:
         return re.fullmatch(self.postcode_pattern, postcode) is not None
 
-    def problem(self, field: str, value: str | None) -> str | None:
-        """What is wrong with one field of an address of this country, if anything."""
+    def problem(self, field: str, value: str | None) -> PydanticCustomError | None:
+        """What is wrong with one field of an address of this country, if anything: an
+        error with its own type, so that each interface can say it in its language."""
         if value is None or value == "":
-            return f"required in a {self.country} address" if field in self.required else None
+            if field in self.required:
+                return PydanticCustomError(
+                    "address_field_required",
+                    "required in a {country} address",
+                    {"country": self.country},
+                )
+            return None
         if field not in self.fields:
-            return f"not part of a {self.country} address (it has {', '.join(self.fields)})"
+            return PydanticCustomError(
+                "address_field_foreign",
+                "not part of a {country} address (it has {fields})",
+                {"country": self.country, "fields": ", ".join(self.fields)},
+            )
         if field == "postcode" and not self.postcode_ok(value):
-            return (
-                f"a {self.country} postcode matches {self.postcode_pattern},"
-                f" e.g. {self.postcode_example}"
+            return PydanticCustomError(
+                "postcode_format",
+                "a {country} postcode matches {pattern}, e.g. {example}",
+                {
+                    "country": self.country,
+                    "pattern": self.postcode_pattern,
+                    "example": self.postcode_example,
+                },
             )
         return None
 

@@ -21,8 +21,9 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, ValidationError
 
 from api import decisions
+from api.console import i18n
 from api.console.session import SignedIn
-from api.console.web import form_of, moves, render, require
+from api.console.web import form_of, language_of, moves, render, require
 from api.deps import BoardDep, OrdersDep, RegionsDep, TechniciansDep, TemporalDep
 from api.errors import ProblemError
 from models.api import (
@@ -218,9 +219,9 @@ async def decide(
                 order_id, kind, request_model, principal, orders=orders, temporal=temporal
             )
     except ValidationError as e:
-        errors = {
-            ".".join(str(p) for p in err["loc"]) or "action": err["msg"] for err in e.errors()
-        }
+        errors = i18n.field_errors(language_of(request), e)
+        if "" in errors:
+            errors["action"] = errors.pop("")
         return await _page(
             request,
             principal,

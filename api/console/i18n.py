@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
 LANGUAGES = ("en", "zh-CN")
 DEFAULT = "en"
 COOKIE = "lang"
@@ -251,6 +254,51 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+FIELD_ERRORS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "missing": "必填",
+        "string_too_short": "至少 {min_length} 个字符",
+        "string_too_long": "最多 {max_length} 个字符",
+        "string_pattern_mismatch": "格式不对",
+        "string_type": "应为文字",
+        "int_type": "应为整数",
+        "int_parsing": "应为整数",
+        "float_type": "应为数字",
+        "float_parsing": "应为数字",
+        "bool_type": "应为是或否",
+        "greater_than": "应大于 {gt}",
+        "greater_than_equal": "不能小于 {ge}",
+        "less_than": "应小于 {lt}",
+        "less_than_equal": "不能大于 {le}",
+        "too_short": "至少 {min_length} 项",
+        "too_long": "最多 {max_length} 项",
+        "literal_error": "应为 {expected} 之一",
+        "enum": "应为 {expected} 之一",
+        "extra_forbidden": "不接受此字段",
+        "json_invalid": "不是有效的 JSON",
+        "dict_type": "应为对象",
+        "list_type": "应为列表",
+        "datetime_type": "应为日期和时间",
+        "datetime_parsing": "应为日期和时间",
+        "datetime_from_date_parsing": "应为日期和时间",
+        "timezone_aware": "需带时区",
+        "value_error": "无效：{reason}",
+        "instant_format": "请填写带时区的 ISO 8601 日期和时间",
+        "instant_outside_calendar": "换算成 UTC 后超出日历范围",
+        "window_order": "结束时间须晚于开始时间",
+        "country_not_served": "不服务国家 {country}",
+        "address_field_required": "{country} 地址必填",
+        "address_field_foreign": "{country} 地址没有此项（可填：{fields}）",
+        "postcode_format": "{country} 邮编格式为 {pattern}，例如 {example}",
+        "action_needs": "{action} 需要填写 {field}",
+        "abort_takes_no_data": "中止时不带数据",
+        "state_not_reportable": "技术员不能报告“已派单”",
+    },
+}
+"""Validation errors by their type, with their context (limits, a country's format):
+English is pydantic's and the models' own text."""
+
+
 def choose(cookie: str | None, accept_language: str | None) -> str:
     """The language of the cookie if it is one we have, else the browser's first one
     we have (``zh``, ``zh-Hans``, ``zh-CN`` are Chinese), else English."""
@@ -268,3 +316,22 @@ def choose(cookie: str | None, accept_language: str | None) -> str:
 def translator(language: str) -> Callable[[str], str]:
     words = MESSAGES[language]
     return lambda key: words.get(key, MESSAGES[DEFAULT].get(key, key))
+
+
+def field_error(language: str, error: ErrorDetails) -> str:
+    """One validation error in the reader's language (English: as the API says it)."""
+    template = FIELD_ERRORS.get(language, {}).get(error["type"])
+    if template is None:
+        return error["msg"]
+    try:
+        return template.format(**error.get("ctx", {}))
+    except (KeyError, IndexError):
+        return error["msg"]
+
+
+def field_errors(language: str, error: ValidationError) -> dict[str, str]:
+    """A form's errors by field (``customer.phone``; the whole form's at ``""``)."""
+    found: dict[str, str] = {}
+    for detail in error.errors():
+        found.setdefault(".".join(str(p) for p in detail["loc"]), field_error(language, detail))
+    return found

@@ -32,7 +32,7 @@ from api.console.session import (
     sign_in,
     sign_out,
 )
-from api.console.web import form_of, render, require
+from api.console.web import form_of, language_of, render, require
 from api.deps import CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep, UsersDep
 from api.errors import ProblemError
 from models.api import OrderCreateRequest
@@ -207,7 +207,7 @@ async def create_order(
     try:
         body = OrderCreateRequest.model_validate_json(json.dumps(_nested(values, zone)))
     except ValidationError as e:
-        errors = {".".join(str(p) for p in err["loc"]): err["msg"] for err in e.errors()}
+        errors = i18n.field_errors(language_of(request), e)
         return render(
             request, "order_new.html", principal, 422, values=values, errors=errors, zone=zone
         )

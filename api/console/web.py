@@ -22,6 +22,10 @@ from workorders.feed import ANY_ORDER, OrderFeed
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
+def language_of(request: Request) -> str:
+    return i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+
+
 def render(
     request: Request,
     template: str,
@@ -29,7 +33,7 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    language = i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+    language = language_of(request)
     return templates.TemplateResponse(
         request,
         template,
