@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.sse import ServerSentEvent
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
 
 from api.console import i18n
 from api.console.session import check_csrf, csrf_token
@@ -56,9 +57,16 @@ def require(principal: Principal, *roles: Role) -> None:
         raise ProblemError(403, "Forbidden", f"{principal.role.value} may not do this")
 
 
-async def form_of(request: Request) -> dict[str, str]:
+async def form_data(request: Request) -> FormData:
+    """The form, every value of each field (checkboxes), once its CSRF token is checked."""
     form = await request.form()
     check_csrf(request, form)
+    return form
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The form's text fields, one value each, once its CSRF token is checked."""
+    form = await form_data(request)
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 

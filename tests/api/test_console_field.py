@@ -5,6 +5,7 @@ through the API's own code, and operations' users page."""
 
 from __future__ import annotations
 
+import html
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -228,3 +229,72 @@ async def test_operations_manage_users_from_a_page(system: System) -> None:
         assert missing.status_code == 404
         forged = await ops.post(f"/console/users/{name}/disabled", data={"disabled": "1"})
         assert forged.status_code == 403  # no CSRF token
+
+
+async def test_operations_manage_technicians_from_a_page(system: System) -> None:
+    """Add, refuse with each error at its field (in Chinese for a Chinese reader), change
+    and switch off a technician, each visible to the API as PATCH would leave it."""
+    tech = f"tech-page-{uuid.uuid4().hex[:6]}"
+    async with console(system, Role.OPERATIONS) as ops:
+        page = await ops.get("/console/technicians")
+        assert page.status_code == 200 and 'data-technician="tech-north-1"' in page.text
+        csrf = csrf_of(page.text)
+        form = {
+            "csrf": csrf,
+            "id": tech,
+            "name": "王芳",
+            "max_open_jobs": "3",
+            "regions": ["haidian", "north"],
+            "skills": ["fibre"],
+        }
+        ops.cookies.set("lang", "zh-CN")
+        for bad, field, why in (
+            ({"id": "Not An Id"}, "id", "格式不对"),
+            ({"regions": []}, "regions", "至少 1 项"),
+            ({"max_open_jobs": "lots"}, "max_open_jobs", "应为整数"),
+            ({"max_open_jobs": "99"}, "max_open_jobs", "不能大于 50"),
+            ({"skills": ["welding"]}, "skills", "应为 'fibre' or 'copper' 之一"),
+            ({"regions": ["atlantis"]}, "regions", "no region atlantis"),
+        ):
+            refused = await ops.post("/console/technicians", data={**form, **bad})
+            assert refused.status_code == 422, bad
+            assert why in html.unescape(refused.text), (bad, field)
+            assert f'id="{field}-error"' in refused.text
+            assert 'value="王芳"' in refused.text  # nothing typed is lost
+        ops.cookies.delete("lang")
+        assert (await ops.post("/console/technicians", data=form)).status_code == 303
+        again = await ops.post("/console/technicians", data=form)
+        assert again.status_code == 409 and "exists already" in again.text
+
+        listed = await system.http.get("/technicians", headers=system.auth(Role.OPERATIONS, "ops"))
+        added = next(t for t in listed.json() if t["id"] == tech)
+        assert (added["name"], added["regions"], added["skills"], added["max_open_jobs"]) == (
+            "王芳",
+            ["haidian", "north"],
+            ["fibre"],
+            3,
+        )
+        changed = await ops.post(
+            f"/console/technicians/{tech}",
+            data={**form, "regions": ["haidian"], "skills": ["fibre", "copper"], "active": "1"},
+        )
+        assert changed.status_code == 303
+        off = await ops.post(f"/console/technicians/{tech}", data={"csrf": csrf, "active": "0"})
+        assert off.status_code == 303
+        now = await system.stores.technicians.get_technician(tech)
+        assert now is not None
+        assert (now.regions, now.skills, now.active, now.name) == (
+            ["haidian"],
+            ["fibre", "copper"],
+            False,
+            "王芳",
+        )
+        haidian = await ops.get("/console/technicians?region=haidian")
+        assert f'data-technician="{tech}"' in haidian.text
+        assert 'data-technician="tech-north-1"' not in haidian.text
+        missing = await ops.post("/console/technicians/nobody", data={"csrf": csrf, "active": "0"})
+        assert missing.status_code == 404
+        forged = await ops.post(f"/console/technicians/{tech}", data={"active": "1"})
+        assert forged.status_code == 403
+    async with console(system, Role.FRONT_DESK) as desk:
+        assert (await desk.get("/console/technicians")).status_code == 403
