@@ -146,6 +146,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "deactivate": "Stop new jobs",
         "change": "Change",
         "save": "Save",
+        "find": "Find",
+        "find_hint": "reference, name, phone, street",
     },
     "zh-CN": {
         "app": "工单",
@@ -276,6 +278,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "deactivate": "停止派单",
         "change": "修改",
         "save": "保存",
+        "find": "查找",
+        "find_hint": "编号、姓名、电话、街道",
     },
 }
 

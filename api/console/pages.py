@@ -152,16 +152,19 @@ async def orders_page(
     q: Annotated[str, Query(max_length=100)] = "",
     status: Annotated[OrderStatus | None, Query()] = None,
     region: Annotated[str, Query(max_length=50)] = "",
+    technician: Annotated[str, Query(max_length=50)] = "",
     page: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> HTMLResponse:
-    """Orders, newest first; a technician sees their own jobs only."""
-    technician = principal.subject if principal.role is Role.TECHNICIAN else None
+    """Orders, newest first, found by what the front desk types (``q``: reference,
+    customer name, phone, street) and filtered; a technician sees their own jobs only."""
+    if principal.role is Role.TECHNICIAN:
+        technician = principal.subject
     size = 50
     found, total = await orders.list_orders(
         status=status,
         region=region or None,
-        technician_id=technician,
-        external_reference=q.strip() or None,
+        technician_id=technician.strip() or None,
+        text=q.strip() or None,
         offset=page * size,
         limit=size,
     )
@@ -174,6 +177,7 @@ async def orders_page(
         q=q,
         status=status.value if status else "",
         region=region,
+        technician=technician,
         statuses=[s.value for s in OrderStatus],
         page=page,
         more=(page + 1) * size < total,

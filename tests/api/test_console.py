@@ -285,3 +285,29 @@ async def test_a_technician_opens_only_their_own_jobs(
 
     assert page.status_code == feed.status_code == new.status_code == 403
     assert "You may not open this." in page.text
+
+
+async def test_the_orders_list_finds_by_name_phone_or_street_and_filters(
+    bare: BareApi, browser: httpx.AsyncClient
+) -> None:
+    from tests.factories import new_order
+
+    stores = bare.app.state.stores
+    region = f"find-{uuid.uuid4().hex[:6]}"
+    wanted, _ = await stores.orders.create_order(
+        new_order(region=region, customer_name="刘洋", technician_id="tech-find-1")
+    )
+    other, _ = await stores.orders.create_order(new_order(region=region, customer_name="Bob"))
+    await sign_in(browser, await add_user(stores))
+
+    def listed(page: httpx.Response) -> set[str]:
+        assert page.status_code == 200
+        return {o.id for o in (wanted, other) if f"/console/orders/{o.id}" in page.text}
+
+    assert listed(await browser.get(f"/console/orders?region={region}")) == {wanted.id, other.id}
+    assert listed(await browser.get(f"/console/orders?region={region}&q=刘")) == {wanted.id}
+    assert listed(await browser.get(f"/console/orders?q=bob&region={region}")) == {other.id}
+    by_technician = await browser.get(f"/console/orders?region={region}&technician=tech-find-1")
+    assert listed(by_technician) == {wanted.id}
+    assert 'value="tech-find-1"' in by_technician.text  # the filter is kept
+    assert (await browser.get("/console/orders?q=" + "x" * 101)).status_code == 422

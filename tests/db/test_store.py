@@ -254,6 +254,51 @@ async def test_list_orders_filters_and_pages(stores: Stores) -> None:
     assert count == 1 and started[0].id == ids[0]
 
 
+async def test_orders_are_found_by_what_the_front_desk_types(stores: Stores) -> None:
+    """Any part of the reference, the name (any case, any script), the street or the
+    district; the phone's digits however it was written; ``%`` and ``_`` as themselves."""
+    region = f"find-{uuid.uuid4().hex[:8]}"
+    tag = uuid.uuid4().hex[:6]
+    zhang, _ = await stores.orders.create_order(
+        new_order(
+            region=region,
+            external_reference=f"FD-{tag}-0001",
+            customer_name="张伟",
+            customer_phone="+86 138-0013 8000",
+            district="海淀区",
+            street="中关村大街",
+        )
+    )
+    smith, _ = await stores.orders.create_order(
+        new_order(
+            region=region,
+            external_reference=f"CRM-{tag}_100%",
+            customer_name="Anna Smith",
+            customer_phone="030 1234567",
+        )
+    )
+
+    async def found(text: str) -> set[str]:
+        orders, total = await stores.orders.list_orders(region=region, text=text)
+        assert total == len(orders)
+        return {o.id for o in orders}
+
+    assert await found(tag) == {zhang.id, smith.id}
+    assert await found(f"fd-{tag}") == {zhang.id}
+    assert await found("张") == {zhang.id}
+    assert await found("SMITH") == {smith.id}
+    assert await found("中关村") == {zhang.id}
+    assert await found("海淀") == {zhang.id}
+    assert await found("13800138000") == {zhang.id}
+    assert await found("138 0013") == {zhang.id}
+    assert await found("1234567") == {smith.id}
+    assert await found("_100%") == {smith.id}
+    assert await found("%") == {smith.id}
+    assert await found("0001") == {zhang.id}
+    assert await found(zhang.id) == {zhang.id}
+    assert await found("李") == set()
+
+
 async def test_shipped_technicians_are_seeded_once(stores: Stores) -> None:
     from workorders.reference import load_regions
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,6 +64,27 @@ _EVENT_SPANS = (
     .group_by(EVENT.kind)
 )
 _KINDS = list(SubTaskKind)
+
+
+PHONE_LIKE = re.compile(r"\+?[0-9][0-9 \-]*")
+
+
+def _has_text(text: str) -> Any:
+    """An order with ``text`` in what a person would search it by (``%`` and ``_``
+    are meant as themselves)."""
+    columns = (
+        ORDER.id,
+        ORDER.external_reference,
+        ORDER.customer_name,
+        ORDER.district,
+        ORDER.street,
+    )
+    found = [column.icontains(text, autoescape=True) for column in columns]
+    digits = "".join(c for c in text if c.isdigit())
+    if len(digits) >= 4 and PHONE_LIKE.fullmatch(text):
+        phone = func.replace(func.replace(ORDER.customer_phone, " ", ""), "-", "")
+        found.append(phone.contains(digits, autoescape=True))
+    return or_(*found)
 
 
 class OrderStore(Store):
@@ -148,6 +170,7 @@ class OrderStore(Store):
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         external_reference: str | None = None,
+        text: str | None = None,
         after: tuple[datetime, str] | None = None,
         offset: int = 0,
         limit: int = 50,
@@ -161,6 +184,9 @@ class OrderStore(Store):
             created_from: only orders created at or after this instant.
             created_to: only orders created before this instant.
             external_reference: only the order with this external reference.
+            text: only orders with this text (any case) in their id, external reference,
+                customer name, district or street, or these digits in the customer's
+                phone (spaces and dashes aside): what a front desk types to find one.
             after: the page after this order's ``(created_at, id)`` (keyset paging).
             offset: skip this many orders first (offset paging, for TMF641).
             limit: at most this many orders.
@@ -178,6 +204,8 @@ class OrderStore(Store):
             filters.append(ORDER.technician_id == technician_id)
         if external_reference is not None:
             filters.append(ORDER.external_reference == external_reference)
+        if text:
+            filters.append(_has_text(text))
         query = select(ORDERS).where(*filters)
         if after is not None:
             created_at, order_id = after
