@@ -121,13 +121,14 @@ PRODUCTION = {
 
 @contextlib.asynccontextmanager
 async def ui_api(tmp_path: Path, **settings: Any) -> AsyncIterator[BareApi]:
-    """The API (no Temporal) on a database of its own, the Temporal UI's origin allowed,
-    with a console user of each role (named after the role's value)."""
+    """The API (no Temporal) on a database of its own, the Temporal UI's origin allowed
+    (:data:`UI` unless ``cors_origins`` says otherwise), with a console user of each role
+    (named after the role's value)."""
     url = f"sqlite:///{tmp_path / 'workorders.db'}"
     db = Database.from_url(url)
     await db.migrate()
     await db.dispose()
-    async with bare_api(url, cors_origins=[UI], **settings) as api:
+    async with bare_api(url, **{"cors_origins": [UI], **settings}) as api:
         users = api.app.state.stores.users
         for role in Role:
             technician = "tech-north-1" if role is Role.TECHNICIAN else None
