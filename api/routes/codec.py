@@ -25,10 +25,12 @@ The UI includes credentials only when told: ``temporal server start-dev`` sets t
 UI's codec endpoint (``--ui-codec-endpoint``) but has no flag or config file for the
 UI server's ``codec.includeCredentials``, so the operator turns it on in the UI's
 "Codec Server" settings (kept in that browser): "use my browser setting", the endpoint
-``{api}/console/codec``, "Include cross-origin credentials" (README, "The Temporal
-UI"). Rejected: a secret in the endpoint's URL, since the UI serves its settings
-(``/api/v1/settings``) to any local client and the URL is on a process's command line;
-a token pasted into the UI, since the UI passes only an OIDC login's access token.
+``{api}/console/codec``, "Include cross-origin credentials" (README, "Customer data is
+encrypted in Temporal"; checked with CLI 1.9.1 and its UI 2.54.1, and shown in a real
+browser by ``tests/browser/test_temporal_ui_codec.py``). Rejected: a secret in the
+endpoint's URL, since the UI serves its settings (``/api/v1/settings``) to any local
+client and the URL is on a process's command line; a token pasted into the UI, since
+the UI passes only an OIDC login's access token.
 
 Outside development ``/console/codec`` refuses every call and no path answers a
 credentialed cross-origin call: there, only a bearer token decodes.
