@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from api import console, errors, openapi
 from api.metrics import ApiMetrics, MeteredOrders, RequestMetrics, name_the_order
 from api.metrics import router as metrics_router
-from api.middleware import BodyLimit, RequireToken, SecurityHeaders
+from api.middleware import BodyLimit, Cors, RequireToken, SecurityHeaders
 from api.routes import (
     codec,
     construction,
@@ -116,13 +115,7 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
     app.add_middleware(RequireToken, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PATCH"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Namespace"],
-        )
+    app.add_middleware(Cors, settings=settings)
     app.add_middleware(SecurityHeaders)
     errors.install(app)
     console.install(app, settings)
@@ -135,6 +128,7 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
     app.include_router(inventory.router)
     app.include_router(imports.router)
     app.include_router(codec.router)
+    app.include_router(codec.console_router)
     app.include_router(health.router)
     app.include_router(metrics_router)
     openapi.install(app)

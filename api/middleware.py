@@ -5,6 +5,9 @@
   customers);
 - :class:`BodyLimit`: a body larger than ``max_request_body_bytes`` is a 413, told
   from its Content-Length or counted as it streams in, before anything reads it;
+- :class:`Cors`: the browser origins of ``cors_origins`` may call the API, without
+  credentials; in development they may also call the console's codec with them (the
+  Temporal UI with the console's session, see :mod:`api.routes.codec`);
 - :class:`RequireToken`: a request to a route that needs a token and sends none (or
   one that is not valid) is a 401 before its body is parsed: FastAPI reads a route's
   JSON body before it resolves the route's dependencies, authentication among them.
@@ -18,10 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.console.session import CONSOLE_CODEC
 from api.errors import error_for
-from api.security import MISSING_TOKEN, Unauthenticated, browser_codec_call
+from api.security import MISSING_TOKEN, Unauthenticated
 from workorders.auth import InvalidToken, read_token
 from workorders.config import Settings
 
@@ -113,12 +118,47 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class Cors:
+    """CORS for ``cors_origins``: the API without credentials (it reads bearer tokens,
+    never cookies); in development, the console's codec with credentials, answering
+    the exact origin and ``Access-Control-Allow-Credentials: true``, so that the
+    Temporal UI's fetch carries the console's session cookie. Outside development no
+    route answers a credentialed cross-origin call."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        origins = settings.cors_origins
+        self.api: ASGIApp = app
+        self.codec: ASGIApp = app
+        if origins:
+            self.api = CORSMiddleware(
+                app,
+                allow_origins=origins,
+                allow_methods=["GET", "POST", "PATCH"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Namespace"],
+            )
+        if origins and settings.environment == "development":
+            self.codec = CORSMiddleware(
+                app,
+                allow_origins=origins,
+                allow_methods=["POST"],
+                allow_headers=["Content-Type", "X-Namespace"],
+                allow_credentials=True,
+            )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(CONSOLE_CODEC + "/"):
+            await self.codec(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
 class RequireToken:
     """A 401 for a request to a route that needs a token, without one that is valid.
 
     The routes still check the token's role (:mod:`api.security`); this only keeps a
     caller without a token from reaching them, and their body parsing, at all. The
-    codec's browser calls in development pass on to :func:`api.security.require_codec_access`.
+    console's routes (the Temporal UI's codec among them) read the console's session
+    instead.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings, public: Iterable[str] = PUBLIC) -> None:
@@ -139,11 +179,6 @@ class RequireToken:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            if scope["path"].startswith("/codec/") and browser_codec_call(
-                self.settings, headers.get("origin")
-            ):
-                await self.app(scope, receive, send)
-                return
             await self._refuse(scope, receive, send, Unauthenticated(MISSING_TOKEN))
             return
         try:

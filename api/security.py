@@ -16,7 +16,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.deps import SettingsDep
 from api.errors import ProblemError
 from workorders.auth import InvalidToken, Principal, Role, read_token
-from workorders.config import Settings
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -84,29 +83,12 @@ async def require_technician_self(
     raise Forbidden(f"only {technician_id} or operations may see these jobs")
 
 
-async def require_codec_access(
-    request: Request,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    """Operations may decode payloads. In development, so may the local Temporal UI,
-    which calls from the browser without a token: a request from one of the allowed
-    browser origins (``cors_origins``)."""
-    if credentials is None and browser_codec_call(settings, request.headers.get("origin")):
-        return
-    principal = await authenticate(request, settings, credentials)
+async def require_codec_access(principal: Annotated[Principal, Depends(authenticate)]) -> None:
+    """Operations may encode and decode payloads through ``/codec``, with a bearer token
+    only: the CLI's ``--codec-auth``. (The Temporal UI's way in development is the
+    console's session: :func:`api.console.session.require_codec_session`.)"""
     if principal.role is not Role.OPERATIONS:
         raise Forbidden("only operations may encode or decode payloads")
-
-
-def browser_codec_call(settings: Settings, origin: str | None) -> bool:
-    """A call without a token that may use the codec: in development, from one of the
-    allowed browser origins (the local Temporal UI)."""
-    return (
-        settings.environment == "development"
-        and origin is not None
-        and origin in settings.cors_origins
-    )
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

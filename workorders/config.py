@@ -130,8 +130,9 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(
         default_factory=list,
-        description="Browser origins allowed to call the API, e.g. the Temporal UI that"
-        " decodes payloads through /codec; `workorders up` adds its own Temporal UI.",
+        description="Browser origins allowed to call the API (without credentials); in"
+        " development also those whose pages decode through /console/codec with an"
+        " operations console session (the Temporal UI); `workorders up` adds its own UI.",
     )
 
     nms_url: str = Field(

@@ -129,7 +129,7 @@ def up(settings: Settings) -> int:
                     "--ui-port",
                     str(settings.temporal_ui_port),
                     "--ui-codec-endpoint",
-                    f"{settings.api_url}/codec",
+                    ui_codec_endpoint(settings),
                     "--namespace",
                     settings.temporal_namespace,
                     "--log-level",
@@ -177,6 +177,7 @@ def up(settings: Settings) -> int:
         if settings.environment == "development":
             for line in console_lines(f"{settings.api_url}/console", technicians):
                 console.print(line, soft_wrap=True, highlight=False, markup=False)
+            console.print(ui_codec_help(settings), soft_wrap=True, highlight=False, markup=False)
         else:
             console.print(f"  Console      {settings.api_url}/console")
         console.print("Try [bold]workorders demo --orders 20[/] in another shell; Ctrl-C stops.")
@@ -192,3 +193,22 @@ def up(settings: Settings) -> int:
     finally:
         for name in supervisor.stop():
             console.print(f"  stopped {name}")
+
+
+def ui_codec_endpoint(settings: Settings) -> str:
+    """The Temporal UI's codec: in development the console's codec, which decodes for a
+    signed-in operations session (:mod:`api.routes.codec`); elsewhere ``/codec``, which
+    needs a bearer token the UI cannot send."""
+    if settings.environment == "development":
+        return f"{settings.api_url}/console/codec"
+    return f"{settings.api_url}/codec"
+
+
+def ui_codec_help(settings: Settings) -> str:
+    """How the Temporal UI of ``workorders up`` comes to decode payloads."""
+    return (
+        "Temporal UI decoding: sign in to the console as an operations user, then in the UI"
+        " open the Codec Server settings, choose your browser setting, endpoint"
+        f" {ui_codec_endpoint(settings)}, and Include cross-origin credentials"
+        " (open the UI and the console at the same host name)."
+    )

@@ -3,7 +3,9 @@ server-rendered pages (Jinja2, htmx shipped as a pinned static file), live over
 Server-Sent Events, signed in with a name and password in a session cookie.
 
 :func:`install` adds it to the API app: its routes, static files, session and error
-pages. The bearer-token API is untouched; the console's routes read the session.
+pages. The bearer-token API is untouched; the console's routes read the session. The
+Temporal UI's codec in development (``/console/codec``, :mod:`api.routes.codec`) reads
+it too, and answers problem documents, not pages.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.responses import Response
 
 from api.console import board, jobs, technicians, users
 from api.console.pages import HANDLERS, console_problem, router
+from api.console.session import CONSOLE_CODEC
 from api.errors import ProblemError
 from workorders.config import Settings
 from workorders.feed import OrderFeed
@@ -47,7 +50,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     api_problem = app.exception_handlers[ProblemError]
 
     async def problem_or_page(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith(PREFIX) and isinstance(exc, ProblemError):
+        path = request.url.path
+        page = path.startswith(PREFIX) and not path.startswith(CONSOLE_CODEC + "/")
+        if page and isinstance(exc, ProblemError):
             return console_problem(request, exc)
         response: Response = await api_problem(request, exc)  # type: ignore[misc]
         return response

@@ -5,6 +5,9 @@ Secure outside development), expiring ``console_session_minutes`` after the last
 request. It holds the user's name and a CSRF token; every request reads the user again,
 so a user disabled or removed is signed out at once. Every form carries the token, and
 every POST is refused without it.
+
+The session also lets the Temporal UI decode in development
+(:func:`require_codec_session`, :mod:`api.routes.codec`).
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from api.deps import get_users
-from workorders.auth import Principal
+from api.deps import SettingsDep, get_users
+from api.errors import ProblemError
+from api.security import Forbidden
+from workorders.auth import Principal, Role
 from workorders.store import UserStore
 from workorders.users import principal_of
 
 USER, CSRF = "user", "csrf"
+CONSOLE_CODEC = "/console/codec"
+"""The Temporal UI's codec in development (:mod:`api.routes.codec`), under the console's
+path so that the browser sends the session's cookie to it."""
 
 
 class NotSignedIn(Exception):
@@ -81,4 +89,41 @@ async def signed_in(request: Request, users: Annotated[UserStore, Depends(get_us
     return principal
 
 
+class SignInForCodec(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(401, "Not signed in", detail, code="NOT_SIGNED_IN")
+
+
+async def require_codec_session(
+    request: Request, settings: SettingsDep, users: Annotated[UserStore, Depends(get_users)]
+) -> Principal:
+    """The Temporal UI's codec calls in development: a console session of an operations
+    user, sent by a browser page of one of the allowed origins (``cors_origins``, the
+    Temporal UI of ``workorders up``). Never outside development.
+
+    The session cookie is what no other local client can send: it is HttpOnly, set only
+    after an operator's name and password, and a browser sends it only from a page of
+    the same site; only the allowed origins may read the answers (CORS). See
+    :mod:`api.routes.codec` for why the UI decodes this way.
+    """
+    if settings.environment != "development":
+        raise Forbidden(
+            "the console's codec is for development only: use /codec with an operations token"
+        )
+    origin = request.headers.get("origin")
+    if origin is None or origin not in settings.cors_origins:
+        raise Forbidden("the console's codec answers only the Temporal UI's pages (its Origin)")
+    try:
+        principal = await signed_in(request, users)
+    except NotSignedIn:
+        raise SignInForCodec(
+            f"sign in to the console ({settings.api_url}/console) as an operations user, and"
+            " have the Temporal UI include cross-origin credentials"
+        ) from None
+    if principal.role is not Role.OPERATIONS:
+        raise Forbidden("only operations may encode or decode payloads")
+    return principal
+
+
 SignedIn = Annotated[Principal, Depends(signed_in)]
+CodecSession = Depends(require_codec_session)

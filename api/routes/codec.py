@@ -1,10 +1,39 @@
-"""Temporal's remote codec protocol, for operations: the Temporal UI
-(``--ui-codec-endpoint``, or its "Codec Server" setting) and CLI (``--codec-endpoint``)
-send the encrypted payloads they show to ``POST /codec/decode`` and get them back in
-plain text (:mod:`workorders.codec`).
+"""Temporal's remote codec protocol, for operations: the Temporal CLI and UI send the
+encrypted payloads they show to ``POST .../decode`` and get them back in plain text
+(:mod:`workorders.codec`). Bodies are the protobuf JSON form of
+``temporal.api.common.v1.Payloads``: metadata values and data in base64.
 
-Bodies are the protobuf JSON form of ``temporal.api.common.v1.Payloads``: metadata
-values and data in base64.
+Two doors, one codec:
+
+- ``/codec``: an operations bearer token, in every environment. The CLI sends one:
+  ``temporal workflow show --codec-endpoint {api}/codec --codec-auth "Bearer $OPS"``.
+- ``/console/codec``: in development only, the Temporal UI of ``workorders up``, with the
+  console's session of an operations user (:func:`api.console.session.require_codec_session`).
+
+Why the console's session, and not the UI's ``Origin`` as before: any local client can
+send any ``Origin`` header, so an Origin let anyone decrypt customer data. A browser
+page cannot forge its Origin, but only a browser enforces that; what a client without
+an operator's password cannot imitate is a session made by signing in. The console's
+cookie is HttpOnly and SameSite=Lax; the UI (``http://127.0.0.1:8233``) and the API
+(``http://127.0.0.1:8000``) are the same site (ports do not count), so the browser
+sends the cookie on the UI's codec fetch when the UI includes credentials, and CORS
+lets only the allowed origins read the answer (exact origin, with
+``Access-Control-Allow-Credentials: true``, on this path only). The cookie's path is
+``/console``, so this door lives under it; it answers problem documents, never pages.
+
+The UI includes credentials only when told: ``temporal server start-dev`` sets the
+UI's codec endpoint (``--ui-codec-endpoint``) but has no flag or config file for the
+UI server's ``codec.includeCredentials``, so the operator turns it on in the UI's
+"Codec Server" settings (kept in that browser): "use my browser setting", the endpoint
+``{api}/console/codec``, "Include cross-origin credentials" (README, "Customer data is
+encrypted in Temporal"; checked with CLI 1.9.1 and its UI 2.54.1, and shown in a real
+browser by ``tests/browser/test_temporal_ui_codec.py``). Rejected: a secret in the
+endpoint's URL, since the UI serves its settings (``/api/v1/settings``) to any local
+client and the URL is on a process's command line; a token pasted into the UI, since
+the UI passes only an OIDC login's access token.
+
+Outside development ``/console/codec`` refuses every call and no path answers a
+credentialed cross-origin call: there, only a bearer token decodes.
 """
 
 from __future__ import annotations
@@ -16,12 +45,17 @@ from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payloads
 
+from api.console.session import CONSOLE_CODEC, CodecSession
 from api.deps import SettingsDep
 from api.errors import ProblemError
 from api.security import CodecAccess
 from workorders.codec import EncryptionCodec, PayloadDecryptionError
 
 router = APIRouter(prefix="/codec", tags=["operations"], dependencies=[CodecAccess])
+console_router = APIRouter(
+    prefix=CONSOLE_CODEC, dependencies=[CodecSession], include_in_schema=False
+)
+"""The same routes for the Temporal UI in development, with the console's session."""
 
 PLAIN_EXAMPLE = {
     "payloads": [
@@ -135,3 +169,7 @@ async def decode(
             422, "Cannot decode payload", str(e), code="PAYLOAD_NOT_DECRYPTABLE"
         ) from None
     return _answer(Payloads(payloads=decoded))
+
+
+for _path, _endpoint in (("/encode", encode), ("/decode", decode)):
+    console_router.add_api_route(_path, _endpoint, methods=["POST"], response_model=PayloadsJson)

@@ -5,8 +5,11 @@ call) reads it."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from fastapi import FastAPI
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+from itsdangerous import TimestampSigner
 from temporalio.api.common.v1 import Payload, Payloads, WorkflowExecution
 from temporalio.api.query.v1 import WorkflowQuery
 from temporalio.api.sdk.v1 import WorkflowMetadata
@@ -28,12 +32,14 @@ from temporalio.client import WorkflowHistory
 from api import errors
 from api.routes import codec
 from bench.system import free_port
-from tests.api.conftest import System
+from tests.api.conftest import BareApi, System, bare_api
 from tests.factories import order_request
 from workflows import workflow_id_for
 from workorders.auth import Role, issue_token
 from workorders.codec import ENCODING, EncryptionCodec
 from workorders.config import Settings
+from workorders.db import Database
+from workorders.users import hash_password
 
 BIN = Path(sys.executable).parent
 NAME = "Zhao Lanfang"
@@ -101,18 +107,177 @@ async def test_the_codec_needs_an_operations_token(system: System, path: str) ->
     assert response.json() == {"payloads": []}
 
 
-async def test_a_browser_of_an_allowed_origin_needs_no_token_in_development(
-    system: System,
-) -> None:
-    """The Temporal UI of ``workorders up`` decodes from the browser, without a token."""
-    app = codec_app(system.settings.model_copy(update={"cors_origins": ["http://ui:8233"]}))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
-        body: dict[str, Any] = {"payloads": []}
-        allowed = await http.post("/codec/decode", json=body, headers={"Origin": "http://ui:8233"})
-        assert allowed.status_code == 200, allowed.text
-        other = await http.post("/codec/decode", json=body, headers={"Origin": "http://evil"})
-        assert other.status_code == 401, other.text
+# The Temporal UI in development: the console's session ---------------------------
+
+UI = "http://127.0.0.1:8233"
+"""The Temporal UI of ``workorders up``: an allowed origin (``cors_origins``)."""
+PASSWORD = "correct horse battery"
+PRODUCTION = {
+    "environment": "production",
+    "auth_secret": "s" * 48,
+    "payload_key": base64.b64encode(b"k" * 32).decode(),
+}
+
+
+@contextlib.asynccontextmanager
+async def ui_api(tmp_path: Path, **settings: Any) -> AsyncIterator[BareApi]:
+    """The API (no Temporal) on a database of its own, the Temporal UI's origin allowed
+    (:data:`UI` unless ``cors_origins`` says otherwise), with a console user of each role
+    (named after the role's value)."""
+    url = f"sqlite:///{tmp_path / 'workorders.db'}"
+    db = Database.from_url(url)
+    await db.migrate()
+    await db.dispose()
+    async with bare_api(url, **{"cors_origins": [UI], **settings}) as api:
+        users = api.app.state.stores.users
+        for role in Role:
+            technician = "tech-north-1" if role is Role.TECHNICIAN else None
+            await users.add_user(
+                role.value, role, hash_password(PASSWORD), technician_id=technician
+            )
+        yield api
+
+
+@contextlib.asynccontextmanager
+async def signed_in_browser(api: BareApi, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser of its own (its own cookies), signed in to the console as ``name``."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api.app, raise_app_exceptions=False),
+        base_url="http://api",
+    ) as browser:
+        page = await browser.get("/console/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf, page.text[:500]
+        signed = await browser.post(
+            "/console/login", data={"name": name, "password": PASSWORD, "csrf": csrf.group(1)}
+        )
+        assert signed.status_code == 303, signed.text
+        yield browser
+
+
+async def sealed(settings: Settings) -> dict[str, Any]:
+    """:data:`PHONE` as the worker's codec encrypts it."""
+    payload = Payload(metadata={"encoding": b"json/plain"}, data=f'"{PHONE}"'.encode())
+    return as_json(await EncryptionCodec.from_settings(settings).encode([payload]))
+
+
+def credentialed(response: httpx.Response) -> bool:
+    """CORS lets the UI's page read this answer to a fetch with credentials."""
+    return (
+        response.headers.get("access-control-allow-origin") == UI
+        and response.headers.get("access-control-allow-credentials") == "true"
+        and "origin" in response.headers.get("vary", "").lower()
+    )
+
+
+@pytest.mark.parametrize("path", ["/codec/decode", "/console/codec/decode"])
+async def test_the_temporal_uis_origin_alone_decodes_nothing(tmp_path: Path, path: str) -> None:
+    """Any local client can send the UI's Origin: without a token or an operator's
+    session it gets no plain text (it did from /codec before)."""
+    async with ui_api(tmp_path) as api:
+        body = await sealed(api.settings)
+        response = await api.http.post(path, json=body, headers={"Origin": UI})
+        assert response.status_code == 401, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert PHONE not in response.text
+
+
+async def test_a_signed_in_operations_session_decodes_for_the_ui(tmp_path: Path) -> None:
+    async with ui_api(tmp_path) as api, signed_in_browser(api, Role.OPERATIONS.value) as browser:
+        body = await sealed(api.settings)
+        headers = {"Origin": UI, "X-Namespace": api.settings.temporal_namespace}
+        decoded = await browser.post(
+            "/console/codec/decode?preserveStorageRefs=true", json=body, headers=headers
+        )
+        assert decoded.status_code == 200, decoded.text
+        (plain,) = from_json(decoded.json())
+        assert plain.data == f'"{PHONE}"'.encode()
+        assert credentialed(decoded)
+        encoded = await browser.post("/console/codec/encode", json=decoded.json(), headers=headers)
+        assert encoded.status_code == 200, encoded.text
+        assert [p.metadata["encoding"] for p in from_json(encoded.json())] == [ENCODING]
+        assert credentialed(encoded)
+
+        # the session is the UI's only: not another page's, nor a client's without Origin
+        for origin in ({"Origin": "http://127.0.0.1:3000"}, {}):
+            other = await browser.post("/console/codec/decode", json=body, headers=origin)
+            assert other.status_code == 403, other.text
+            assert PHONE not in other.text
+            assert "access-control-allow-origin" not in other.headers
+        # nor a bearer path: /codec reads no cookie (the cookie's path is /console)
+        bare = await browser.post("/codec/decode", json=body, headers={"Origin": UI})
+        assert bare.status_code == 401, bare.text
+        # a bad body is a problem document, not a console page
+        bad = await browser.post("/console/codec/decode", json=[], headers=headers)
+        assert bad.status_code == 422, bad.text
+        assert bad.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("role", [Role.FRONT_DESK, Role.TECHNICIAN])
+async def test_a_session_of_another_role_decodes_nothing(tmp_path: Path, role: Role) -> None:
+    async with ui_api(tmp_path) as api, signed_in_browser(api, role.value) as browser:
+        response = await browser.post(
+            "/console/codec/decode", json=await sealed(api.settings), headers={"Origin": UI}
+        )
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert PHONE not in response.text
+
+
+async def test_the_preflight_allows_the_uis_credentialed_fetch_only(tmp_path: Path) -> None:
+    request = {
+        "Origin": UI,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-namespace",
+    }
+    async with ui_api(tmp_path) as api:
+        preflight = await api.http.options("/console/codec/decode", headers=request)
+        assert preflight.status_code == 200, preflight.text
+        assert credentialed(preflight)
+        allowed = preflight.headers["access-control-allow-headers"].lower()
+        assert {"content-type", "x-namespace"} <= {h.strip() for h in allowed.split(",")}
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+
+        stranger = await api.http.options(
+            "/console/codec/decode", headers={**request, "Origin": "http://127.0.0.1:3000"}
+        )
+        assert stranger.status_code == 400
+        assert "access-control-allow-origin" not in stranger.headers
+        # the rest of the API allows the origin, but never with credentials
+        api_preflight = await api.http.options("/codec/decode", headers=request)
+        assert api_preflight.status_code == 200
+        assert api_preflight.headers["access-control-allow-origin"] == UI
+        assert "access-control-allow-credentials" not in api_preflight.headers
+
+
+async def test_outside_development_nothing_decodes_without_a_token(tmp_path: Path) -> None:
+    async with ui_api(tmp_path, **PRODUCTION) as api:
+        body = await sealed(api.settings)
+        for path in ("/codec/decode", "/console/codec/decode"):
+            response = await api.http.post(path, json=body, headers={"Origin": UI})
+            assert response.status_code in (401, 403), response.text
+            assert PHONE not in response.text
+        # even a valid session of an operations user (its cookie is Secure in production,
+        # so it is made here as the console would, and sent over plain HTTP)
+        session = base64.b64encode(json.dumps({"user": Role.OPERATIONS.value}).encode())
+        signer = TimestampSigner(api.settings.auth_secret.get_secret_value())
+        cookie = {"Cookie": f"workorders_console={signer.sign(session).decode()}"}
+        response = await api.http.post(
+            "/console/codec/decode", json=body, headers={"Origin": UI, **cookie}
+        )
+        assert response.status_code == 403, response.text
+        assert PHONE not in response.text
+        assert "access-control-allow-credentials" not in response.headers
+        preflight = await api.http.options(
+            "/console/codec/decode",
+            headers={"Origin": UI, "Access-Control-Request-Method": "POST"},
+        )
+        assert "access-control-allow-credentials" not in preflight.headers
+        # the CLI's way still works: an operations bearer token
+        token = api.auth(Role.OPERATIONS, "ops")
+        response = await api.http.post("/codec/decode", json=body, headers=token)
+        assert response.status_code == 200, response.text
+        assert from_json(response.json())[0].data == f'"{PHONE}"'.encode()
 
 
 # The protocol --------------------------------------------------------------------
