@@ -72,7 +72,7 @@ class ActivationActivities:
         kind = SubTaskKind.ACTIVATION
         try:
             order = await self._orders.order_kind(input.order_id)
-            region = (await self._regions.current()).get(order.region)
+            region = await self._regions.region(order.region)
             profile = self._catalog.profiles[order.profile]
             stored = await self._plan(order.id, region, profile, input.attempt)
             if stored is None:

@@ -65,7 +65,7 @@ class OrderActivities:
         (customer data, encrypted in Temporal)."""
         try:
             order = await self._orders.get_order(input.order_id)
-            region = (await self._regions.current()).get(order.region)
+            region = await self._regions.region(order.region)
             await self._progress.start_order(
                 order.id, region.installation_limit, quality_check=QUALITY_CHECK_WAITS
             )

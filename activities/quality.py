@@ -47,7 +47,7 @@ class QualityCheckActivities:
         kind = SubTaskKind.QUALITY_CHECK
         try:
             order = await self._orders.order_kind(input.order_id)
-            region = (await self._regions.current()).get(order.region)
+            region = await self._regions.region(order.region)
             activated = activated_data(
                 await self._attempts.history(order.id, SubTaskKind.ACTIVATION)
             )

@@ -235,6 +235,9 @@ class Regions:
         """A fixed set of regions is its own source (:class:`RegionSource`)."""
         return self
 
+    async def region(self, code: str) -> Region:
+        return self.get(code)
+
     def get(self, code: str) -> Region:
         return self._by_code[code]
 
@@ -282,6 +285,14 @@ class RegionSource(Protocol):
 
     async def current(self) -> Regions:
         """The regions as they stand now."""
+        ...
+
+    async def region(self, code: str) -> Region:
+        """The region of this code (an order's), read again if not yet known.
+
+        Raises:
+            KeyError: no such region.
+        """
         ...
 
 

@@ -72,8 +72,12 @@ class ImportStore(Store):
                 below a terminal slot, port or VLAN that a line holds.
             RegionInUse: a region would be removed that technicians, OLTs or open
                 orders use.
-            InvalidFile: a region would cover a district or postcode another covers.
+            InvalidFile: a row is inconsistent (:meth:`ImportRow.problems`), or a region
+                would cover a district or postcode another covers.
         """
+        wrong = [RowError(line, f, m) for line, row in rows for f, m in row.problems()]
+        if wrong:  # validate() names these already; rows made otherwise are checked too
+            raise InvalidFile(wrong)
         table = _TABLE[kind]
         fields = [name for name in ROW_MODELS[kind].model_fields if name in table.c]
 

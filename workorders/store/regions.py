@@ -71,6 +71,19 @@ class RegionStore(Store):
         self._read_at = read_at
         return self._regions
 
+    async def region(self, code: str) -> Region:
+        """The region of this code: an order's region that this process has not read
+        yet (imported within ``refresh_s`` by another process) is read at once.
+
+        Raises:
+            KeyError: the database has no such region.
+        """
+        regions = await self.current()
+        if code not in regions:
+            self.forget()
+            regions = await self.current()
+        return regions.get(code)
+
     def forget(self) -> None:
         """Read the regions again on the next :meth:`current` (after an import)."""
         self._read_at = -math.inf
@@ -90,13 +103,12 @@ def users_of(connection: Connection, codes: Collection[str]) -> dict[str, list[s
         select(_OLTS.c.id, _OLTS.c.region).where(_OLTS.c.region.in_(wanted))
     ):
         olts.setdefault(code, []).append(olt_id)
-    orders: dict[str, int] = dict(
-        connection.execute(
-            select(ORDER.region, func.count())
-            .where(ORDER.region.in_(wanted), ORDER.status.not_in(_FINAL))
-            .group_by(ORDER.region)
-        ).tuples()
+    open_orders = (
+        select(ORDER.region, func.count())
+        .where(ORDER.region.in_(wanted), ORDER.status.not_in(_FINAL))
+        .group_by(ORDER.region)
     )
+    orders: dict[str, int] = dict(connection.execute(open_orders).all())
     uses: dict[str, list[str]] = {}
     for code in sorted(wanted):
         said = [
