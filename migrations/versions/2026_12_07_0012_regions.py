@@ -65,17 +65,22 @@ def upgrade() -> None:
         sa.Column("test_servers", sa.JSON(), nullable=False),
     )
     rows = _shipped()
-    if context.is_offline_mode():  # SQL for a DBA: JSON as its text, which both accept
-        lists = [c.name for c in region.columns if isinstance(c.type, sa.JSON)]
-        region = sa.table(
-            "region",
-            *(sa.column(c.name, sa.Text() if c.name in lists else c.type) for c in region.columns),
-        )
-        rows = [
+    if not context.is_offline_mode():
+        op.bulk_insert(region, rows)
+        return
+    # SQL for a DBA: the lists as JSON text, which both databases take into JSON columns.
+    lists = [c.name for c in region.columns if isinstance(c.type, sa.JSON)]
+    as_text = sa.table(
+        "region",
+        *(sa.column(c.name, sa.Text() if c.name in lists else c.type) for c in region.columns),
+    )
+    op.bulk_insert(
+        as_text,
+        [
             {k: json.dumps(v, ensure_ascii=False) if k in lists else v for k, v in r.items()}
             for r in rows
-        ]
-    op.bulk_insert(region, rows)
+        ],
+    )
 
 
 def downgrade() -> None:
