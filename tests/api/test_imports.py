@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from api import create_app
 from tests.api.conftest import BareApi, System
 from tests.api.test_addresses import beijing_order
+from tests.api.test_console_field import console
 from tests.api.test_orders import assigned, construction, create, report, wait_for
 from workorders import cli, ops
 from workorders.auth import Role, issue_token
@@ -363,6 +364,10 @@ async def test_an_imported_region_places_installs_and_activates_an_order(system:
     assert order["region"] == code
     technician = await assigned(system, order["id"])
     assert technician == f"tech-{code}"
+    async with console(system, Role.OPERATIONS) as operations:  # the board of the region
+        board = await operations.get(f"/console/board?region={code}")
+    assert board.status_code == 200 and f'data-technician="{technician}"' in board.text
+    assert body["external_reference"] in board.text
     placed = await wait_for(system, order["id"], lambda o: construction(o).get("due_at"))
     due = datetime.fromisoformat(construction(placed)["due_at"])
     assert timedelta(hours=47) < due - datetime.now(UTC) <= timedelta(hours=48)
