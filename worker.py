@@ -15,7 +15,7 @@ from workorders.hub import delivering
 from workorders.logs import configure_logging
 from workorders.metrics import WorkerMetrics, serve_metrics
 from workorders.process import freeze_startup_objects
-from workorders.reference import load_catalog, load_regions
+from workorders.reference import load_catalog
 from workorders.startup import connect, open_database, open_nms, temporal_runtime
 from workorders.store import Stores
 from workorders.worker import build_worker
@@ -26,7 +26,7 @@ log = logging.getLogger("workorders.worker")
 async def run(settings: Settings) -> None:
     """Run the worker until cancelled, on a database that ``workorders migrate`` has
     brought to the newest migration (else :class:`workorders.db.NotMigrated`)."""
-    regions, catalog = load_regions(), load_catalog()
+    catalog = load_catalog()
     db = await open_database(settings)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)
@@ -46,7 +46,6 @@ async def run(settings: Settings) -> None:
             settings.task_queue,
             stores,
             nms,
-            regions=regions,
             catalog=catalog,
             metrics=metrics,
             cache_size=settings.workflow_cache_size,

@@ -27,7 +27,7 @@ from workorders.nms import (
 )
 from workorders.nms import classify as classify_error
 from workorders.planning import Occupancy, PastAttempt, plan_activation
-from workorders.reference import Catalog, Profile, Region, Regions
+from workorders.reference import Catalog, Profile, Region, RegionSource
 from workorders.store import (
     AttemptStore,
     InventoryStore,
@@ -45,7 +45,7 @@ class ActivationActivities:
         orders: OrderStore,
         attempts: AttemptStore,
         nms: NetworkManagementSystem,
-        regions: Regions,
+        regions: RegionSource,
         catalog: Catalog,
         inventory: InventoryStore,
     ) -> None:
@@ -72,7 +72,7 @@ class ActivationActivities:
         kind = SubTaskKind.ACTIVATION
         try:
             order = await self._orders.order_kind(input.order_id)
-            region = self._regions.get(order.region)
+            region = await self._regions.region(order.region)
             profile = self._catalog.profiles[order.profile]
             stored = await self._plan(order.id, region, profile, input.attempt)
             if stored is None:

@@ -19,7 +19,7 @@ from models.payloads import (
     WorkOrderInput,
 )
 from models.tables import WorkOrder
-from workorders.reference import ADDRESS_FIELDS, Regions, load_address_formats
+from workorders.reference import ADDRESS_FIELDS, RegionSource, load_address_formats
 from workorders.store import (
     AttemptStore,
     CancellationStore,
@@ -49,7 +49,7 @@ class OrderActivities:
         attempts: AttemptStore,
         cancellation: CancellationStore,
         inventory: InventoryStore,
-        regions: Regions,
+        regions: RegionSource,
     ) -> None:
         self._orders = orders
         self._progress = progress
@@ -65,7 +65,7 @@ class OrderActivities:
         (customer data, encrypted in Temporal)."""
         try:
             order = await self._orders.get_order(input.order_id)
-            region = self._regions.get(order.region)
+            region = await self._regions.region(order.region)
             await self._progress.start_order(
                 order.id, region.installation_limit, quality_check=QUALITY_CHECK_WAITS
             )

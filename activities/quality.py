@@ -17,7 +17,7 @@ from models.payloads import (
 from workorders.nms import ErrorClass, NetworkManagementSystem, NmsUnavailable, ServiceTestRequest
 from workorders.nms import classify as classify_error
 from workorders.planning import activated_data, evaluate, plan_quality_check
-from workorders.reference import Catalog, Regions
+from workorders.reference import Catalog, RegionSource
 from workorders.store import AttemptStore, OrderNotFound, OrderStore
 
 
@@ -27,7 +27,7 @@ class QualityCheckActivities:
         orders: OrderStore,
         attempts: AttemptStore,
         nms: NetworkManagementSystem,
-        regions: Regions,
+        regions: RegionSource,
         catalog: Catalog,
     ) -> None:
         self._orders = orders
@@ -47,7 +47,7 @@ class QualityCheckActivities:
         kind = SubTaskKind.QUALITY_CHECK
         try:
             order = await self._orders.order_kind(input.order_id)
-            region = self._regions.get(order.region)
+            region = await self._regions.region(order.region)
             activated = activated_data(
                 await self._attempts.history(order.id, SubTaskKind.ACTIVATION)
             )

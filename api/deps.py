@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from workorders.config import Settings
 from workorders.db import Database
-from workorders.reference import Catalog, Regions
+from workorders.reference import Catalog, Regions, RegionSource
 from workorders.store import (
     AttemptStore,
     BoardStore,
@@ -84,8 +84,9 @@ async def get_temporal(request: Request) -> Client:
 
 
 async def get_regions(request: Request) -> Regions:
-    regions: Regions = request.app.state.regions
-    return regions
+    """The regions as they stand (the database's: an import changes them)."""
+    source: RegionSource = request.app.state.regions
+    return await source.current()
 
 
 async def get_catalog(request: Request) -> Catalog:

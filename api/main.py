@@ -34,7 +34,7 @@ from api.routes import (
 from api.workflows import keep_resuming
 from workorders.codec import EncryptionCodec
 from workorders.config import Settings, get_settings
-from workorders.reference import load_catalog, load_regions
+from workorders.reference import load_catalog
 from workorders.startup import connect, open_database
 from workorders.store import Stores
 from workorders.wake import waker
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
         app.state.temporal = client
         app.state.wake = waker(client)
         app.state.payload_codec = EncryptionCodec.from_settings(settings)
-        app.state.regions = load_regions()
+        app.state.regions = stores.regions
         app.state.catalog = load_catalog()
         resumer = asyncio.create_task(
             keep_resuming(

@@ -222,6 +222,29 @@ def can_take(technician: TechnicianCapacity, region: str, skill: str) -> bool:
     )
 
 
+class RegionRecord(SQLModel, table=True):
+    """A region of the service area: the districts and postcodes it covers, its
+    installation time limits, its customer VLAN pool and the NMS test servers that
+    measure its lines (its OLTs and technicians name it by ``id``)."""
+
+    __tablename__ = "region"
+
+    id: str = Field(primary_key=True, max_length=50)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    province: str | None = Field(default=None, max_length=100)
+    city: str | None = Field(default=None, max_length=100)
+    districts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    postcode_prefixes: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    vlan_low: int
+    vlan_high: int
+    installation_hours: float
+    jeopardy_hours: float
+    test_servers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
 class OltRecord(SQLModel, table=True):
     """An OLT of the access network, its PON ports and its customer VLAN pool."""
 

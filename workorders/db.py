@@ -35,8 +35,8 @@ from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from migrations import SCRIPT_LOCATION
-from models.tables import OltRecord, Technician
-from workorders.reference import Regions
+from models.tables import OltRecord, RegionRecord, Technician
+from workorders.reference import Region, Regions
 
 log = logging.getLogger("workorders.db")
 T = TypeVar("T")
@@ -192,6 +192,23 @@ SERVER_THREADS = 10
 """Database threads of a process on PostgreSQL, whose round trips release the GIL."""
 
 
+def _region_record(region: Region) -> RegionRecord:
+    return RegionRecord(
+        id=region.code,
+        name=region.name,
+        country=region.country,
+        province=region.province,
+        city=region.city,
+        districts=region.districts,
+        postcode_prefixes=region.postcode_prefixes,
+        vlan_low=region.vlan_range[0],
+        vlan_high=region.vlan_range[1],
+        installation_hours=region.installation_hours,
+        jeopardy_hours=region.jeopardy_hours,
+        test_servers=region.test_servers,
+    )
+
+
 class Database:
     """The engine, its sessions and the threads they run in; one per process."""
 
@@ -258,15 +275,23 @@ class Database:
             )
 
     async def seed(self, regions: Regions) -> None:
-        """Add the shipped technicians and OLTs that the database does not have yet."""
-        technician, olt = SQLModel.metadata.tables["technician"], SQLModel.metadata.tables["olt"]
+        """Add the shipped regions to a database that has none (the migration adds
+        them; a database made otherwise lacks them), then the shipped technicians and
+        OLTs that the database does not have yet, of the regions it has: a region
+        the operator removed is not brought back."""
+        tables = SQLModel.metadata.tables
+        technician, olt, region_table = tables["technician"], tables["olt"], tables["region"]
 
         def work(connection: Connection) -> None:
+            known = set(connection.execute(select(region_table.c.id)).scalars())
+            new_regions = [] if known else [_region_record(r) for r in regions]
+            known |= {r.id for r in new_regions}
             technicians = set(connection.execute(select(technician.c.id)).scalars())
             olts = set(connection.execute(select(olt.c.id)).scalars())
             new_technicians = [
                 Technician(id=t.id, name=t.name, regions=[region.code], skills=t.skills)
                 for region in regions
+                if region.code in known
                 for t in region.technicians
                 if t.id not in technicians
             ]
@@ -280,10 +305,13 @@ class Database:
                     vlan_high=region.vlan_range[1],
                 )
                 for region in regions
+                if region.code in known
                 for o in region.olts
                 if o.id not in olts
             ]
             try:
+                if new_regions:
+                    connection.execute(insert(region_table), [r.model_dump() for r in new_regions])
                 if new_technicians:
                     connection.execute(
                         insert(technician), [t.model_dump() for t in new_technicians]

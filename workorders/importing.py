@@ -1,5 +1,5 @@
-"""The operator's own data in: technicians and the access network's OLTs from a CSV or
-TOML file, checked in full before anything is written.
+"""The operator's own data in: regions, technicians and the access network's OLTs from
+a CSV or TOML file, checked in full before anything is written.
 
 A file is read into rows (:func:`read_rows`), every row is validated into its model
 (:func:`validate`), and the rows are compared with what the database holds
@@ -7,19 +7,21 @@ A file is read into rows (:func:`read_rows`), every row is validated into its mo
 same already. Nothing here writes; :class:`workorders.store.ImportStore` applies a
 plan in one transaction, so a file with one bad row changes nothing, and the same file
 twice changes nothing the second time. Rows not in the file are left as they are
-(a technician leaves with ``active = false``; an OLT with ``remove = true``).
+(a technician leaves with ``active = false``; a region or an OLT with
+``remove = true``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import tomllib
 from abc import abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -31,11 +33,14 @@ from pydantic import (
     model_validator,
 )
 
+from workorders.reference import load_address_formats
+
 MAX_ROWS = 10_000
 """Rows per file: more is refused before any is validated."""
 
 
 class ImportKind(StrEnum):
+    REGIONS = "regions"
     TECHNICIANS = "technicians"
     INVENTORY = "inventory"
 
@@ -53,6 +58,10 @@ class ImportRow(BaseModel):
     @abstractmethod
     def named_regions(self) -> tuple[str, list[str]]:
         """The field naming the row's regions, and the regions it names."""
+
+    def problems(self) -> list[tuple[str, str]]:
+        """What is wrong across the row's fields, each as (field, message)."""
+        return []
 
 
 class TechnicianRow(ImportRow):
@@ -89,17 +98,90 @@ class OltRow(ImportRow):
         return self
 
 
+District = Annotated[str, Field(min_length=1, max_length=100)]
+PostcodePrefix = Annotated[str, Field(pattern=r"^[0-9A-Z]{1,10}$")]
+TestServer = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class RegionRow(ImportRow):
+    """A region: where it is (country, and for a country whose addresses have them,
+    province and city), the administrative districts and the postcodes it covers, its
+    installation time limits, its customer VLAN pool and its NMS test servers.
+
+    An address with a district is placed by its district, one without by the longest
+    postcode prefix that matches it (:class:`workorders.reference.Regions`).
+    """
+
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    province: str | None = Field(default=None, min_length=1, max_length=100)
+    city: str | None = Field(default=None, min_length=1, max_length=100)
+    districts: list[District] = Field(default_factory=list, max_length=200)
+    postcode_prefixes: list[PostcodePrefix] = Field(default_factory=list, max_length=500)
+    vlan_low: StrictInt = Field(ge=2, le=4094)
+    vlan_high: StrictInt = Field(ge=2, le=4094)
+    installation_hours: float = Field(default=72, gt=0, le=24 * 365)
+    jeopardy_hours: float = Field(default=48, gt=0, le=24 * 365)
+    test_servers: list[TestServer] = Field(min_length=1, max_length=20)
+    remove: StrictBool = False
+    """Take the region out (refused while technicians, OLTs or open orders use it)."""
+
+    def named_regions(self) -> tuple[str, list[str]]:
+        return "id", []
+
+    def problems(self) -> list[tuple[str, str]]:
+        formats = load_address_formats()
+        found: list[tuple[str, str]] = []
+        if self.vlan_high < self.vlan_low:
+            found.append(("vlan_high", "must not be below vlan_low"))
+        if self.jeopardy_hours >= self.installation_hours:
+            found.append(("jeopardy_hours", "must be less than installation_hours"))
+        if not self.districts and not self.postcode_prefixes:
+            found.append(("districts", "the region covers no district and no postcode prefix"))
+        if self.country not in formats:
+            found.append(("country", f"no address format for it (served: {formats.countries()})"))
+            return found
+        address = formats.get(self.country)
+        if self.districts and "district" not in address.fields:
+            found.append(("districts", f"a {self.country} address has no district"))
+        elif self.districts:
+            found.extend(
+                (name, f"required with districts: a {self.country} address has a {name}")
+                for name in ("province", "city")
+                if name in address.required and getattr(self, name) is None
+            )
+        found.extend(
+            (
+                "postcode_prefixes",
+                f"{prefix!r} begins no {self.country} postcode"
+                f" (they match {address.postcode_pattern}, e.g. {address.postcode_example})",
+            )
+            for prefix in self.postcode_prefixes
+            if not _begins_a_postcode(prefix, address.postcode_example, address.postcode_ok)
+        )
+        return found
+
+
+def _begins_a_postcode(prefix: str, example: str, fits: Callable[[str], bool]) -> bool:
+    """Whether ``prefix`` can begin a postcode: completed with the example's tail, it
+    is one."""
+    return len(prefix) <= len(example) and fits(prefix + example[len(prefix) :])
+
+
 ROW_MODELS: dict[ImportKind, type[ImportRow]] = {
+    ImportKind.REGIONS: RegionRow,
     ImportKind.TECHNICIANS: TechnicianRow,
     ImportKind.INVENTORY: OltRow,
 }
-LIST_FIELDS = {"regions", "skills"}
+LIST_FIELDS = {"regions", "skills", "districts", "postcode_prefixes", "test_servers"}
 """CSV cells holding lists, their items separated by ``;`` (or ``,`` in quotes)."""
 TOML_TABLE: dict[ImportKind, str] = {
+    ImportKind.REGIONS: "regions",
     ImportKind.TECHNICIANS: "technicians",
     ImportKind.INVENTORY: "olts",
 }
-"""The array of tables a TOML file holds its rows in (``[[technicians]]``, ``[[olts]]``)."""
+"""The array of tables a TOML file holds its rows in (``[[regions]]``,
+``[[technicians]]``, ``[[olts]]``)."""
 
 
 @dataclass(frozen=True)
@@ -178,8 +260,9 @@ def _csv_rows(text: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _cell(name: str, value: str) -> Any:
-    """A CSV cell as the value its column takes: lists split at ``;``, numbers and
-    booleans read as such (a wrong one is left as text, for the model to refuse)."""
+    """A CSV cell as the value its column takes: lists split at ``;``, numbers (whole
+    or with a decimal point) and booleans read as such (a wrong one is left as text,
+    for the model to refuse)."""
     value = value.strip()
     if name in LIST_FIELDS:
         return [item.strip() for item in value.replace(",", ";").split(";") if item.strip()]
@@ -187,6 +270,8 @@ def _cell(name: str, value: str) -> Any:
         return value.lower() == "true"
     if value.lstrip("-").isdecimal():
         return int(value)
+    if re.fullmatch(r"-?[0-9]+\.[0-9]+", value):
+        return float(value)
     return value
 
 
@@ -230,6 +315,7 @@ def validate(
                 where = ".".join(str(p) for p in error["loc"]) or None
                 errors.append(RowError(line, where, error["msg"]))
             continue
+        errors.extend(RowError(line, name, message) for name, message in row.problems())
         field_name, named = row.named_regions()
         errors.extend(
             RowError(line, field_name, f"unknown region {region!r}")
@@ -243,6 +329,65 @@ def validate(
     if errors:
         raise InvalidFile(errors)
     return valid
+
+
+def check_coverage(
+    rows: Sequence[tuple[int, RegionRow]], current: Mapping[str, Mapping[str, Any]]
+) -> list[RowError]:
+    """What the file's regions (with their lines) claim that another region claims too,
+    once the file is applied over the ``current`` regions (all of them, by id, with
+    the fields of :class:`RegionRow`): an administrative district (of the same country,
+    province and city) of two regions, or a postcode prefix of one that is, begins or
+    lies within a prefix of another in the same country. Either would leave an address
+    with two regions."""
+    in_file = {row.id for _, row in rows}
+    districts: dict[tuple[str, str | None, str | None, str], tuple[str, int | None]] = {}
+    prefixes: dict[str, list[tuple[str, str, int | None]]] = {}
+    for code, region in current.items():
+        if code in in_file:
+            continue
+        for district in region["districts"]:
+            key = (region["country"], region["province"], region["city"], district)
+            districts[key] = (code, None)
+        for prefix in region["postcode_prefixes"]:
+            prefixes.setdefault(region["country"], []).append((prefix, code, None))
+
+    def where(code: str, line: int | None) -> str:
+        return f"region {code} ({f'line {line}' if line else 'in the database'})"
+
+    errors: list[RowError] = []
+    for line, row in rows:
+        if row.remove:
+            continue
+        for district in row.districts:
+            key = (row.country, row.province, row.city, district)
+            owner, at = districts.setdefault(key, (row.id, line))
+            if owner != row.id:
+                errors.append(
+                    RowError(line, "districts", f"{district!r} is covered by {where(owner, at)}")
+                )
+        claimed = prefixes.setdefault(row.country, [])
+        for prefix in row.postcode_prefixes:
+            clash = next(
+                (
+                    (other, owner, at)
+                    for other, owner, at in claimed
+                    if owner != row.id and (prefix.startswith(other) or other.startswith(prefix))
+                ),
+                None,
+            )
+            if clash is None:
+                claimed.append((prefix, row.id, line))
+                continue
+            other, owner, at = clash
+            errors.append(
+                RowError(
+                    line,
+                    "postcode_prefixes",
+                    f"{prefix!r} overlaps {other!r} of {where(owner, at)}",
+                )
+            )
+    return errors
 
 
 @dataclass

@@ -250,13 +250,13 @@ OPEN_SUB_TASKS = ("pending", "in_progress", "waiting_for_operations")
 
 
 def import_file(
-    kind: Annotated[str, typer.Argument(help="technicians or inventory (OLTs).")],
+    kind: Annotated[str, typer.Argument(help="regions, technicians or inventory (OLTs).")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     dry_run: Annotated[bool, typer.Option(help="Show what would change; change nothing.")] = False,
     api_url: ApiUrl = None,
 ) -> None:
-    """Technicians or OLTs from a CSV or TOML file (docs/import.md): all of the file or,
-    when a row is wrong, nothing; the same file twice changes nothing."""
+    """Regions, technicians or OLTs from a CSV or TOML file (docs/import.md): all of
+    the file or, when a row is wrong, nothing; the same file twice changes nothing."""
     media = {".csv": "text/csv", ".toml": "application/toml"}.get(file.suffix.lower())
     if media is None:
         raise _fail(f"{file} is neither .csv nor .toml")

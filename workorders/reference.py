@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -181,7 +181,8 @@ class Region(BaseModel):
     jeopardy_hours: float = Field(default=48, gt=0)
     """When an installation still open is marked in jeopardy."""
     test_servers: list[str]
-    olts: list[Olt]
+    olts: list[Olt] = Field(default_factory=list)
+    """The shipped OLTs (the database's inventory holds the ones in use)."""
     technicians: list[TechnicianSeed] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -244,6 +245,16 @@ class Regions:
     def __iter__(self) -> Iterator[Region]:
         return iter(self._by_code.values())
 
+    def __contains__(self, code: object) -> bool:
+        return code in self._by_code
+
+    async def current(self) -> Regions:
+        """A fixed set of regions is its own source (:class:`RegionSource`)."""
+        return self
+
+    async def region(self, code: str) -> Region:
+        return self.get(code)
+
     def get(self, code: str) -> Region:
         return self._by_code[code]
 
@@ -283,6 +294,23 @@ class Regions:
             place = " ".join(p for p in (province, city) if p)
             raise UnknownRegion(f"no region covers district {district!r} of {place}, {country}")
         return found
+
+
+class RegionSource(Protocol):
+    """Where a process reads the regions: the database's, which an import changes
+    (:class:`workorders.store.RegionStore`), or a fixed set (:class:`Regions`)."""
+
+    async def current(self) -> Regions:
+        """The regions as they stand now."""
+        ...
+
+    async def region(self, code: str) -> Region:
+        """The region of this code (an order's), read again if not yet known.
+
+        Raises:
+            KeyError: no such region.
+        """
+        ...
 
 
 class Catalog:
@@ -343,6 +371,8 @@ def load_address_formats() -> AddressFormats:
 
 @cache
 def load_regions() -> Regions:
+    """The shipped regions: what a new database is seeded with (the database's are
+    the ones in use)."""
     data = _load("regions.toml")
     return Regions([Region.model_validate(r) for r in data["regions"]])
 

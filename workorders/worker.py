@@ -21,7 +21,7 @@ from activities import (
 from workflows import WorkOrderWorkflow
 from workorders.metrics import ActivityMetricsInterceptor, WorkerMetrics
 from workorders.nms import NetworkManagementSystem
-from workorders.reference import Catalog, Regions, load_catalog, load_regions
+from workorders.reference import Catalog, RegionSource, load_catalog
 from workorders.store import Stores
 from workorders.wake import Wake, waker
 
@@ -29,7 +29,7 @@ from workorders.wake import Wake, waker
 def activities_for(
     stores: Stores,
     nms: NetworkManagementSystem,
-    regions: Regions,
+    regions: RegionSource,
     catalog: Catalog,
     wake: Wake | None = None,
 ) -> Sequence[Callable[..., Any]]:
@@ -66,19 +66,20 @@ def build_worker(
     stores: Stores,
     nms: NetworkManagementSystem,
     *,
-    regions: Regions | None = None,
+    regions: RegionSource | None = None,
     catalog: Catalog | None = None,
     metrics: WorkerMetrics | None = None,
     cache_size: int = 500,
 ) -> Worker:
-    """The work-order worker; its activities are timed and counted in ``metrics`` (a
+    """The work-order worker (its regions the database's unless ``regions`` are given);
+    its activities are timed and counted in ``metrics`` (a
     registry of their own by default), and it keeps ``cache_size`` workflows in memory."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[WorkOrderWorkflow],
         activities=activities_for(
-            stores, nms, regions or load_regions(), catalog or load_catalog(), waker(client)
+            stores, nms, regions or stores.regions, catalog or load_catalog(), waker(client)
         ),
         interceptors=[ActivityMetricsInterceptor(metrics or WorkerMetrics(), stores.orders)],
         workflow_runner=workflow_runner(),

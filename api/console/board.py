@@ -77,8 +77,8 @@ def boards_of(request: Request) -> Boards:
 
 def _region(regions: Regions, region: str) -> str:
     codes = [r.code for r in regions]
-    if region and region not in codes:
-        raise ProblemError(404, "Region not found", f"no region {region}")
+    if (region and region not in codes) or not codes:
+        raise ProblemError(404, "Region not found", f"no region {region or '(none imported)'}")
     return region or codes[0]
 
 

@@ -1,4 +1,4 @@
-"""The operator's own technicians and OLTs, imported from a CSV or TOML file
+"""The operator's own regions, technicians and OLTs, imported from a CSV or TOML file
 (operations). ``workorders import`` sends its files here."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from workorders.importing import (
     read_rows,
     validate,
 )
-from workorders.store import LinesInUse
+from workorders.store import LinesInUse, RegionInUse
 
 router = APIRouter(prefix="/imports", tags=["operations"])
 
@@ -45,7 +45,7 @@ class ImportReport(BaseModel):
     dry_run: bool
     added: list[str] = Field(description="Ids of the rows added.")
     changed: list[RowChange] = Field(description="Rows changed, field by field.")
-    removed: list[str] = Field(description="Ids of the OLTs removed.")
+    removed: list[str] = Field(description="Ids of the regions or OLTs removed.")
     unchanged: list[str] = Field(description="Ids of the rows that were as the file has them.")
 
 
@@ -93,8 +93,9 @@ def _refused(title: str, errors: list[RowError]) -> ProblemError:
         415: {"model": Problem, "description": "Neither CSV nor TOML."},
         422: {
             "model": Problem,
-            "description": "A row is invalid, or would lose lines an OLT carries;"
-            " nothing was changed.",
+            "description": "A row is invalid, a region would cover what another"
+            " covers, a region in use would be removed, or an OLT change would lose"
+            " lines it carries; nothing was changed.",
         },
     },
 )
@@ -107,9 +108,11 @@ async def import_file(
     content_type: Annotated[str, Header()] = "",
     dry_run: Annotated[bool, Query(description="Say what would change; change nothing.")] = False,
 ) -> ImportReport:
-    """Technicians or OLTs from a CSV (``text/csv``) or TOML (``application/toml``)
-    file: all of it or, when one row is wrong, nothing; a row the database has as
-    the file has it is left alone, so the same file twice changes nothing."""
+    """Regions, technicians or OLTs from a CSV (``text/csv``) or TOML
+    (``application/toml``) file: all of it or, when one row is wrong, nothing; a row
+    the database has as the file has it is left alone, so the same file twice changes
+    nothing. Imported regions place the next order's address at once, in every
+    process within a second."""
     try:
         fmt = format_of(content_type)
     except InvalidFile:
@@ -128,6 +131,10 @@ async def import_file(
     lines = [line for line, _ in rows]
     try:
         plan = await imports.apply(kind, list(zip(lines, valid, strict=True)), dry_run=dry_run)
+    except InvalidFile as e:
+        raise _refused("Invalid file", e.errors) from None
     except LinesInUse as e:
         raise _refused("Lines in use", e.errors) from None
+    except RegionInUse as e:
+        raise _refused("Region in use", e.errors) from None
     return _report(plan, dry_run=dry_run)

@@ -23,7 +23,7 @@ from workorders.auth import Role, issue_token
 from workorders.config import Settings
 from workorders.db import Database
 from workorders.nms import NmsSimulator
-from workorders.reference import load_catalog, load_regions
+from workorders.reference import load_catalog
 from workorders.startup import migrate, simulator_config
 from workorders.store import Stores
 from workorders.worker import build_worker
@@ -105,7 +105,7 @@ async def bare_api(database_url: str, **settings: Any) -> AsyncIterator[BareApi]
     db = Database.from_url(database_url)
     app.state.settings = config
     app.state.stores = Stores.of(db)
-    app.state.regions = load_regions()
+    app.state.regions = app.state.stores.regions
     app.state.catalog = load_catalog()
     app.state.temporal = app.state.wake = None  # these tests stop short of Temporal
     try:

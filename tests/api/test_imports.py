@@ -6,6 +6,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,15 @@ import pytest
 from typer.testing import CliRunner
 
 from api import create_app
-from tests.api.conftest import BareApi
+from tests.api.conftest import BareApi, System
+from tests.api.test_addresses import beijing_order
+from tests.api.test_console_field import console
+from tests.api.test_orders import assigned, construction, create, report, wait_for
 from workorders import cli, ops
 from workorders.auth import Role, issue_token
 from workorders.config import Settings
 from workorders.db import Database
-from workorders.reference import load_catalog, load_regions
+from workorders.reference import load_catalog
 from workorders.store import Stores
 
 
@@ -37,12 +41,19 @@ async def technician_names(bare: BareApi) -> dict[str, str]:
     return {t["id"]: t["name"] for t in listed.json()}
 
 
-async def post(bare: BareApi, text: str, media: str = "text/csv", **params: str) -> dict[str, Any]:
+async def post(
+    bare: BareApi,
+    text: str,
+    media: str = "text/csv",
+    kind: str = "technicians",
+    role: Role = Role.OPERATIONS,
+    **params: str,
+) -> dict[str, Any]:
     response = await bare.http.post(
-        "/imports/technicians",
+        f"/imports/{kind}",
         content=text.encode(),
         params=params,
-        headers={**bare.auth(Role.OPERATIONS, "ops"), "Content-Type": media},
+        headers={**bare.auth(role, "someone"), "Content-Type": media},
     )
     return {
         "status": response.status_code,
@@ -127,6 +138,104 @@ async def test_an_unknown_kind_is_a_422(bare: BareApi) -> None:
     assert response.status_code == 422
 
 
+def regions_toml(*codes: str, remove: bool = False, district: str | None = None) -> str:
+    """Beijing regions, each of a district of its own unless ``district`` is given."""
+    return "".join(
+        f"""
+[[regions]]
+id = "{code}"
+name = "{code} 区"
+country = "CN"
+province = "北京市"
+city = "北京市"
+districts = ["{district or code + "区"}"]
+vlan_low = 2100
+vlan_high = 2199
+installation_hours = 48
+jeopardy_hours = 24
+test_servers = ["speedtest-bj-core-1"]
+remove = {str(remove).lower()}
+"""
+        for code in codes
+    )
+
+
+def new_region() -> str:
+    return f"region-{uuid.uuid4().hex[:8]}"
+
+
+async def inventory_of(bare: BareApi, region: str) -> int:
+    response = await bare.http.get(
+        f"/regions/{region}/inventory", headers=bare.auth(Role.OPERATIONS, "ops")
+    )
+    return response.status_code
+
+
+async def test_regions_a_dry_run_then_the_import_then_the_same_file_again(bare: BareApi) -> None:
+    a, b = new_region(), new_region()
+    text = regions_toml(a, b)
+
+    dry = await post(bare, text, "application/toml", "regions", dry_run="true")
+    unknown = await inventory_of(bare, a)
+    done = await post(bare, text, "application/toml", "regions")
+    again = await post(bare, text, "application/toml", "regions")
+
+    assert (dry["status"], dry["body"]["dry_run"], dry["body"]["added"]) == (200, True, [a, b])
+    assert unknown == 404
+    assert (done["body"]["kind"], done["body"]["added"]) == ("regions", [a, b])
+    assert (again["body"]["added"], again["body"]["unchanged"]) == ([], [a, b])
+    # The new regions are known at once: their inventory, technicians naming them.
+    assert await inventory_of(bare, a) == 200
+    tech = new_id()
+    technicians = await post(bare, f"id,name,regions,skills\n{tech},赵敏,{a};{b},fibre\n")
+    assert (technicians["status"], technicians["body"]["added"]) == (200, [tech])
+
+
+async def test_a_region_file_with_one_bad_row_is_a_422_naming_line_and_field(
+    bare: BareApi,
+) -> None:
+    good, taken, bad = new_region(), new_region(), new_region()
+    text = regions_toml(good) + regions_toml(taken, district="海淀区")
+    csv = (
+        "id,name,country,districts,vlan_low,vlan_high,test_servers\n"
+        f"{bad},B,CN,某区,2200,2100,speedtest-bj-core-1\n"
+    )
+
+    overlap = await post(bare, text, "application/toml", "regions")
+    wrong = await post(bare, csv, "text/csv", "regions")
+
+    assert (overlap["status"], overlap["body"]["code"]) == (422, "IMPORT_REFUSED")
+    assert [e["location"] for e in overlap["body"]["errors"]] == [[2, "districts"]]
+    assert "haidian" in overlap["body"]["errors"][0]["message"]
+    assert [e["location"] for e in wrong["body"]["errors"]] == [
+        [2, "vlan_high"],
+        [2, "province"],
+        [2, "city"],
+    ]
+    assert await inventory_of(bare, good) == 404  # nothing of either file was stored
+
+
+async def test_a_region_in_use_is_a_422_and_stays(bare: BareApi) -> None:
+    a = new_region()
+    await post(bare, regions_toml(a), "application/toml", "regions")
+    await post(bare, f"id,name,regions,skills,active\n{new_id()},王芳,{a},fibre,false\n")
+
+    refused = await post(bare, regions_toml(a, remove=True), "application/toml", "regions")
+
+    assert (refused["status"], refused["body"]["title"]) == (422, "Region in use")
+    assert [e["location"] for e in refused["body"]["errors"]] == [[1, "remove"]]
+    assert "technicians" in refused["body"]["errors"][0]["message"]
+    assert await inventory_of(bare, a) == 200
+
+
+@pytest.mark.parametrize("role", [Role.FRONT_DESK, Role.TECHNICIAN])
+async def test_only_operations_import_regions(bare: BareApi, role: Role) -> None:
+    a = new_region()
+    refused = await post(bare, regions_toml(a), "application/toml", "regions", role=role)
+    assert refused["status"] == 403
+    assert await inventory_of(bare, a) == 404
+
+
 @pytest.fixture
 def api_for_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The command's (synchronous) client talks to the API app on a database of its own,
@@ -144,7 +253,7 @@ def api_for_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     settings = Settings(_env_file=None, database_url=url)
     app = create_app(settings)
     app.state.settings, app.state.stores = settings, Stores.of(db)
-    app.state.regions, app.state.catalog = load_regions(), load_catalog()
+    app.state.regions, app.state.catalog = app.state.stores.regions, load_catalog()
     token = issue_token(settings, Role.OPERATIONS, "ops")
     asgi = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
 
@@ -197,3 +306,76 @@ def test_the_command_sends_the_file_and_prints_every_error_or_change(tmp_path: P
     assert "nothing was changed" in refused.output
     assert "line 1, id:" in refused.output and "line 1, pon_ports:" in refused.output
     assert other.exit_code == 2  # typer: the file does not exist
+
+
+@pytest.mark.usefixtures("api_for_the_command")
+def test_the_command_imports_regions(tmp_path: Path) -> None:
+    examples = Path(__file__).parents[2] / "docs" / "examples"
+    clash = tmp_path / "regions.csv"
+    clash.write_text(
+        "id,name,country,postcode_prefixes,vlan_low,vlan_high,test_servers\n"
+        "north2,North 2,DE,1015,500,599,speedtest-core-1\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+
+    dry = runner.invoke(cli.app, ["import", "regions", str(examples / "regions.toml"), "--dry-run"])
+    done = runner.invoke(cli.app, ["import", "regions", str(examples / "regions.toml")])
+    csv = runner.invoke(cli.app, ["import", "regions", str(examples / "regions.csv")])
+    refused = runner.invoke(cli.app, ["import", "regions", str(clash)])
+
+    assert dry.exit_code == 0 and "+ shijingshan" in dry.output and "+ tongzhou" in dry.output
+    assert "2 added, 0 changed, 0 removed would be; 0 already so" in dry.output
+    assert "2 added, 0 changed, 0 removed were; 0 already so" in done.output
+    assert "2 added, 0 changed, 0 removed were" in csv.output
+    assert refused.exit_code == 1 and "nothing was changed" in refused.output
+    assert (
+        "line 2, postcode_prefixes:" in refused.output and "'101' of region north" in refused.output
+    )
+
+
+async def test_an_imported_region_places_installs_and_activates_an_order(system: System) -> None:
+    """The region, its OLT and its technician imported through the API; the worker (with
+    regions of its own, as another process has) installs and activates in it."""
+    code = new_region()
+    district = f"{code}区"
+    ops = {"Content-Type": "application/toml"}
+    body = beijing_order(district)
+
+    before = await system.http.post("/orders", json=body)
+    for kind, text in (
+        ("regions", regions_toml(code).replace("2100", "2300").replace("2199", "2399")),
+        (
+            "inventory",
+            f"[[olts]]\nid='olt-{code}'\nregion='{code}'\npon_ports=2\n"
+            "vlan_low=2300\nvlan_high=2399\n",
+        ),
+        (
+            "technicians",
+            f"[[technicians]]\nid='tech-{code}'\nname='钱进'\nregions=['{code}']\n"
+            "skills=['fibre']\n",
+        ),
+    ):
+        imported = await system.http.post(f"/imports/{kind}", content=text.encode(), headers=ops)
+        assert imported.status_code == 200, imported.text
+    order = await create(system, body)
+
+    assert before.status_code == 422 and district in before.json()["detail"]
+    assert order["region"] == code
+    technician = await assigned(system, order["id"])
+    assert technician == f"tech-{code}"
+    async with console(system, Role.OPERATIONS) as operations:  # the board of the region
+        board = await operations.get(f"/console/board?region={code}")
+    assert board.status_code == 200 and f'data-technician="{technician}"' in board.text
+    assert body["external_reference"] in board.text
+    placed = await wait_for(system, order["id"], lambda o: construction(o).get("due_at"))
+    due = datetime.fromisoformat(construction(placed)["due_at"])
+    assert timedelta(hours=47) < due - datetime.now(UTC) <= timedelta(hours=48)
+    for state in ("accepted", "en_route", "on_site"):
+        assert (await report(system, order["id"], technician, state)).status_code == 200
+    done = await report(system, order["id"], technician, "completed", ont_serial="HWTC0CN22")
+    assert done.status_code == 200, done.text
+    finished = await wait_for(system, order["id"], lambda o: o["status"] == "completed")
+    activation = next(t for t in finished["sub_tasks"] if t["kind"] == "activation")
+    assert activation["data"]["olt_id"] == f"olt-{code}"
+    assert 2300 <= activation["data"]["vlan"] <= 2399

@@ -11,7 +11,9 @@ from workorders.importing import (
     ImportKind,
     InvalidFile,
     OltRow,
+    RegionRow,
     TechnicianRow,
+    check_coverage,
     format_of,
     plan,
     read_rows,
@@ -168,9 +170,148 @@ def test_the_plan_tells_added_changed_removed_and_unchanged_apart() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "name"),
-    [(ImportKind.TECHNICIANS, "technicians.csv"), (ImportKind.INVENTORY, "olts.toml")],
+    [
+        (ImportKind.TECHNICIANS, "technicians.csv"),
+        (ImportKind.INVENTORY, "olts.toml"),
+        (ImportKind.REGIONS, "regions.toml"),
+        (ImportKind.REGIONS, "regions.csv"),
+    ],
 )
 def test_the_example_files_of_the_docs_are_valid(kind: ImportKind, name: str) -> None:
     path = Path(__file__).parents[2] / "docs" / "examples" / name
     rows = read_rows(kind, format_of(name), path.read_text(encoding="utf-8"))
     assert validate(kind, rows, regions={r.code for r in load_regions()})
+
+
+# Regions -------------------------------------------------------------------------
+
+REGION_COLUMNS = (
+    "id,name,country,province,city,districts,postcode_prefixes,vlan_low,vlan_high,"
+    "installation_hours,jeopardy_hours,test_servers"
+)
+REGIONS_CSV = f"""{REGION_COLUMNS}
+shijingshan,石景山区,CN,北京市,北京市,石景山区,100040;100043,1700,1799,72,48,speedtest-a;speedtest-b
+central,Central,DE,,,,501,500,599,36.5,24,speedtest-c
+"""
+
+
+def shipped() -> dict[str, dict[str, object]]:
+    """The shipped regions as the database's rows (the fields of RegionRow)."""
+    return {
+        r.code: {
+            "country": r.country,
+            "province": r.province,
+            "city": r.city,
+            "districts": r.districts,
+            "postcode_prefixes": r.postcode_prefixes,
+        }
+        for r in load_regions()
+    }
+
+
+def region_rows(text: str) -> list[tuple[int, RegionRow]]:
+    rows = read_rows(ImportKind.REGIONS, FileFormat.CSV, text)
+    valid = validate(ImportKind.REGIONS, rows, regions=set())
+    return [(line, r) for (line, _), r in zip(rows, valid, strict=True) if isinstance(r, RegionRow)]
+
+
+def test_a_csv_file_of_regions_is_read_with_lists_numbers_and_empty_cells() -> None:
+    [(first_line, first), (second_line, second)] = region_rows(REGIONS_CSV)
+
+    assert (first_line, second_line) == (2, 3)
+    assert (first.districts, first.postcode_prefixes) == (["石景山区"], ["100040", "100043"])
+    assert (first.province, first.test_servers) == ("北京市", ["speedtest-a", "speedtest-b"])
+    assert (second.province, second.districts, second.postcode_prefixes) == (None, [], ["501"])
+    assert (second.installation_hours, second.jeopardy_hours) == (36.5, 24)
+
+
+def test_every_bad_region_field_is_named_by_line() -> None:
+    header = REGION_COLUMNS
+    text = "\n".join(
+        [
+            header,
+            "a,A,CN,北京市,北京市,石景山区,1000400,1700,1799,72,48,s",  # prefix too long
+            "b,B,XX,,,,501,500,599,72,48,s",  # no such country
+            "c,C,DE,,,Mitte,501,500,599,72,48,s",  # a DE address has no district
+            "d,D,CN,,北京市,石景山区,,1700,1799,72,48,s",  # no province
+            "e,E,DE,,,,,600,599,48,72,s",  # nothing covered; reversed pool and SLA
+            "f,F,DE,,,,601,600,699,72,48,",  # no test servers
+        ]
+    )
+    assert errors(ImportKind.REGIONS, FileFormat.CSV, text) == [
+        (2, "postcode_prefixes"),
+        (3, "country"),
+        (4, "districts"),
+        (5, "province"),
+        (6, "vlan_high"),
+        (6, "jeopardy_hours"),
+        (6, "districts"),
+        (7, "test_servers"),
+    ]
+
+
+def test_a_district_or_postcode_two_regions_claim_is_named_on_the_later_line() -> None:
+    header = REGION_COLUMNS
+    rows = region_rows(
+        "\n".join(
+            [
+                header,
+                "sjs,石景山区,CN,北京市,北京市,石景山区,100040,1700,1799,72,48,s",
+                "hd2,海淀区二,CN,北京市,北京市,海淀区,,1800,1899,72,48,s",  # haidian's
+                "sjs2,石景山区二,CN,北京市,北京市,石景山区,10004,1700,1799,72,48,s",
+                "n2,North two,DE,,,,1015,500,599,72,48,s",  # within north's 101
+            ]
+        )
+    )
+
+    found = check_coverage(rows, shipped())
+
+    assert [(e.line, e.field) for e in found] == [
+        (3, "districts"),
+        (4, "districts"),
+        (4, "postcode_prefixes"),
+        (5, "postcode_prefixes"),
+    ]
+    assert "region haidian (in the database)" in found[0].message
+    assert "region sjs (line 2)" in found[1].message
+    assert "'101' of region north" in found[3].message
+
+
+def test_a_region_changed_or_removed_by_the_file_frees_what_it_covered() -> None:
+    header = REGION_COLUMNS
+    moved = region_rows(
+        f"{header}\nhaidian,海淀区,CN,北京市,北京市,海淀区,,1000,1199,48,36,s\n"
+        "hd-west,海淀西,CN,北京市,北京市,,10008,1200,1299,48,36,s\n"
+    )
+    removed = region_rows(
+        f"{header}\nnorth,North,DE,,,,101,100,199,48,36,s\nn2,North 2,DE,,,,101,500,599,48,36,s\n"
+    )
+    removed[0] = (removed[0][0], removed[0][1].model_copy(update={"remove": True}))
+
+    assert check_coverage(moved, shipped()) == []
+    assert check_coverage(removed, shipped()) == []
+
+
+def test_the_shipped_regions_overlap_nowhere() -> None:
+    rows = [
+        (
+            n,
+            RegionRow(
+                id=r.code,
+                name=r.name,
+                country=r.country,
+                province=r.province,
+                city=r.city,
+                districts=r.districts,
+                postcode_prefixes=r.postcode_prefixes,
+                vlan_low=r.vlan_range[0],
+                vlan_high=r.vlan_range[1],
+                installation_hours=r.installation_hours,
+                jeopardy_hours=r.jeopardy_hours,
+                test_servers=r.test_servers,
+            ),
+        )
+        for n, r in enumerate(load_regions(), start=1)
+    ]
+    assert [row.problems() for _, row in rows] == [[] for _ in rows]
+    assert check_coverage(rows, {}) == []

@@ -24,10 +24,11 @@ from workorders.store.errors import (
     TechnicianUnavailable,
 )
 from workorders.store.hub import Claimed, HubStore
-from workorders.store.imports import ImportStore, LinesInUse
+from workorders.store.imports import ImportStore, LinesInUse, RegionInUse
 from workorders.store.inventory import InventoryStore, Reserve
 from workorders.store.orders import EventSpan, OrderKind, OrderStore
 from workorders.store.progress import ProgressStore
+from workorders.store.regions import RegionStore
 from workorders.store.reports import RecordedReport, ReportStore
 from workorders.store.technicians import TechnicianJob, TechnicianStore
 from workorders.store.users import UnknownUser, UserExists, UserStore
@@ -52,6 +53,8 @@ __all__ = [
     "OrderStore",
     "ProgressStore",
     "RecordedReport",
+    "RegionInUse",
+    "RegionStore",
     "Release",
     "ReportStore",
     "Reserve",
@@ -83,6 +86,7 @@ class Stores:
     cancellation: CancellationStore
     technicians: TechnicianStore
     inventory: InventoryStore
+    regions: RegionStore
     imports: ImportStore
     users: UserStore
     hub: HubStore
@@ -91,6 +95,7 @@ class Stores:
     @classmethod
     def of(cls, db: Database, *, orders: OrderStore | None = None) -> Stores:
         """The stores over ``db`` (``orders``: another order store, say a metered one)."""
+        regions = RegionStore(db)
         return cls(
             db=db,
             orders=orders or OrderStore(db),
@@ -101,7 +106,8 @@ class Stores:
             cancellation=CancellationStore(db),
             technicians=TechnicianStore(db),
             inventory=InventoryStore(db),
-            imports=ImportStore(db),
+            regions=regions,
+            imports=ImportStore(db, regions),
             users=UserStore(db),
             hub=HubStore(db),
             board=BoardStore(db),

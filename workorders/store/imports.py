@@ -1,17 +1,37 @@
-"""Imports of the operator's technicians and OLTs, each in one transaction (the rules
-are :mod:`workorders.importing`'s)."""
+"""Imports of the operator's regions, technicians and OLTs, each in one transaction (the
+rules are :mod:`workorders.importing`'s)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
-from workorders.importing import ROW_MODELS, ImportKind, ImportRow, OltRow, Plan, RowError, plan
+from workorders.db import Database
+from workorders.importing import (
+    ROW_MODELS,
+    ImportKind,
+    ImportRow,
+    InvalidFile,
+    OltRow,
+    Plan,
+    RegionRow,
+    RowError,
+    check_coverage,
+    plan,
+)
 from workorders.store.base import TABLES, Store
+from workorders.store.regions import RegionStore, users_of
 
-_TABLE = {ImportKind.TECHNICIANS: TABLES["technician"], ImportKind.INVENTORY: TABLES["olt"]}
+_TABLE = {
+    ImportKind.REGIONS: TABLES["region"],
+    ImportKind.TECHNICIANS: TABLES["technician"],
+    ImportKind.INVENTORY: TABLES["olt"],
+}
+REGION_IMPORT_LOCK = 0x726567696F6E
+"""The PostgreSQL advisory lock under which one region import at a time checks and
+changes the regions (two at once could each claim the same district)."""
 _ALLOCATIONS = TABLES["resource_allocation"]
 _HELD = _ALLOCATIONS.c
 
@@ -25,8 +45,21 @@ class LinesInUse(ValueError):
         super().__init__("; ".join(str(e) for e in self.errors))
 
 
+class RegionInUse(ValueError):
+    """The import would remove a region that technicians, OLTs or open orders use;
+    ``errors`` names each region and what uses it."""
+
+    def __init__(self, errors: Sequence[RowError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
 class ImportStore(Store):
-    """Technicians and OLTs from the operator's files."""
+    """Regions, technicians and OLTs from the operator's files."""
+
+    def __init__(self, db: Database, regions: RegionStore | None = None) -> None:
+        super().__init__(db)
+        self._regions = regions
 
     async def apply(
         self, kind: ImportKind, rows: Sequence[tuple[int, ImportRow]], *, dry_run: bool
@@ -37,11 +70,22 @@ class ImportStore(Store):
         Raises:
             LinesInUse: an OLT would be removed, moved to another region, or shrunk
                 below a terminal slot, port or VLAN that a line holds.
+            RegionInUse: a region would be removed that technicians, OLTs or open
+                orders use.
+            InvalidFile: a row is inconsistent (:meth:`ImportRow.problems`), or a region
+                would cover a district or postcode another covers.
         """
+        wrong = [RowError(line, f, m) for line, row in rows for f, m in row.problems()]
+        if wrong:  # validate() names these already; rows made otherwise are checked too
+            raise InvalidFile(wrong)
         table = _TABLE[kind]
         fields = [name for name in ROW_MODELS[kind].model_fields if name in table.c]
 
         def work(connection: Connection) -> Plan:
+            if kind is ImportKind.REGIONS and connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGION_IMPORT_LOCK}
+                )
             ids = [row.id for _, row in rows]
             current = {
                 r.id: dict(r._mapping)
@@ -52,6 +96,8 @@ class ImportStore(Store):
             result = plan(kind, [row for _, row in rows], current)
             if kind is ImportKind.INVENTORY:
                 _check_lines(connection, result, {row.id: (line, row) for line, row in rows})
+            if kind is ImportKind.REGIONS:
+                _check_regions(connection, result, rows, [table.c[f] for f in fields])
             if dry_run or not result.changes_anything:
                 return result
             by_id = {row.id: row for _, row in rows}
@@ -68,7 +114,11 @@ class ImportStore(Store):
                 connection.execute(delete(table).where(table.c.id.in_(result.removed)))
             return result
 
-        return await self.db.transaction(work)
+        result = await self.db.transaction(work)
+        changed_regions = kind is ImportKind.REGIONS and result.changes_anything and not dry_run
+        if changed_regions and self._regions is not None:
+            self._regions.forget()
+        return result
 
 
 def _values(kind: ImportKind, row: ImportRow) -> dict[str, Any]:
@@ -76,6 +126,31 @@ def _values(kind: ImportKind, row: ImportRow) -> dict[str, Any]:
     if kind is ImportKind.TECHNICIANS:
         values["open_jobs"] = 0
     return values
+
+
+def _check_regions(
+    connection: Connection,
+    result: Plan,
+    rows: Sequence[tuple[int, ImportRow]],
+    columns: Sequence[Any],
+) -> None:
+    """Refuses regions that would overlap another's districts or postcodes, and the
+    removal of a region still in use."""
+    regions = [(line, row) for line, row in rows if isinstance(row, RegionRow)]
+    every = {r.id: dict(r._mapping) for r in connection.execute(select(*columns))}
+    overlaps = check_coverage(regions, every)
+    if overlaps:
+        raise InvalidFile(overlaps)
+    if not result.removed:
+        return
+    uses = users_of(connection, result.removed)
+    errors = [
+        RowError(line, "remove", f"{row.id} is used by {'; '.join(uses[row.id])}: move them first")
+        for line, row in regions
+        if row.id in uses
+    ]
+    if errors:
+        raise RegionInUse(errors)
 
 
 def _check_lines(
