@@ -42,7 +42,7 @@ def _errors(language: str, body: dict[str, object]) -> dict[str, str]:
     raise AssertionError("valid")
 
 
-ORDER = {
+ORDER: dict[str, object] = {
     "external_reference": "",
     "customer": {"name": "张伟", "phone": "x"},
     "address": {"country": "CN", "postcode": "1000"},
