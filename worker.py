@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 
+from workorders.appointments import Calendar
 from workorders.config import Settings, get_settings
 from workorders.db import NotMigrated
 from workorders.hub import delivering
@@ -49,6 +50,7 @@ async def run(settings: Settings) -> None:
             catalog=catalog,
             metrics=metrics,
             cache_size=settings.workflow_cache_size,
+            calendar=Calendar.of(settings),
         )
         log.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address

@@ -21,9 +21,11 @@ from models.payloads import (
     SlaInput,
     WithdrawConstructionInput,
 )
-from models.tables import SubTask
+from models.tables import SubTask, utcnow
+from workorders.appointments import Calendar
 from workorders.reference import Catalog
 from workorders.store import (
+    AppointmentStore,
     AssignmentStore,
     CancellationStore,
     JobChanged,
@@ -48,7 +50,9 @@ class ConstructionActivities:
         reports: ReportStore,
         progress: ProgressStore,
         cancellation: CancellationStore,
+        appointments: AppointmentStore,
         catalog: Catalog,
+        calendar: Calendar,
         wake: Wake | None = None,
     ) -> None:
         self._orders = orders
@@ -57,7 +61,9 @@ class ConstructionActivities:
         self._reports = reports
         self._progress = progress
         self._cancellation = cancellation
+        self._appointments = appointments
         self._catalog = catalog
+        self._calendar = calendar
         self._wake = wake
 
     @activity.defn
@@ -168,6 +174,22 @@ class ConstructionActivities:
         """The same technician visits the customer again; the job as it stands after."""
         try:
             return await self._assignment.reschedule_visit(input.order_id, input.visit)
+        except OrderNotFound as e:
+            raise not_found(e) from e
+
+    @activity.defn
+    async def rebook_missed_visit(self, input: ConstructionJobInput) -> ConstructionJobState:
+        """The booked visit failed: book the technician's next free slot (if any within
+        the horizon); the job as it stands after."""
+        try:
+            order = await self._orders.order_kind(input.order_id)
+            return await self._appointments.rebook_missed(
+                order.id,
+                self._catalog.skill_for(order.service_type),
+                self._calendar.grid,
+                self._calendar.horizon_days,
+                after=self._calendar.earliest(utcnow()),
+            )
         except OrderNotFound as e:
             raise not_found(e) from e
 

@@ -114,3 +114,17 @@ class AttemptOutcome(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class AppointmentStatus(StrEnum):
+    BOOKED = "booked"
+    """The slot is the technician's and the customer's."""
+    RESCHEDULED = "rescheduled"
+    """Replaced by a later booking."""
+    MISSED = "missed"
+    """The visit failed (the customer was absent, or access was denied)."""
+    KEPT = "kept"
+    """The installation was completed."""
+    CANCELLED = "cancelled"
+    """Given up: the order was cancelled, the booking withdrawn, or the job taken back
+    from the technician."""

@@ -7,7 +7,7 @@ order's history, from the work-order database when it runs.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -170,6 +170,14 @@ class ConstructionJobInput(BaseModel):
     order_id: str
 
 
+class BookedVisit(BaseModel):
+    """The installation slot booked with the customer."""
+
+    technician_id: str
+    start: datetime
+    end: datetime
+
+
 class ConstructionJobState(BaseModel):
     """The construction job as the database has it at ``version``: what the
     construction activities answer with, and what the workflow reads when it is told
@@ -178,8 +186,11 @@ class ConstructionJobState(BaseModel):
     job: ConstructionJob | None = None
     """``None``: no technician has the job (queued, taken back, or not dispatched)."""
     version: int = Field(default=0, ge=0)
-    """How often the job has changed: each report, assignment, release, new visit or
-    withdrawal counts one."""
+    """How often the job has changed: each report, assignment, release, new visit,
+    withdrawal or booking counts one."""
+    appointment: BookedVisit | None = None
+    """The booked visit; ``None``: none is booked, and the region's time limit runs
+    from the order's start."""
 
 
 class ConstructionChanged(BaseModel):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from models.enums import (
+    AppointmentStatus,
     AttemptOutcome,
     Channel,
     JobState,
@@ -189,7 +190,12 @@ class Technician(SQLModel, table=True):
     active: bool = True
     max_open_jobs: int = 4
     open_jobs: int = 0
-    """Jobs assigned and not yet completed or taken back; never above max_open_jobs."""
+    """Jobs assigned and not yet completed or taken back; never above max_open_jobs
+    (jobs booked in a slot with them are counted too, above it if need be: their
+    calendar is their limit)."""
+    working_hours: dict[str, Any] | None = _json()
+    """Their working week (:class:`workorders.appointments.WorkingHours`); ``None``:
+    the standard hours."""
 
     def can_take(self, region: str, skill: str) -> bool:
         return can_take(self, region, skill)
@@ -220,6 +226,42 @@ def can_take(technician: TechnicianCapacity, region: str, skill: str) -> bool:
         and skill in technician.skills
         and technician.open_jobs < technician.max_open_jobs
     )
+
+
+class Appointment(SQLModel, table=True):
+    """A booked installation slot: a customer's visit by a technician, from ``start``
+    to ``end``. No technician and no order ever has two booked at once (the database
+    refuses the second)."""
+
+    __tablename__ = "appointment"
+    __table_args__ = (
+        Index(
+            "ux_appointment_technician_slot",
+            "technician_id",
+            "start",
+            unique=True,
+            sqlite_where=text("status = 'BOOKED'"),
+            postgresql_where=text("status = 'BOOKED'"),
+        ),
+        Index(
+            "ux_appointment_order_booked",
+            "order_id",
+            unique=True,
+            sqlite_where=text("status = 'BOOKED'"),
+            postgresql_where=text("status = 'BOOKED'"),
+        ),
+        Index("ix_appointment_start", "start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="work_order.id", max_length=36)
+    technician_id: str = Field(max_length=50)
+    start: datetime = _ts()
+    end: datetime = _ts()
+    status: AppointmentStatus = Field(default=AppointmentStatus.BOOKED)
+    booked_by: str = Field(max_length=100)
+    booked_at: datetime = _ts(default_factory=utcnow)
+    ended_at: datetime | None = _ts(default=None, nullable=True)
 
 
 class RegionRecord(SQLModel, table=True):

@@ -18,6 +18,7 @@ from activities import (
 from models.enums import ServiceType
 from models.tables import ResourceAllocation, WorkOrder
 from workflows import workflow_id_for
+from workorders.appointments import Calendar
 from workorders.config import Settings
 from workorders.db import Database
 from workorders.nms import NmsSimulator
@@ -28,6 +29,8 @@ from workorders.store.base import TABLES, load
 from workorders.wake import Wake
 
 REGIONS, CATALOG = load_regions(), load_catalog()
+CALENDAR = Calendar.of(Settings(_env_file=None))
+"""The booking rules of the default settings (Asia/Shanghai, two-hour slots)."""
 
 
 def new_order(**overrides: Any) -> WorkOrder:
@@ -138,7 +141,9 @@ def construction_activities(
         stores.reports,
         stores.progress,
         stores.cancellation,
+        stores.appointments,
         catalog,
+        CALENDAR,
         wake,
     )
 

@@ -15,6 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.enums import OrderStatus, SlaState, SubTaskKind
     from models.payloads import (
+        BookedVisit,
         CancelOrder,
         ConstructionJob,
         ConstructionJobState,
@@ -41,6 +42,8 @@ class HeldJob:
     job: ConstructionJob | None = None
     version: int = 0
     """The job's version in the database when it was taken from there."""
+    appointment: BookedVisit | None = None
+    """The visit booked for it, as of ``version``."""
     announced: int = 0
     """The newest version the workflow was told the database has."""
 
@@ -54,6 +57,7 @@ class HeldJob:
         if snapshot.version >= self.version:
             self.job = snapshot.job
             self.version = snapshot.version
+            self.appointment = snapshot.appointment
 
     def announce(self, version: int) -> None:
         """The database has the job at ``version`` (or newer)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +52,28 @@ class Settings(BaseSettings):
         description="The country (ISO 3166-1 alpha-2) of an order's address that names"
         " none; its format (workorders/data/address_formats.toml) must be shipped. DE is"
         " that of the addresses taken before addresses had a country; CN for Beijing.",
+    )
+
+    time_zone: str = Field(
+        default="Asia/Shanghai",
+        description="The operator's IANA time zone: technicians' working hours and the"
+        " installation slots are in it.",
+    )
+    appointment_slot_minutes: int = Field(
+        default=120, ge=15, le=720, description="How long one installation slot is."
+    )
+    appointment_day: tuple[time, time] = Field(
+        default=(time(8), time(20)),
+        description="When the day's first slot starts and its last slot ends (local time).",
+    )
+    appointment_lead_minutes: int = Field(
+        default=120,
+        ge=0,
+        description="How soon a slot may start after it is booked (a technician needs"
+        " to know, and get there).",
+    )
+    appointment_horizon_days: int = Field(
+        default=28, ge=1, le=366, description="How far ahead slots can be searched and booked."
     )
 
     temporal_address: str = "127.0.0.1:7233"
@@ -201,6 +225,12 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.nms_latency_max_s < self.nms_latency_min_s:
             raise ValueError("nms_latency_max_s must be at least nms_latency_min_s")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time_zone {self.time_zone!r} is not an IANA time zone") from None
+        if self.appointment_day[1] <= self.appointment_day[0]:
+            raise ValueError("appointment_day must end after it starts")
         if self.hub_lease_s <= self.hub_timeout_s:
             raise ValueError("hub_lease_s must be longer than hub_timeout_s")
         if self.environment == "production":

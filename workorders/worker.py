@@ -19,6 +19,8 @@ from activities import (
     QualityCheckActivities,
 )
 from workflows import WorkOrderWorkflow
+from workorders.appointments import Calendar
+from workorders.config import get_settings
 from workorders.metrics import ActivityMetricsInterceptor, WorkerMetrics
 from workorders.nms import NetworkManagementSystem
 from workorders.reference import Catalog, RegionSource, load_catalog
@@ -32,12 +34,22 @@ def activities_for(
     regions: RegionSource,
     catalog: Catalog,
     wake: Wake | None = None,
+    calendar: Calendar | None = None,
 ) -> Sequence[Callable[..., Any]]:
     """Every activity of the work-order workflow, bound to its dependencies."""
     s = stores
     orders = OrderActivities(s.orders, s.progress, s.attempts, s.cancellation, s.inventory, regions)
     construction = ConstructionActivities(
-        s.orders, s.assignment, s.technicians, s.reports, s.progress, s.cancellation, catalog, wake
+        s.orders,
+        s.assignment,
+        s.technicians,
+        s.reports,
+        s.progress,
+        s.cancellation,
+        s.appointments,
+        catalog,
+        calendar or Calendar.of(get_settings()),
+        wake,
     )
     activation = ActivationActivities(s.orders, s.attempts, nms, regions, catalog, s.inventory)
     quality = QualityCheckActivities(s.orders, s.attempts, nms, regions, catalog)
@@ -51,6 +63,7 @@ def activities_for(
         construction.assign_technician_by_hand,
         construction.release_construction,
         construction.reschedule_construction,
+        construction.rebook_missed_visit,
         construction.read_construction_job,
         construction.mark_construction_sla,
         construction.withdraw_construction,
@@ -70,16 +83,23 @@ def build_worker(
     catalog: Catalog | None = None,
     metrics: WorkerMetrics | None = None,
     cache_size: int = 500,
+    calendar: Calendar | None = None,
 ) -> Worker:
-    """The work-order worker (its regions the database's unless ``regions`` are given);
-    its activities are timed and counted in ``metrics`` (a
+    """The work-order worker (its regions the database's unless ``regions`` are given,
+    its booking rules those of the settings unless ``calendar`` is); its activities are
+    timed and counted in ``metrics`` (a
     registry of their own by default), and it keeps ``cache_size`` workflows in memory."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[WorkOrderWorkflow],
         activities=activities_for(
-            stores, nms, regions or stores.regions, catalog or load_catalog(), waker(client)
+            stores,
+            nms,
+            regions or stores.regions,
+            catalog or load_catalog(),
+            waker(client),
+            calendar,
         ),
         interceptors=[ActivityMetricsInterceptor(metrics or WorkerMetrics(), stores.orders)],
         workflow_runner=workflow_runner(),

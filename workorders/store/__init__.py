@@ -12,14 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workorders.db import Database
+from workorders.store.appointments import AppointmentStore
 from workorders.store.assignment import AssignmentStore, Release
 from workorders.store.attempts import DEACTIVATION_EVENTS, AttemptStore
 from workorders.store.board import Board, BoardStore, BoardTask, TechnicianLoad
 from workorders.store.cancellation import CancellationStore, Withdrawal
 from workorders.store.errors import (
     JobChanged,
+    NotBookable,
     OrderNotFound,
     ResourceTaken,
+    SlotTaken,
     TechnicianExists,
     TechnicianUnavailable,
 )
@@ -35,6 +38,7 @@ from workorders.store.users import UnknownUser, UserExists, UserStore
 
 __all__ = [
     "DEACTIVATION_EVENTS",
+    "AppointmentStore",
     "AssignmentStore",
     "AttemptStore",
     "Board",
@@ -48,6 +52,7 @@ __all__ = [
     "InventoryStore",
     "JobChanged",
     "LinesInUse",
+    "NotBookable",
     "OrderKind",
     "OrderNotFound",
     "OrderStore",
@@ -59,6 +64,7 @@ __all__ = [
     "ReportStore",
     "Reserve",
     "ResourceTaken",
+    "SlotTaken",
     "Stores",
     "TechnicianExists",
     "TechnicianJob",
@@ -91,6 +97,7 @@ class Stores:
     users: UserStore
     hub: HubStore
     board: BoardStore
+    appointments: AppointmentStore
 
     @classmethod
     def of(cls, db: Database, *, orders: OrderStore | None = None) -> Stores:
@@ -111,4 +118,5 @@ class Stores:
             users=UserStore(db),
             hub=HubStore(db),
             board=BoardStore(db),
+            appointments=AppointmentStore(db),
         )

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, bindparam, select, update
 
-from models.enums import JobState, ServiceType, SubTaskKind, SubTaskStatus
-from models.payloads import ConstructionJobState
+from models.enums import AppointmentStatus, JobState, ServiceType, SubTaskKind, SubTaskStatus
+from models.payloads import BookedVisit, ConstructionJobState
 from models.tables import Technician, UtcDateTime, can_take, utcnow
 from workorders.store.base import (
     ORDER,
@@ -36,9 +36,12 @@ from workorders.store.jobs import (
     CONSTRUCTION_OF_ORDER,
     NOT_YET_ON_SITE,
     book,
+    booked_visit,
     construction_job_state,
+    end_booking,
     job_state_of,
     set_order_technician,
+    take,
     unbook,
 )
 
@@ -129,6 +132,10 @@ class AssignmentStore(Store):
                 raise no_sub_task(order_id, SubTaskKind.CONSTRUCTION)
             if task.technician_id is not None:
                 return construction_job_state(connection, order_id)
+            if (booked := booked_visit(connection, order_id)) is not None and _assign_booked(
+                connection, order_id, booked, region, skill, excluded
+            ):
+                return construction_job_state(connection, order_id)
             candidates = sorted(
                 (
                     t
@@ -213,7 +220,7 @@ class AssignmentStore(Store):
         def work(connection: Connection) -> ConstructionJobState:
             task = the_sub_task(connection, order_id, SubTaskKind.CONSTRUCTION)
             if task.technician_id == technician_id:
-                return job_state_of(task)  # assigned already (the activity ran again)
+                return job_state_of(connection, task)  # assigned already (the activity ran again)
             if version is not None and task.version != version:
                 raise JobChanged(order_id, version, task.version)
             row = connection.execute(_TECHNICIAN, {"technician": technician_id}).first()
@@ -225,6 +232,9 @@ class AssignmentStore(Store):
             previous = task.technician_id
             if previous is not None and task.job_state is not JobState.COMPLETED:
                 unbook(connection, previous)
+            booked = booked_visit(connection, order_id)
+            if booked is not None and booked.technician_id != technician_id:
+                end_booking(connection, order_id, AppointmentStatus.CANCELLED, utcnow(), operator)
             if not _assign(connection, order_id, technician_id, technician.name, at=task.version):
                 connection.rollback()  # the technician's booking too
                 raise JobChanged(order_id, task.version, task.version + 1)
@@ -265,9 +275,9 @@ class AssignmentStore(Store):
                             update(SUB_TASKS).where(SUB_TASK.id == task.id).values(queued_at=None)
                         )
                         task.queued_at = None
-                    return Release(None, job_state_of(task))
+                    return Release(None, job_state_of(connection, task))
                 if before_on_site and task.job_state not in NOT_YET_ON_SITE:
-                    return Release(None, job_state_of(task))
+                    return Release(None, job_state_of(connection, task))
                 now = utcnow()
                 released = connection.execute(
                     update(SUB_TASKS)
@@ -300,6 +310,7 @@ class AssignmentStore(Store):
                     technician_id=technician_id,
                     reason=reason,
                 )
+                end_booking(connection, order_id, AppointmentStatus.CANCELLED, now, SYSTEM)
                 return Release(technician_id, ConstructionJobState(version=task.version + 1))
             raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
 
@@ -315,7 +326,7 @@ class AssignmentStore(Store):
         def work(connection: Connection) -> ConstructionJobState:
             task = the_sub_task(connection, order_id, SubTaskKind.CONSTRUCTION)
             if task.job_state is not JobState.CANNOT_COMPLETE:
-                return job_state_of(task)  # rescheduled already (the activity ran again)
+                return job_state_of(connection, task)  # rescheduled already (ran again)
             now = utcnow()
             connection.execute(
                 update(SUB_TASKS)
@@ -340,6 +351,45 @@ class AssignmentStore(Store):
             return construction_job_state(connection, order_id)
 
         return await self.db.transaction(work)
+
+
+def _assign_booked(
+    connection: Connection,
+    order_id: str,
+    booked: BookedVisit,
+    region: str,
+    skill: str,
+    excluded: Sequence[str],
+) -> bool:
+    """Give the job to the technician it is booked with: their calendar is their
+    limit, so they take it above their maximum of open jobs if need be. One who can no
+    longer take it (inactive, moved to another region, or who gave the job back) loses
+    the booking, and the job is assigned as if none had been made. Whether it was
+    given."""
+    row = connection.execute(_TECHNICIAN, {"technician": booked.technician_id}).first()
+    now = utcnow()
+    if (
+        row is None
+        or not row.active
+        or region not in row.regions
+        or skill not in row.skills
+        or row.id in excluded
+    ):
+        end_booking(connection, order_id, AppointmentStatus.CANCELLED, now, SYSTEM)
+        return False
+    take(connection, row.id)
+    _assign(connection, order_id, row.id, row.name, excluded or None)
+    add_event(
+        connection,
+        order_id,
+        SYSTEM,
+        "construction.assigned",
+        now,
+        technician_id=row.id,
+        region=region,
+        appointment=booked.start.isoformat(),
+    )
+    return True
 
 
 def _queued_before(

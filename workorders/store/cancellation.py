@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, update
 
-from models.enums import JobState, OrderStatus, SubTaskKind, SubTaskStatus
+from models.enums import AppointmentStatus, JobState, OrderStatus, SubTaskKind, SubTaskStatus
 from models.payloads import ConstructionJobState
 from models.tables import UtcDateTime, WorkOrder, utcnow
 from workorders.store.base import (
@@ -25,7 +25,7 @@ from workorders.store.base import (
     set_order_status,
     the_sub_task,
 )
-from workorders.store.jobs import job_state_of, set_order_technician, unbook
+from workorders.store.jobs import end_booking, job_state_of, set_order_technician, unbook
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,11 @@ class CancellationStore(Store):
             queued = task.queued_at is not None
             waiting = task.status is SubTaskStatus.WAITING_FOR_OPERATIONS
             if task.status is SubTaskStatus.CANCELLED:
-                return Withdrawal(None, job_state_of(task))  # withdrawn already (ran again)
+                # withdrawn already (ran again)
+                return Withdrawal(None, job_state_of(connection, task))
             if task.job_state is JobState.COMPLETED:
                 _stop_waiting(connection, order)
-                return Withdrawal(None, job_state_of(task))
+                return Withdrawal(None, job_state_of(connection, task))
             freed = None
             if technician_id is not None:
                 unbook(connection, technician_id)
@@ -138,6 +139,7 @@ class CancellationStore(Store):
                 )
             )
             _stop_waiting(connection, order)
+            end_booking(connection, order_id, AppointmentStatus.CANCELLED, now, actor)
             if technician_id is not None or queued or waiting:
                 add_event(
                     connection,

@@ -30,3 +30,11 @@ class JobChanged(Exception):
         self.order_id = order_id
         self.expected = expected
         self.found = found
+
+
+class SlotTaken(Exception):
+    """Nobody is free in the installation slot asked for (any more)."""
+
+
+class NotBookable(Exception):
+    """The order cannot be booked now; the message says why."""

@@ -3,17 +3,22 @@ technicians' job counts it changes, and the order's copy of its technician."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, update
+from datetime import datetime
 
-from models.enums import JobState, SubTaskKind, SubTaskStatus
-from models.payloads import ConstructionJob, ConstructionJobState
-from models.tables import SubTask
+from sqlalchemy import Connection, bindparam, select, update
+
+from models.enums import AppointmentStatus, JobState, SubTaskKind, SubTaskStatus
+from models.payloads import BookedVisit, ConstructionJob, ConstructionJobState
+from models.tables import Appointment, SubTask
 from workorders.store.base import (
     ORDER,
     ORDERS,
     SUB_TASK,
+    TABLES,
     TECHNICIAN,
     TECHNICIANS,
+    add_event,
+    load,
     no_sub_task,
     sub_task_of,
 )
@@ -28,6 +33,28 @@ CONSTRUCTION_OF_ORDER = (
 )
 """The order's (parameter ``order``) construction sub-task, in a statement's where."""
 
+APPOINTMENTS = TABLES["appointment"]
+APPOINTMENT = APPOINTMENTS.c
+_BOOKED_VISIT = select(APPOINTMENT.technician_id, APPOINTMENT.start, APPOINTMENT.end).where(
+    APPOINTMENT.order_id == bindparam("order"),
+    APPOINTMENT.status == AppointmentStatus.BOOKED,
+)
+
+_BOOKED_OF_ORDER = select(APPOINTMENTS).where(
+    APPOINTMENT.order_id == bindparam("order"),
+    APPOINTMENT.status == AppointmentStatus.BOOKED,
+)
+END_BOOKING = (
+    update(APPOINTMENTS)
+    .where(
+        APPOINTMENT.order_id == bindparam("order"),
+        APPOINTMENT.status == AppointmentStatus.BOOKED,
+    )
+    .values(
+        status=bindparam("new_status", type_=APPOINTMENT.status.type),
+        ended_at=bindparam("at", type_=APPOINTMENT.ended_at.type),
+    )
+)
 _UNBOOK = (
     update(TECHNICIANS)
     .where(TECHNICIAN.id == bindparam("technician"), TECHNICIAN.open_jobs > 0)
@@ -41,6 +68,11 @@ _BOOK = (
         TECHNICIAN.active,
         TECHNICIAN.open_jobs < TECHNICIAN.max_open_jobs,
     )
+    .values(open_jobs=TECHNICIAN.open_jobs + 1)
+)
+_TAKE = (
+    update(TECHNICIANS)
+    .where(TECHNICIAN.id == bindparam("technician"))
     .values(open_jobs=TECHNICIAN.open_jobs + 1)
 )
 _ORDER_TECHNICIAN = (
@@ -58,6 +90,40 @@ def book(connection: Connection, technician_id: str) -> bool:
 def unbook(connection: Connection, technician_id: str) -> None:
     """Count one job less for the technician."""
     connection.execute(_UNBOOK, {"technician": technician_id})
+
+
+def take(connection: Connection, technician_id: str) -> None:
+    """Count one more job for the technician, above their maximum if need be (a job
+    booked in a slot with them)."""
+    connection.execute(_TAKE, {"technician": technician_id})
+
+
+def booked_of(connection: Connection, order_id: str) -> Appointment | None:
+    """The order's booked appointment, if it has one."""
+    row = connection.execute(_BOOKED_OF_ORDER, {"order": order_id}).first()
+    return None if row is None else load(Appointment, row)
+
+
+def end_booking(
+    connection: Connection, order_id: str, status: AppointmentStatus, at: datetime, actor: str
+) -> Appointment | None:
+    """End the order's booking (kept, missed, cancelled...), on its timeline; the
+    booking it ended, if there was one."""
+    booked = booked_of(connection, order_id)
+    if booked is None:
+        return None
+    connection.execute(END_BOOKING, {"order": order_id, "new_status": status, "at": at})
+    add_event(
+        connection,
+        order_id,
+        actor,
+        f"appointment.{status.value}",
+        at,
+        technician_id=booked.technician_id,
+        start=booked.start.isoformat(),
+        end=booked.end.isoformat(),
+    )
+    return booked
 
 
 def set_order_technician(connection: Connection, order_id: str, technician_id: str | None) -> None:
@@ -85,8 +151,18 @@ def job_of(task: SubTask | None) -> ConstructionJob | None:
     )
 
 
-def job_state_of(task: SubTask) -> ConstructionJobState:
-    return ConstructionJobState(job=job_of(task), version=task.version)
+def booked_visit(connection: Connection, order_id: str) -> BookedVisit | None:
+    """The visit booked for the order, if one is."""
+    row = connection.execute(_BOOKED_VISIT, {"order": order_id}).first()
+    return None if row is None else BookedVisit(technician_id=row[0], start=row[1], end=row[2])
+
+
+def job_state_of(connection: Connection, task: SubTask) -> ConstructionJobState:
+    return ConstructionJobState(
+        job=job_of(task),
+        version=task.version,
+        appointment=booked_visit(connection, task.order_id),
+    )
 
 
 def construction_job_state(connection: Connection, order_id: str) -> ConstructionJobState:
@@ -98,4 +174,4 @@ def construction_job_state(connection: Connection, order_id: str) -> Constructio
     task = construction_of(connection, order_id)
     if task is None:
         raise no_sub_task(order_id, SubTaskKind.CONSTRUCTION)
-    return job_state_of(task)
+    return job_state_of(connection, task)

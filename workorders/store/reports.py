@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, Update, bindparam, exists, func, select, update
 
-from models.enums import JobState, SubTaskStatus
+from models.enums import AppointmentStatus, JobState, SubTaskStatus
 from models.payloads import ConstructionJob, ConstructionJobState, ConstructionReport
 from models.status import ReportRejected, check_report, missing_evidence, states_before
 from models.tables import SubTask, UtcDateTime, utcnow
@@ -19,6 +19,7 @@ from workorders.store.base import (
     EVENT,
     SUB_TASK,
     SUB_TASKS,
+    SYSTEM,
     Store,
     add_event,
     cancellation_requested,
@@ -28,8 +29,10 @@ from workorders.store.base import (
 from workorders.store.jobs import (
     CLOSED_CONSTRUCTION,
     CONSTRUCTION_OF_ORDER,
+    booked_visit,
     construction_job_state,
     construction_of,
+    end_booking,
     job_of,
     job_state_of,
     unbook,
@@ -142,6 +145,7 @@ class ReportStore(Store):
                         freed = report.state is JobState.COMPLETED
                         if freed:
                             unbook(connection, technician)
+                            end_booking(connection, order_id, AppointmentStatus.KEPT, now, SYSTEM)
                         add_event(
                             connection,
                             order_id,
@@ -158,7 +162,14 @@ class ReportStore(Store):
                             reason_code=report.reason_code,
                             visit=visit,
                         )
-                        return RecordedReport(ConstructionJobState(job=job, version=seq), freed)
+                        return RecordedReport(
+                            ConstructionJobState(
+                                job=job,
+                                version=seq,
+                                appointment=booked_visit(connection, order_id),
+                            ),
+                            freed,
+                        )
                     connection.rollback()
                 _refuse_report(connection, order_id, report)
             raise RuntimeError(f"the construction job of {order_id} kept changing; try again")
@@ -185,7 +196,7 @@ class ReportStore(Store):
 
         def work(connection: Connection) -> list[tuple[str, ConstructionJobState]]:
             tasks = [load(SubTask, row) for row in connection.execute(query)]
-            return [(t.order_id, job_state_of(t)) for t in tasks]
+            return [(t.order_id, job_state_of(connection, t)) for t in tasks]
 
         return await self.db.transaction(work)
 

@@ -1,0 +1,213 @@
+"""The installation calendar: the slots a customer can book, and who can take them.
+
+Every day has the same grid of slots (two hours from 08:00 by default, in the
+operator's time zone, from :class:`~workorders.config.Settings`). A technician can
+take a slot that lies wholly within their working hours of that weekday, on a day that
+is not one of their days off, and that nobody booked with them yet. Pure functions: the
+appointment store reads the technicians and the bookings and passes them in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from workorders.config import Settings
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""The weekdays as working hours name them, Monday first (``date.weekday()``)."""
+
+_SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+
+
+def _span(value: str) -> str:
+    match = _SPAN.match(value)
+    if match is None:
+        raise PydanticCustomError(
+            "working_hours_format", "write working hours as HH:MM-HH:MM, e.g. 08:00-18:00"
+        )
+    start, end = _minutes(value)
+    if end <= start or end > 24 * 60:
+        raise PydanticCustomError("working_hours_order", "working hours must end after they start")
+    return value
+
+
+def _minutes(span: str) -> tuple[int, int]:
+    start, end = span.split("-")
+    return _minute_of_day(start), _minute_of_day(end)
+
+
+def _minute_of_day(value: str) -> int:
+    hours, minutes = value.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+Span = Annotated[
+    str,
+    Field(pattern=r"^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$", examples=["08:00-18:00"]),
+    AfterValidator(_span),
+]
+"""A stretch of a working day, ``HH:MM-HH:MM`` (``24:00`` ends at midnight)."""
+
+
+class WorkingHours(BaseModel):
+    """A technician's working week: per weekday the stretches they work; a weekday left
+    out (or with no stretch) is a day off every week. ``days_off`` are single dates off
+    (holidays, leave)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mon: list[Span] = Field(default_factory=list, max_length=4)
+    tue: list[Span] = Field(default_factory=list, max_length=4)
+    wed: list[Span] = Field(default_factory=list, max_length=4)
+    thu: list[Span] = Field(default_factory=list, max_length=4)
+    fri: list[Span] = Field(default_factory=list, max_length=4)
+    sat: list[Span] = Field(default_factory=list, max_length=4)
+    sun: list[Span] = Field(default_factory=list, max_length=4)
+    days_off: list[date] = Field(default_factory=list, max_length=366)
+
+    def spans(self, day: date) -> list[tuple[int, int]]:
+        """The minutes of the day worked on ``day`` (none on a day off)."""
+        if day in self.days_off:
+            return []
+        return [_minutes(span) for span in getattr(self, WEEKDAYS[day.weekday()])]
+
+    def covers(self, day: date, start_minute: int, end_minute: int) -> bool:
+        return any(s <= start_minute and end_minute <= e for s, e in self.spans(day))
+
+
+STANDARD_HOURS = WorkingHours(
+    **{day: ["08:00-18:00"] for day in WEEKDAYS[:6]},
+)
+"""Monday to Saturday, 08:00 to 18:00: a technician's hours unless set otherwise."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where slots start and end each day, in the operator's time zone."""
+
+    zone: ZoneInfo
+    first: time = time(8)
+    last: time = time(20)
+    """The end of the day's last slot."""
+    length: timedelta = timedelta(hours=2)
+
+    def day_slots(self, day: date) -> Iterator[Slot]:
+        start = datetime.combine(day, self.first, self.zone)
+        end_of_day = datetime.combine(day, self.last, self.zone)
+        while start + self.length <= end_of_day:
+            yield Slot(start, start + self.length)
+            start += self.length
+
+    def slots(self, first_day: date, days: int) -> Iterator[Slot]:
+        for n in range(days):
+            yield from self.day_slots(first_day + timedelta(days=n))
+
+    def slot_at(self, start: datetime) -> Slot | None:
+        """The slot starting at ``start`` (any time zone), if the grid has one."""
+        local = start.astimezone(self.zone)
+        return next((s for s in self.day_slots(local.date()) if s.start == local), None)
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The operator's rules for booking: the grid, how soon a slot may be booked and
+    how far ahead."""
+
+    grid: Grid
+    lead: timedelta = timedelta(hours=2)
+    horizon_days: int = 28
+
+    @classmethod
+    def of(cls, settings: Settings) -> Calendar:
+        first, last = settings.appointment_day
+        grid = Grid(
+            ZoneInfo(settings.time_zone),
+            first,
+            last,
+            timedelta(minutes=settings.appointment_slot_minutes),
+        )
+        return cls(
+            grid,
+            timedelta(minutes=settings.appointment_lead_minutes),
+            settings.appointment_horizon_days,
+        )
+
+    def earliest(self, now: datetime) -> datetime:
+        """Slots must start after this, booked at ``now``."""
+        return now + self.lead
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    """One installation slot: from ``start`` to ``end``, both in the grid's zone."""
+
+    start: datetime
+    end: datetime
+
+    def minutes(self) -> tuple[int, int]:
+        """The slot's start and end as minutes of its (local) day."""
+        start = self.start.hour * 60 + self.start.minute
+        return start, start + int((self.end - self.start).total_seconds() // 60)
+
+
+@dataclass(frozen=True)
+class Bookable:
+    """A technician as the calendar sees them."""
+
+    id: str
+    hours: WorkingHours
+    booked: frozenset[datetime] = frozenset()
+    """The starts (UTC) of the slots booked with them."""
+
+    def free(self, slot: Slot) -> bool:
+        start, end = slot.minutes()
+        return slot.start.astimezone(_UTC) not in self.booked and self.hours.covers(
+            slot.start.date(), start, end
+        )
+
+
+_UTC = ZoneInfo("UTC")
+
+
+def hours_of(stored: Mapping[str, Any] | None) -> WorkingHours:
+    """A technician's working hours as the database keeps them (``None``: standard)."""
+    return STANDARD_HOURS if stored is None else WorkingHours.model_validate(stored)
+
+
+def free_slots(
+    grid: Grid, technicians: Sequence[Bookable], first_day: date, days: int, *, after: datetime
+) -> list[tuple[Slot, list[str]]]:
+    """Every slot from ``first_day`` on for ``days`` days that starts after ``after``,
+    with the technicians free in it (least booked first); slots nobody can take are
+    left out."""
+    load = {t.id: len(t.booked) for t in technicians}
+    found = []
+    for slot in grid.slots(first_day, days):
+        if slot.start <= after:
+            continue
+        free = [t.id for t in technicians if t.free(slot)]
+        if free:
+            found.append((slot, sorted(free, key=lambda t: (load[t], t))))
+    return found
+
+
+def first_free(grid: Grid, technician: Bookable, after: datetime, horizon_days: int) -> Slot | None:
+    """The technician's first free slot starting after ``after``."""
+    day = after.astimezone(grid.zone).date()
+    return next(
+        (s for s in grid.slots(day, horizon_days) if s.start > after and technician.free(s)),
+        None,
+    )
+
+
+def starts(booked: Iterable[datetime]) -> frozenset[datetime]:
+    """Booked starts as :class:`Bookable` compares them (UTC)."""
+    return frozenset(b.astimezone(_UTC) for b in booked)
