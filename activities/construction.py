@@ -197,7 +197,7 @@ class ConstructionActivities:
     async def mark_construction_sla(self, input: SlaInput) -> None:
         """Mark the installation in jeopardy, or past its time limit."""
         try:
-            await self._progress.set_sla_state(input.order_id, input.state)
+            await self._progress.set_sla_state(input.order_id, input.state, input.due_at)
         except OrderNotFound as e:
             raise not_found(e) from e
 

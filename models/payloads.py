@@ -117,6 +117,8 @@ class RescheduleConstructionInput(BaseModel):
 class SlaInput(BaseModel):
     order_id: str
     state: SlaState
+    due_at: datetime | None = None
+    """A new time limit (a visit was booked); ``None``: the limit stays."""
 
 
 class HandOffInput(BaseModel):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from models.enums import FollowUp, JobState, SlaState, SubTaskKind, SubTaskStatus
     from models.payloads import (
         AssignTechnicianInput,
+        BookedVisit,
         CancelOrder,
         ConstructionChanged,
         ConstructionInput,
@@ -65,7 +66,8 @@ class Construction(Branch):
         """Take the job a step on at a time, each under the job's lock, until it has an
         outcome; between steps, wait for a report, a decision or a wake-up."""
         construction = self.construction
-        time_limit = asyncio.create_task(self._keep_time_limit(plan))
+        self._time_limit = asyncio.create_task(self._keep_time_limit(plan))
+        self._clock_of: BookedVisit | None = None
         try:
             while True:
                 async with construction.lock:
@@ -73,6 +75,8 @@ class Construction(Branch):
                         await self._read_job_again()
                     outcome = await self._next_step()
                     seen = construction.changes
+                    if outcome is None:
+                        self._follow_appointment(plan)
                     publish(self.state)
                 if outcome is not None:
                     return outcome
@@ -84,7 +88,19 @@ class Construction(Branch):
                 else:
                     await workflow.wait_condition(self._woken_or_changed(seen))
         finally:
-            time_limit.cancel()
+            self._time_limit.cancel()
+
+    def _follow_appointment(self, plan: OrderPlan) -> None:
+        """The time limit follows the booked visit: when one is booked, moved or
+        withdrawn, the job's clock starts again from it (or, withdrawn, from now)."""
+        booked = self.construction.held.appointment
+        if booked == self._clock_of:
+            return
+        self._clock_of = booked
+        self._time_limit.cancel()
+        self._time_limit = asyncio.create_task(
+            self._keep_time_limit(plan) if booked is None else self._keep_visit_limit(plan, booked)
+        )
 
     def _queue_poll(self) -> timedelta:
         # Spread out, so that jobs queued together do not all ask at once.
@@ -138,12 +154,20 @@ class Construction(Branch):
         reason = job.reason_code.value if job.reason_code else "unknown"
         action = follow_up(job.reason_code, job.visit)
         if action is FollowUp.RESCHEDULE:
+            booked = construction.held.appointment
             construction.held.adopt(
                 await call_database(
                     ConstructionActivities.reschedule_construction,
                     RescheduleConstructionInput(order_id=self.state.order_id, visit=job.visit + 1),
                 )
             )
+            if booked is not None:  # the booked visit failed: book the next free slot
+                construction.held.adopt(
+                    await call_database(
+                        ConstructionActivities.rebook_missed_visit,
+                        ConstructionJobInput(order_id=self.state.order_id),
+                    )
+                )
             return None
         failed = self._outcome(SubTaskStatus.FAILED, f"technician cannot complete: {reason}")
         await self._release(f"technician could not complete: {reason}")
@@ -253,11 +277,28 @@ class Construction(Branch):
                     construction.excluded.append(job.technician_id)
             self._changed()
 
-    async def _mark_sla(self, sla: SlaState) -> None:
+    async def _keep_visit_limit(self, plan: OrderPlan, booked: BookedVisit) -> None:
+        """With a booked visit, the job is on time until the slot ends, in jeopardy
+        after, and past its time limit when the region's grace after jeopardy has
+        passed too; the technician keeps the job (the customer booked them)."""
+        construction = self.construction
+        grace = plan.installation_limit - plan.jeopardy_after
+        async with construction.lock:
+            await self._mark_sla(SlaState.ON_TIME, due_at=booked.end + grace)
+        if (until_end := booked.end - workflow.now()) > timedelta(0):
+            await workflow.sleep(until_end)
+        async with construction.lock:
+            await self._mark_sla(SlaState.JEOPARDY)
+        await workflow.sleep(grace)
+        async with construction.lock:
+            await self._mark_sla(SlaState.BREACHED)
+            self._changed()
+
+    async def _mark_sla(self, sla: SlaState, due_at: datetime | None = None) -> None:
         self.construction.sla = sla
         await call_database(
             ConstructionActivities.mark_construction_sla,
-            SlaInput(order_id=self.state.order_id, state=sla),
+            SlaInput(order_id=self.state.order_id, state=sla, due_at=due_at),
         )
 
     # Entry points of the workflow's handlers --------------------------------------

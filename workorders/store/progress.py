@@ -4,7 +4,7 @@ operations and back, its installation's time limit, and its status at the end.""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -213,18 +213,22 @@ class ProgressStore(Store):
 
         return await self.db.transaction(work)
 
-    async def set_sla_state(self, order_id: str, state: SlaState) -> None:
-        """Mark the installation in jeopardy or breached."""
+    async def set_sla_state(
+        self, order_id: str, state: SlaState, due_at: datetime | None = None
+    ) -> None:
+        """Mark the installation on time (with a new time limit ``due_at``: a visit
+        was booked), in jeopardy or breached."""
 
         def work(connection: Connection) -> None:
             task = the_sub_task(connection, order_id, SubTaskKind.CONSTRUCTION)
-            if task.sla_state == state:
+            due = due_at or task.due_at
+            if task.sla_state == state and due == task.due_at:
                 return
             now = utcnow()
             connection.execute(
                 update(SUB_TASKS)
                 .where(SUB_TASK.id == task.id)
-                .values(sla_state=state, updated_at=now)
+                .values(sla_state=state, due_at=due, updated_at=now)
             )
             add_event(
                 connection,
@@ -232,7 +236,7 @@ class ProgressStore(Store):
                 SYSTEM,
                 f"construction.sla_{state.value}",
                 now,
-                due_at=task.due_at.isoformat() if task.due_at else None,
+                due_at=due.isoformat() if due else None,
             )
 
         return await self.db.transaction(work)
