@@ -10,10 +10,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from temporalio.client import Client
 
+from workorders.appointments import Calendar
 from workorders.config import Settings
 from workorders.db import Database
 from workorders.reference import Catalog, Regions, RegionSource
 from workorders.store import (
+    AppointmentStore,
     AttemptStore,
     BoardStore,
     HubStore,
@@ -78,6 +80,14 @@ async def get_board(request: Request) -> BoardStore:
     return _stores(request).board
 
 
+async def get_appointments(request: Request) -> AppointmentStore:
+    return _stores(request).appointments
+
+
+async def get_calendar(settings: Annotated[Settings, Depends(get_settings)]) -> Calendar:
+    return Calendar.of(settings)
+
+
 async def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
@@ -114,4 +124,6 @@ HubDep = Annotated[HubStore, Depends(get_hub)]
 WakeDep = Annotated[Wake, Depends(get_wake)]
 BoardDep = Annotated[BoardStore, Depends(get_board)]
 UsersDep = Annotated[UserStore, Depends(get_users)]
+AppointmentsDep = Annotated[AppointmentStore, Depends(get_appointments)]
+CalendarDep = Annotated[Calendar, Depends(get_calendar)]
 """Wakes a queued job's workflow (:func:`workorders.wake.waker`, built once)."""

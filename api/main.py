@@ -20,6 +20,7 @@ from api.metrics import ApiMetrics, MeteredOrders, RequestMetrics, name_the_orde
 from api.metrics import router as metrics_router
 from api.middleware import BodyLimit, Cors, RequireToken, SecurityHeaders
 from api.routes import (
+    appointments,
     codec,
     construction,
     health,
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
     app.include_router(tmf641.router)
     app.include_router(tmf641_hub.router)
     app.include_router(construction.router)
+    app.include_router(appointments.router)
     app.include_router(network_tasks.router)
     app.include_router(technicians.router)
     app.include_router(inventory.router)

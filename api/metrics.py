@@ -9,6 +9,7 @@ names the route's order in the logs written while answering, and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -18,6 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from sqlalchemy import Connection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.enums import Channel
@@ -77,9 +79,13 @@ class MeteredOrders(OrderStore):
         self._metrics = metrics
 
     async def create_order(
-        self, order: WorkOrder, actor: str | None = None
+        self,
+        order: WorkOrder,
+        actor: str | None = None,
+        *,
+        then: Callable[[Connection], object] | None = None,
     ) -> tuple[WorkOrder, bool]:
-        stored, created = await super().create_order(order, actor)
+        stored, created = await super().create_order(order, actor, then=then)
         bind_order_id(stored.id)
         if created:
             self._metrics.orders_created.labels(channel=stored.channel.value).inc()

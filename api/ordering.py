@@ -12,7 +12,9 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -21,9 +23,12 @@ from api.workflows import start_order_workflow, update_workflow
 from models.api import OrderCreateRequest
 from models.enums import OrderStatus
 from models.payloads import CancelOrder
-from models.tables import WorkOrder
+from models.tables import WorkOrder, utcnow
 from workflows import WorkOrderWorkflow, workflow_id_for
+from workorders.appointments import Calendar, Slot
 from workorders.reference import LEGACY_COUNTRY, Catalog, NoProfile, Regions, UnknownRegion
+from workorders.store.appointments import book_slot
+from workorders.store.errors import SlotTaken
 from workorders.store.orders import OrderStore
 
 log = logging.getLogger("workorders.api")
@@ -69,6 +74,7 @@ async def create_order(
     task_queue: str,
     regions: Regions,
     catalog: Catalog,
+    calendar: Calendar | None = None,
 ) -> Created:
     """Store the order and start its workflow, or return the order this request repeats.
 
@@ -93,29 +99,43 @@ async def create_order(
         raise ProblemError(422, "Order cannot be served", str(e)) from None
 
     order_id = str(uuid.uuid4())
+    then = None
+    if request.appointment is not None:
+        if calendar is None:
+            raise ProblemError(422, "Cannot book here", "this channel books no appointments")
+        slot = bookable_slot(calendar, request.appointment.start)
+        skill = catalog.skill_for(request.demand.service_type)
+
+        def then(connection: Connection) -> object:
+            return book_slot(connection, order_id, region.code, skill, slot, actor)
+
     window = request.demand.installation_window
-    order, created = await orders.create_order(
-        WorkOrder(
-            id=order_id,
-            external_reference=request.external_reference,
-            channel=request.channel,
-            request_fingerprint=fingerprint(request),
-            idempotency_key=idempotency_key,
-            customer_name=request.customer.name,
-            customer_phone=request.customer.phone,
-            customer_email=request.customer.email,
-            **address.model_dump(),
-            service_type=request.demand.service_type,
-            download_mbps=request.demand.download_mbps,
-            upload_mbps=request.demand.upload_mbps,
-            profile=profile.name,
-            window_start=window.start if window else None,
-            window_end=window.end if window else None,
-            region=region.code,
-            workflow_id=workflow_id_for(order_id),
-        ),
-        actor=actor,
-    )
+    try:
+        order, created = await orders.create_order(
+            WorkOrder(
+                id=order_id,
+                external_reference=request.external_reference,
+                channel=request.channel,
+                request_fingerprint=fingerprint(request),
+                idempotency_key=idempotency_key,
+                customer_name=request.customer.name,
+                customer_phone=request.customer.phone,
+                customer_email=request.customer.email,
+                **address.model_dump(),
+                service_type=request.demand.service_type,
+                download_mbps=request.demand.download_mbps,
+                upload_mbps=request.demand.upload_mbps,
+                profile=profile.name,
+                window_start=window.start if window else None,
+                window_end=window.end if window else None,
+                region=region.code,
+                workflow_id=workflow_id_for(order_id),
+            ),
+            actor=actor,
+            then=then,
+        )
+    except SlotTaken as e:
+        raise ProblemError(409, "Slot taken", str(e), code="SLOT_TAKEN") from None
     if not created and order.request_fingerprint != fingerprint(request):
         if idempotency_key is not None and order.idempotency_key == idempotency_key:
             raise ProblemError(
@@ -171,3 +191,36 @@ async def cancel_order(
         temporal, order, WorkOrderWorkflow.cancel_order, CancelOrder(reason=reason, actor=actor)
     )
     return await orders.get_order(order.id), False
+
+
+def bookable_slot(calendar: Calendar, start: datetime) -> Slot:
+    """The slot starting at ``start``, if it can be booked now.
+
+    Raises:
+        ProblemError: 422: no slot starts then, it starts too soon, or too far ahead.
+    """
+    slot = calendar.grid.slot_at(start)
+    now = utcnow()
+    if slot is None:
+        raise ProblemError(
+            422,
+            "No such slot",
+            f"no installation slot starts at {start.isoformat()}; search the free slots"
+            " (GET /appointments/slots) and book one of their starts",
+            code="NO_SUCH_SLOT",
+        )
+    if slot.start <= calendar.earliest(now):
+        raise ProblemError(
+            422,
+            "Slot too soon",
+            f"a slot must start after {calendar.earliest(now).isoformat()}",
+            code="SLOT_TOO_SOON",
+        )
+    if slot.start > now + timedelta(days=calendar.horizon_days):
+        raise ProblemError(
+            422,
+            "Slot too far ahead",
+            f"slots can be booked up to {calendar.horizon_days} days ahead",
+            code="SLOT_TOO_FAR",
+        )
+    return slot

@@ -39,7 +39,7 @@ async def add_technician(
 ) -> Technician:
     known_regions(regions, request.regions)
     try:
-        technician = await technicians.add_technician(Technician(**request.model_dump()))
+        technician = await technicians.add_technician(Technician(**request.model_dump(mode="json")))
     except TechnicianExists:
         raise ProblemError(
             409, "Technician exists", f"technician {request.id} exists already"
@@ -60,7 +60,7 @@ async def change_technician(
     known_regions(regions, request.regions)
     try:
         technician = await technicians.change_technician(
-            technician_id, **request.model_dump(exclude_unset=True, exclude_none=True)
+            technician_id, **request.model_dump(mode="json", exclude_unset=True, exclude_none=True)
         )
     except LookupError:
         raise ProblemError(404, "Technician not found", f"no technician {technician_id}") from None

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from models.enums import (
+    AppointmentStatus,
     AttemptOutcome,
     CannotCompleteReason,
     Channel,
@@ -33,6 +34,7 @@ from models.enums import (
     SubTaskKind,
     SubTaskStatus,
 )
+from workorders.appointments import WorkingHours
 from workorders.config import get_settings
 from workorders.reference import ADDRESS_FIELDS, UnknownCountry, load_address_formats
 
@@ -157,6 +159,13 @@ class BroadbandDemand(_Strict):
     installation_window: InstallationWindow | None = None
 
 
+class AppointmentRequest(_Strict):
+    """The installation slot to book: the start of one that
+    ``GET /appointments/slots`` offered."""
+
+    start: Instant = Field(examples=["2026-12-08T10:00:00+08:00"])
+
+
 class OrderCreateRequest(_Strict):
     """A customer's broadband order, as the front desk, a CRM or a web shop sends it."""
 
@@ -171,6 +180,10 @@ class OrderCreateRequest(_Strict):
     customer: Customer
     address: Address
     demand: BroadbandDemand
+    appointment: AppointmentRequest | None = Field(
+        default=None,
+        description="Book this slot with the order (409, and no order, if it is taken).",
+    )
 
 
 class SubTaskResponse(BaseModel):
@@ -313,6 +326,11 @@ class TechnicianBase(_Strict):
     skills: list[Skill] = Field(min_length=1, examples=[["fibre", "copper"]])
     active: StrictBool = True
     max_open_jobs: StrictInt = Field(default=4, ge=1, le=50)
+    working_hours: WorkingHours | None = Field(
+        default=None,
+        description="Their working week in the operator's time zone; null: Monday to"
+        " Saturday 08:00-18:00.",
+    )
 
 
 class TechnicianCreateRequest(TechnicianBase):
@@ -330,6 +348,7 @@ class TechnicianUpdateRequest(_Strict):
     skills: list[Skill] | None = Field(default=None, min_length=1)
     active: StrictBool | None = None
     max_open_jobs: StrictInt | None = Field(default=None, ge=1, le=50)
+    working_hours: WorkingHours | None = None
 
 
 class TechnicianResponse(TechnicianBase):
@@ -477,3 +496,38 @@ class TechnicianJobResponse(BaseModel):
     profile: str
     installation_window: InstallationWindow | None = None
     assigned_at: datetime
+
+
+class TimePeriod(BaseModel):
+    """TMF646's ``validFor``: from ``startDateTime`` to ``endDateTime``."""
+
+    startDateTime: datetime  # noqa: N815 (TMF646's names)
+    endDateTime: datetime  # noqa: N815
+
+
+class AvailableTimeSlot(BaseModel):
+    """A slot that can be booked (TMF646 ``availableTimeSlot``)."""
+
+    id: str = Field(description="The slot's start; book it with this as `start`.")
+    validFor: TimePeriod  # noqa: N815
+    capacity: int = Field(description="How many technicians are free in it.")
+
+
+class SearchTimeSlotResponse(BaseModel):
+    """The free installation slots for an address or an order, shaped after TMF646's
+    ``searchTimeSlot``."""
+
+    region: str
+    time_zone: str
+    requestedTimeSlot: TimePeriod  # noqa: N815
+    availableTimeSlot: list[AvailableTimeSlot]  # noqa: N815
+
+
+class AppointmentResponse(BaseModel):
+    order_id: str
+    technician_id: str
+    start: datetime
+    end: datetime
+    status: AppointmentStatus
+    booked_by: str
+    booked_at: datetime

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from api import ordering
 from api.access import order_or_404, technicians_own
-from api.deps import AttemptsDep, CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep
+from api.deps import (
+    AttemptsDep,
+    CalendarDep,
+    CatalogDep,
+    OrdersDep,
+    RegionsDep,
+    SettingsDep,
+    TemporalDep,
+)
 from api.pagination import decode_cursor, encode_cursor
 from api.security import (
     CurrentPrincipal,
@@ -148,7 +156,7 @@ def address_of(order: object) -> Address:
         },
         409: {
             "description": "The Idempotency-Key or the external reference was used for an"
-            " order with different details."
+            " order with different details, or the slot to book is taken."
         },
         422: {
             "description": "Invalid order, or an address or bandwidth the operator cannot serve."
@@ -164,6 +172,7 @@ async def create_order(
     settings: SettingsDep,
     regions: RegionsDep,
     catalog: CatalogDep,
+    calendar: CalendarDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -192,6 +201,7 @@ async def create_order(
         task_queue=settings.task_queue,
         regions=regions,
         catalog=catalog,
+        calendar=calendar,
     )
     order, created = result.order, result.created
     if not created:

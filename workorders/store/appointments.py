@@ -54,6 +54,8 @@ _MOVE_JOB = (
         job_state=JobState.ASSIGNED,
         version=SUB_TASK.version + 1,
         updated_at=bindparam("at", type_=SUB_TASK.updated_at.type),
+        # the API signals the workflow; until it got the signal, the resumer sends it
+        report_unsignalled_since=bindparam("at", type_=SUB_TASK.updated_at.type),
     )
 )
 _NEW_VERSION = (
@@ -62,6 +64,8 @@ _NEW_VERSION = (
     .values(
         version=SUB_TASK.version + 1,
         updated_at=bindparam("at", type_=SUB_TASK.updated_at.type),
+        # the API signals the workflow; until it got the signal, the resumer sends it
+        report_unsignalled_since=bindparam("at", type_=SUB_TASK.updated_at.type),
     )
 )
 
@@ -76,7 +80,8 @@ def _insert_unless_taken(connection: Connection, values: dict[str, Any]) -> bool
         statement = postgresql.insert(APPOINTMENTS).on_conflict_do_nothing()
     else:
         statement = sqlite.insert(APPOINTMENTS).on_conflict_do_nothing()
-    return bool(connection.execute(statement, values).rowcount == 1)
+    # the inserted row's id: the drivers' rowcounts differ for a skipped insert
+    return connection.execute(statement.returning(APPOINTMENT.id), values).first() is not None
 
 
 def _bookable(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,12 +92,18 @@ class OrderStore(Store):
     """The work orders as they were taken, and what happened to them since."""
 
     async def create_order(
-        self, order: WorkOrder, actor: str | None = None
+        self,
+        order: WorkOrder,
+        actor: str | None = None,
+        *,
+        then: Callable[[Connection], object] | None = None,
     ) -> tuple[WorkOrder, bool]:
         """Store a new order, or return the one with the same idempotency key or, failing
         that, the same external reference.
 
         Args:
+            then: more of the new order's writes (its booked slot), in its transaction:
+                what it raises stores nothing.
             order: the new order.
             actor: who creates it, for the timeline; its channel by default.
 
@@ -121,6 +128,8 @@ class OrderStore(Store):
                     channel=order.channel.value,
                     region=order.region,
                 )
+                if then is not None:
+                    then(connection)
                 connection.commit()
             except IntegrityError:
                 connection.rollback()
