@@ -52,7 +52,7 @@ async def order_in(stores: Stores, region: str) -> WorkOrder:
 async def test_free_slots_follow_working_hours_days_off_and_bookings(stores: Stores) -> None:
     day = next_week()
     region, (a, b) = await region_of(stores, 2)
-    off = WorkingHours(**MORNINGS, days_off=[day])  # type: ignore[arg-type]
+    off = WorkingHours(**MORNINGS, days_off=[day])
     await stores.technicians.change_technician(b, working_hours=off.model_dump(mode="json"))
     found = await stores.appointments.free_slots(region, "fibre", GRID, day, 2, after=utcnow())
     starts = [(s.start.hour, free) for s, free in found]
