@@ -22,6 +22,7 @@ from models.payloads import (
     ActivationInput,
     ActivationResult,
     AssignTechnicianInput,
+    BookedVisit,
     CancellationInput,
     ConstructionAssignment,
     ConstructionChanged,
@@ -152,6 +153,11 @@ class FakeActivities:
     """The NMS's error code for every slot ``deactivate_resources`` deactivates."""
     jobs: dict[str, ConstructionJobState] = field(default_factory=dict)
     """Each order's construction job as the database holds it."""
+    slots: list[BookedVisit] = field(default_factory=list)
+    """The visits the customer books, in turn: the first with the order, each next one
+    when a booked visit is missed (``rebook_missed_visit``)."""
+    booked: dict[str, BookedVisit] = field(default_factory=dict)
+    """Each order's booked visit."""
     signalled: int = 0
     """How many reports were signalled to the workflow."""
     calls: list[tuple[str, object]] = field(default_factory=list)
@@ -182,7 +188,11 @@ class FakeActivities:
 
     def _hold(self, order_id: str, job: ConstructionJob | None) -> ConstructionJobState:
         """The job changes in the database: one version more."""
-        self.jobs[order_id] = ConstructionJobState(job=job, version=self.job(order_id).version + 1)
+        self.jobs[order_id] = ConstructionJobState(
+            job=job,
+            version=self.job(order_id).version + 1,
+            appointment=self.booked.get(order_id),
+        )
         return self.jobs[order_id]
 
     async def report(
@@ -199,7 +209,11 @@ class FakeActivities:
         held = self.job(order_id)
         check_report(held.job, report)
         assert held.job is not None
-        after = ConstructionJobState(job=apply_report(held.job, report), version=held.version + 1)
+        after = ConstructionJobState(
+            job=apply_report(held.job, report),
+            version=held.version + 1,
+            appointment=self.booked.get(order_id),
+        )
         self.jobs[order_id] = after
         if signal:
             self.signalled += 1
@@ -269,7 +283,11 @@ class FakeActivities:
                     can_wait=not input.escalated,
                 )
             else:
-                free = [t for t in self.technicians if t not in input.excluded]
+                if self.slots and input.order_id not in self.booked:
+                    self.booked[input.order_id] = self.slots.pop(0)
+                visit = self.booked.get(input.order_id)
+                free = [visit.technician_id] if visit else []
+                free += [t for t in self.technicians if t not in input.excluded]
                 assignment = ConstructionAssignment(
                     order_id=input.order_id,
                     region="north",
@@ -332,6 +350,16 @@ class FakeActivities:
                 input.order_id,
                 ConstructionJob(technician_id=held.technician_id, visit=input.visit),
             )
+
+        @activity.defn(name="rebook_missed_visit")
+        async def rebook_missed_visit(input: ConstructionJobInput) -> ConstructionJobState:
+            await self._enter("rebook_missed_visit", input)
+            self._leave("rebook_missed_visit")
+            held = self.job(input.order_id).job
+            self.booked.pop(input.order_id, None)
+            if self.slots:
+                self.booked[input.order_id] = self.slots.pop(0)
+            return self._hold(input.order_id, held)
 
         @activity.defn(name="mark_construction_sla")
         async def mark_construction_sla(input: SlaInput) -> None:
@@ -403,6 +431,7 @@ class FakeActivities:
             assign_technician_by_hand,
             release_construction,
             reschedule_construction,
+            rebook_missed_visit,
             mark_construction_sla,
             read_construction_job,
             activate_resources,

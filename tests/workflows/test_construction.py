@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.enums import CannotCompleteReason, JobState, OrderStatus, SlaState, SubTaskKind
 from models.payloads import (
     AssignTechnicianInput,
+    BookedVisit,
     ConstructionInput,
     ConstructionJob,
     ConstructionOperation,
@@ -408,3 +409,47 @@ async def test_an_assignment_that_crosses_a_completion_is_refused(
     assert fakes.job(handle.id.removeprefix("work-order-")).job == ConstructionJob(
         technician_id="tech-north-1", state=JobState.COMPLETED, ont_serial="HWTC0001"
     )
+
+
+def _visit(technician: str, days: int) -> BookedVisit:
+    start = datetime(2030, 3, 4, 2, tzinfo=UTC) + timedelta(days=days)  # 10:00 in Beijing
+    return BookedVisit(technician_id=technician, start=start, end=start + timedelta(hours=2))
+
+
+async def test_the_booked_slot_drives_assignment_and_a_missed_visit_is_rebooked(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The job goes to the technician it is booked with (not the first free one); its
+    time limit follows the booking; the customer is absent at the booked visit, so the
+    technician's next free slot is booked, and the time limit follows that one."""
+    first, second = _visit("tech-north-2", 3), _visit("tech-north-2", 5)
+    fakes = FakeActivities(slots=[first, second])
+    grace = fakes.installation_limit - fakes.jeopardy_after
+    async with order(time_skipping_env, fakes) as handle:
+        view = await until(handle, assigned_to("tech-north-2"))
+        assert view.job is not None and view.job.visit == 1
+        await report(
+            fakes,
+            handle,
+            ConstructionReport(technician_id="tech-north-2", state=JobState.ACCEPTED),
+            ConstructionReport(technician_id="tech-north-2", state=JobState.ON_SITE),
+            cannot("tech-north-2", CannotCompleteReason.CUSTOMER_ABSENT),
+        )
+        view = await until(handle, lambda v: v.job is not None and v.job.visit == 2)
+        assert view.job is not None and view.job.technician_id == "tech-north-2"
+        await fakes.started("rebook_missed_visit")
+        await install(fakes, handle, technician="tech-north-2")
+        result = await handle.result()
+    assert result.status is OrderStatus.COMPLETED
+    assert [d.excluded for d in fakes.called("dispatch_construction")] == [[]]  # type: ignore[attr-defined]
+    assert len(fakes.called("rebook_missed_visit")) == 1
+    limits = [
+        (s.state, s.due_at)
+        for s in fakes.called("mark_construction_sla")
+        if isinstance(s, SlaInput) and s.due_at is not None
+    ]
+    # on time until each booked visit ends, then the region's grace after it
+    assert limits == [
+        (SlaState.ON_TIME, first.end + grace),
+        (SlaState.ON_TIME, second.end + grace),
+    ]
