@@ -16,6 +16,7 @@ from models.payloads import (
     ConstructionInput,
     ConstructionJobInput,
     ConstructionJobState,
+    RebookInput,
     ReleaseConstructionInput,
     RescheduleConstructionInput,
     SlaInput,
@@ -178,7 +179,7 @@ class ConstructionActivities:
             raise not_found(e) from e
 
     @activity.defn
-    async def rebook_missed_visit(self, input: ConstructionJobInput) -> ConstructionJobState:
+    async def rebook_missed_visit(self, input: RebookInput) -> ConstructionJobState:
         """The booked visit failed: book the technician's next free slot (if any within
         the horizon); the job as it stands after."""
         try:
@@ -188,6 +189,7 @@ class ConstructionActivities:
                 self._catalog.skill_for(order.service_type),
                 self._calendar.grid,
                 self._calendar.horizon_days,
+                missed=input.missed,
                 after=self._calendar.earliest(utcnow()),
             )
         except OrderNotFound as e:

@@ -195,6 +195,13 @@ class ConstructionJobState(BaseModel):
     from the order's start."""
 
 
+class RebookInput(BaseModel):
+    """The visit booked from ``missed`` failed: book the technician's next free slot."""
+
+    order_id: str
+    missed: datetime
+
+
 class ConstructionChanged(BaseModel):
     """The API changed the construction job (it recorded a technician's report): the
     job's version after it. The workflow reads the job from the database; a signal

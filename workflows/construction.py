@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ConstructionOperation,
         ConstructionView,
         OrderPlan,
+        RebookInput,
         ReleaseConstructionInput,
         RescheduleConstructionInput,
         SlaInput,
@@ -165,7 +166,7 @@ class Construction(Branch):
                 construction.held.adopt(
                     await call_database(
                         ConstructionActivities.rebook_missed_visit,
-                        ConstructionJobInput(order_id=self.state.order_id),
+                        RebookInput(order_id=self.state.order_id, missed=booked.start),
                     )
                 )
             return None

@@ -38,6 +38,7 @@ from models.payloads import (
     PrepareAttemptInput,
     QualityCheckInput,
     QualityCheckResult,
+    RebookInput,
     RecordOrderStatusInput,
     ReleaseConstructionInput,
     RescheduleConstructionInput,
@@ -352,7 +353,7 @@ class FakeActivities:
             )
 
         @activity.defn(name="rebook_missed_visit")
-        async def rebook_missed_visit(input: ConstructionJobInput) -> ConstructionJobState:
+        async def rebook_missed_visit(input: RebookInput) -> ConstructionJobState:
             await self._enter("rebook_missed_visit", input)
             self._leave("rebook_missed_visit")
             held = self.job(input.order_id).job

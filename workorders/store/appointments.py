@@ -317,12 +317,13 @@ class AppointmentStore(Store):
         grid: Grid,
         horizon_days: int,
         *,
+        missed: datetime,
         after: datetime,
     ) -> ConstructionJobState:
-        """The booked visit failed (the customer was absent): the booking is missed,
-        and the technician's first free slot after ``after`` within the horizon is
-        booked instead, if they have one. Idempotent: a booking after ``after`` (made
-        by an earlier run, or by the front desk) stays.
+        """The visit booked from ``missed`` failed (the customer was absent): that
+        booking is missed, and the technician's first free slot after ``after`` within
+        the horizon is booked instead, if they have one. Idempotent: once the booking
+        is another (made by an earlier run, or by the front desk), it stays.
 
         Returns:
             The job as it stands after (its appointment the new one, or none).
@@ -333,8 +334,8 @@ class AppointmentStore(Store):
             state = construction_job_state(connection, order_id)
             booked = booked_of(connection, order_id)
             job = state.job
-            if booked is None or job is None or booked.start > after:
-                return state  # nothing booked, or booked again already
+            if booked is None or job is None or booked.start != missed:
+                return state  # booked again already, or withdrawn
             now = utcnow()
             end_booking(connection, order_id, AppointmentStatus.MISSED, now, SYSTEM)
             horizon = after + timedelta(days=horizon_days + 1)

@@ -1,0 +1,159 @@
+"""Booked appointments through the API, on a real Temporal dev server: the free slots
+of an address, booking one with the order, moving and withdrawing it, and the workflow
+booking the technician's next free slot when the customer was absent."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tests.api.conftest import System
+from tests.api.test_orders import assigned, create, report
+from tests.factories import order_request
+from workorders.auth import Role
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def next_sunday() -> date:
+    today = datetime.now(BEIJING).date()
+    return today + timedelta(days=(6 - today.weekday()) % 7 or 7)
+
+
+def yesterday() -> date:
+    return datetime.now(BEIJING).date() - timedelta(days=1)
+
+
+def at(day: date, hour: int, minute: int = 0) -> str:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BEIJING).isoformat()
+
+
+async def sunday_technician(system: System) -> str:
+    """A technician of the north region who works Sunday mornings only (the seeded
+    ones work Monday to Saturday)."""
+    body = {
+        "id": f"tech-sun-{uuid.uuid4().hex[:8]}",
+        "name": "周日技术员",
+        "regions": ["north"],
+        "skills": ["fibre"],
+        "working_hours": {"sun": ["08:00-12:00"]},
+    }
+    created = await system.http.post("/technicians", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["working_hours"]["sun"] == ["08:00-12:00"]
+    return str(body["id"])
+
+
+async def slots(system: System, day: date, **params: Any) -> list[dict[str, Any]]:
+    found = await system.http.get(
+        "/appointments/slots", params={"postcode": "10115", "from": str(day), "days": 1, **params}
+    )
+    assert found.status_code == 200, found.text
+    assert found.json()["region"] == "north"
+    offered: list[dict[str, Any]] = found.json()["availableTimeSlot"]
+    return offered
+
+
+async def appointments(system: System, order_id: str) -> list[dict[str, Any]]:
+    found = await system.http.get(f"/orders/{order_id}/appointments")
+    assert found.status_code == 200, found.text
+    booked: list[dict[str, Any]] = found.json()
+    return booked
+
+
+async def test_the_front_desk_books_moves_and_withdraws_a_visit(system: System) -> None:
+    technician = await sunday_technician(system)
+    sunday = next_sunday()
+    offered = await slots(system, sunday)
+    assert [(s["id"], s["capacity"]) for s in offered] == [
+        (at(sunday, 8), 1),
+        (at(sunday, 10), 1),
+    ]
+    desk = system.auth(Role.FRONT_DESK, "desk-1")
+    order = await system.http.post(
+        "/orders", json={**order_request(), "appointment": {"start": at(sunday, 8)}}, headers=desk
+    )
+    assert order.status_code == 201, order.text
+    order_id = order.json()["id"]
+    assert await assigned(system, order_id) == technician  # the booked technician has it
+    (booked,) = await appointments(system, order_id)
+    assert (booked["technician_id"], booked["status"]) == (technician, "booked")
+    assert [s["id"] for s in await slots(system, sunday)] == [at(sunday, 10)]
+
+    # the slot is taken: the second order is refused, and not stored
+    reference = f"taken-{uuid.uuid4()}"
+    taken = await system.http.post(
+        "/orders",
+        json={**order_request(reference), "appointment": {"start": at(sunday, 8)}},
+        headers=desk,
+    )
+    assert taken.status_code == 409 and taken.json()["code"] == "SLOT_TAKEN", taken.text
+    unbooked = await system.http.post("/orders", json=order_request(reference), headers=desk)
+    assert unbooked.status_code == 201  # created now: nothing was stored before
+    # no slot starts at 08:30, nor can one be booked for now, nor a number
+    for start, code in (
+        (at(sunday, 8, 30), "NO_SUCH_SLOT"),
+        (at(yesterday(), 8), "SLOT_TOO_SOON"),
+    ):
+        refused = await system.http.put(
+            f"/orders/{order_id}/appointment", json={"start": str(start)}, headers=desk
+        )
+        assert refused.status_code == 422 and refused.json()["code"] == code, refused.text
+    bad = await system.http.put(f"/orders/{order_id}/appointment", json={"start": 1}, headers=desk)
+    assert bad.status_code == 422
+    technician_token = system.auth(Role.TECHNICIAN, technician)
+    forbidden = await system.http.put(
+        f"/orders/{order_id}/appointment", json={"start": at(sunday, 10)}, headers=technician_token
+    )
+    assert forbidden.status_code == 403
+
+    moved = await system.http.put(
+        f"/orders/{order_id}/appointment", json={"start": at(sunday, 10)}, headers=desk
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["technician_id"] == technician
+    assert [a["status"] for a in await appointments(system, order_id)] == ["rescheduled", "booked"]
+    assert [s["id"] for s in await slots(system, sunday)] == [at(sunday, 8)]
+
+    withdrawn = await system.http.delete(f"/orders/{order_id}/appointment", headers=desk)
+    assert withdrawn.status_code == 204
+    again = await system.http.delete(f"/orders/{order_id}/appointment", headers=desk)
+    assert again.status_code == 409
+    missing = await system.http.put(
+        f"/orders/{uuid.uuid4()}/appointment", json={"start": at(sunday, 10)}, headers=desk
+    )
+    assert missing.status_code == 404
+
+
+async def test_an_absent_customer_gets_the_technicians_next_free_slot(system: System) -> None:
+    await sunday_technician(system)
+    sunday = next_sunday()
+    order = await create(system, {**order_request(), "appointment": {"start": at(sunday, 10)}})
+    (booked,) = await appointments(system, order["id"])
+    technician = booked["technician_id"]
+    assert await assigned(system, order["id"]) == technician
+    for state in ("accepted", "on_site"):
+        assert (await report(system, order["id"], technician, state)).status_code == 200
+    absent = await report(
+        system, order["id"], technician, "cannot_complete", reason_code="customer_absent"
+    )
+    assert absent.status_code == 200, absent.text
+    for _ in range(300):
+        history = await appointments(system, order["id"])
+        if [a["status"] for a in history] == ["missed", "booked"]:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"never rebooked: {history}")
+    missed, rebooked = history
+    assert rebooked["technician_id"] == technician
+    assert rebooked["start"] != missed["start"]
+    timeline = (await system.http.get(f"/orders/{order['id']}/history")).json()
+    kinds = [e["kind"] for e in timeline["events"]]
+    booked_again = kinds.index("appointment.booked", kinds.index("appointment.missed"))
+    assert kinds.count("appointment.booked") == 2 and booked_again > kinds.index(
+        "appointment.booked"
+    )
