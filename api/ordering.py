@@ -46,6 +46,8 @@ def fingerprint(request: OrderCreateRequest) -> str:
     again after that change is still the same order.
     """
     body = request.model_dump(mode="json")
+    if body["appointment"] is None:  # as orders digested before they could book one
+        del body["appointment"]
     address = body["address"]
     if address["country"] == LEGACY_COUNTRY:
         body["address"] = {

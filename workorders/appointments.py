@@ -9,9 +9,11 @@ appointment store reads the technicians and the bookings and passes them in.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -166,12 +168,39 @@ class Bookable:
     hours: WorkingHours
     booked: frozenset[datetime] = frozenset()
     """The starts (UTC) of the slots booked with them."""
+    _week: tuple[tuple[tuple[int, int], ...], ...] = field(init=False, repr=False)
+    _off: frozenset[date] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # read once: a search asks every technician about every slot
+        week = tuple(tuple(_minutes(span) for span in getattr(self.hours, day)) for day in WEEKDAYS)
+        object.__setattr__(self, "_week", week)
+        object.__setattr__(self, "_off", frozenset(self.hours.days_off))
 
     def free(self, slot: Slot) -> bool:
+        return self.free_at(_SlotKey.of(slot))
+
+    def free_at(self, key: _SlotKey) -> bool:
+        if key.utc_start in self.booked or key.day in self._off:
+            return False
+        return any(s <= key.start and key.end <= e for s, e in self._week[key.weekday])
+
+
+@dataclass(frozen=True)
+class _SlotKey:
+    """A slot as the technicians' calendars are asked about it."""
+
+    day: date
+    weekday: int
+    start: int
+    end: int
+    utc_start: datetime
+
+    @classmethod
+    def of(cls, slot: Slot) -> _SlotKey:
         start, end = slot.minutes()
-        return slot.start.astimezone(_UTC) not in self.booked and self.hours.covers(
-            slot.start.date(), start, end
-        )
+        day = slot.start.date()
+        return cls(day, day.weekday(), start, end, slot.start.astimezone(_UTC))
 
 
 _UTC = ZoneInfo("UTC")
@@ -179,7 +208,12 @@ _UTC = ZoneInfo("UTC")
 
 def hours_of(stored: Mapping[str, Any] | None) -> WorkingHours:
     """A technician's working hours as the database keeps them (``None``: standard)."""
-    return STANDARD_HOURS if stored is None else WorkingHours.model_validate(stored)
+    return STANDARD_HOURS if stored is None else _parsed(json.dumps(stored, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(stored: str) -> WorkingHours:
+    return WorkingHours.model_validate_json(stored)
 
 
 def free_slots(
@@ -187,16 +221,43 @@ def free_slots(
 ) -> list[tuple[Slot, list[str]]]:
     """Every slot from ``first_day`` on for ``days`` days that starts after ``after``,
     with the technicians free in it (least booked first); slots nobody can take are
-    left out."""
-    load = {t.id: len(t.booked) for t in technicians}
+    left out.
+
+    Each technician's week is turned into the grid's slots once (which of a weekday's
+    slots their hours cover); a day then costs a look at their days off and bookings."""
+    ordered = sorted(technicians, key=lambda t: (len(t.booked), t.id))
+    weeks = [(t, _covered(t._week, grid)) for t in ordered]
     found = []
-    for slot in grid.slots(first_day, days):
-        if slot.start <= after:
-            continue
-        free = [t.id for t in technicians if t.free(slot)]
-        if free:
-            found.append((slot, sorted(free, key=lambda t: (load[t], t))))
+    for n in range(days):
+        day = first_day + timedelta(days=n)
+        slots = list(grid.day_slots(day))
+        starts = [s.start.astimezone(_UTC) for s in slots]
+        free: list[list[str]] = [[] for _ in slots]
+        weekday = day.weekday()
+        for technician, week in weeks:
+            if day in technician._off:
+                continue
+            for i in week[weekday]:
+                if starts[i] not in technician.booked:
+                    free[i].append(technician.id)
+        found += [(s, f) for s, f in zip(slots, free, strict=True) if f and s.start > after]
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _covered(
+    week: tuple[tuple[tuple[int, int], ...], ...], grid: Grid
+) -> tuple[tuple[int, ...], ...]:
+    """Per weekday, the indexes of the grid's slots of a day that ``week`` covers."""
+    day = [s.minutes() for s in grid.day_slots(date(2024, 1, 1))]
+    return tuple(
+        tuple(
+            i
+            for i, (start, end) in enumerate(day)
+            if any(s <= start and end <= e for s, e in spans)
+        )
+        for spans in week
+    )
 
 
 def first_free(grid: Grid, technician: Bookable, after: datetime, horizon_days: int) -> Slot | None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from tests.api.conftest import System
 from tests.api.test_orders import assigned, create, report
@@ -31,9 +34,11 @@ def at(day: date, hour: int, minute: int = 0) -> str:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BEIJING).isoformat()
 
 
-async def sunday_technician(system: System) -> str:
+@pytest.fixture
+async def sunday_technician(system: System) -> AsyncIterator[str]:
     """A technician of the north region who works Sunday mornings only (the seeded
-    ones work Monday to Saturday)."""
+    ones work Monday to Saturday); inactive after the test, so that other tests' jobs
+    do not go to them."""
     body = {
         "id": f"tech-sun-{uuid.uuid4().hex[:8]}",
         "name": "周日技术员",
@@ -44,7 +49,8 @@ async def sunday_technician(system: System) -> str:
     created = await system.http.post("/technicians", json=body)
     assert created.status_code == 201, created.text
     assert created.json()["working_hours"]["sun"] == ["08:00-12:00"]
-    return str(body["id"])
+    yield str(body["id"])
+    await system.http.patch(f"/technicians/{body['id']}", json={"active": False})
 
 
 async def slots(system: System, day: date, **params: Any) -> list[dict[str, Any]]:
@@ -64,8 +70,10 @@ async def appointments(system: System, order_id: str) -> list[dict[str, Any]]:
     return booked
 
 
-async def test_the_front_desk_books_moves_and_withdraws_a_visit(system: System) -> None:
-    technician = await sunday_technician(system)
+async def test_the_front_desk_books_moves_and_withdraws_a_visit(
+    system: System, sunday_technician: str
+) -> None:
+    technician = sunday_technician
     sunday = next_sunday()
     offered = await slots(system, sunday)
     assert [(s["id"], s["capacity"]) for s in offered] == [
@@ -128,8 +136,9 @@ async def test_the_front_desk_books_moves_and_withdraws_a_visit(system: System) 
     assert missing.status_code == 404
 
 
-async def test_an_absent_customer_gets_the_technicians_next_free_slot(system: System) -> None:
-    await sunday_technician(system)
+async def test_an_absent_customer_gets_the_technicians_next_free_slot(
+    system: System, sunday_technician: str
+) -> None:
     sunday = next_sunday()
     order = await create(system, {**order_request(), "appointment": {"start": at(sunday, 10)}})
     (booked,) = await appointments(system, order["id"])
