@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.latency
 	$(BIN)/python -m bench.boards
+	$(BIN)/python -m bench.slots
 	$(BIN)/python -m bench.capacity
 	$(BIN)/python -m bench.faults
 

@@ -68,3 +68,10 @@ def test_capacity_runs() -> None:
     )
     assert float(figures["worker_rss_mib"]) > 0
     assert int(figures["open_orders"]) == 12
+
+
+def test_slot_search_runs_and_finds_the_slots_of_its_technicians() -> None:
+    _, figures = bench("slots", "--technicians", "20", "--days", "3", "--searches", "20")
+    assert int(figures["searches"]) == 20
+    assert int(figures["slots_offered"]) > 0
+    assert float(figures["search_p99_ms"]) > 0
