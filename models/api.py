@@ -495,6 +495,9 @@ class TechnicianJobResponse(BaseModel):
     service_type: ServiceType
     profile: str
     installation_window: InstallationWindow | None = None
+    appointment: InstallationWindow | None = Field(
+        default=None, description="The visit booked with the customer, if one is."
+    )
     assigned_at: datetime
 
 

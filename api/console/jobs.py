@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -45,19 +44,13 @@ STEPS = (JobState.ACCEPTED, JobState.EN_ROUTE, JobState.ON_SITE)
 for more)."""
 
 
-def _first(job: TechnicianJob) -> tuple[datetime, datetime]:
-    """Jobs in the order of their windows; those without one after, by assignment."""
-    far = datetime.max.replace(tzinfo=UTC)
-    return (job.window_start or far, job.assigned_at)
-
-
 def _technician(principal: Principal) -> str:
     require(principal, Role.TECHNICIAN)
     return principal.subject
 
 
 async def _jobs(technicians: TechnicianStore, technician_id: str) -> list[TechnicianJob]:
-    return sorted(await technicians.technician_jobs(technician_id), key=_first)
+    return sorted(await technicians.technician_jobs(technician_id), key=TechnicianJob.in_turn)
 
 
 async def _page(

@@ -19,6 +19,7 @@ from models.api import (
     TechnicianUpdateRequest,
 )
 from models.tables import Technician
+from workorders.store import TechnicianJob
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
 log = logging.getLogger("workorders.api")
@@ -94,7 +95,10 @@ async def list_jobs(
 ) -> list[TechnicianJobResponse]:
     """A technician's installation jobs, oldest first: open ones unless asked for all
     (the technician themself, operations)."""
-    jobs = await technicians.technician_jobs(technician_id, open_only=not include_closed)
+    jobs = sorted(
+        await technicians.technician_jobs(technician_id, open_only=not include_closed),
+        key=TechnicianJob.in_turn,
+    )
     if not jobs and await technicians.get_technician(technician_id) is None:
         raise ProblemError(404, "Technician not found", f"no technician {technician_id}")
     return [
@@ -112,6 +116,11 @@ async def list_jobs(
             installation_window=(
                 InstallationWindow(start=job.window_start, end=job.window_end)
                 if job.window_start and job.window_end
+                else None
+            ),
+            appointment=(
+                InstallationWindow(start=job.appointment_start, end=job.appointment_end)
+                if job.appointment_start and job.appointment_end
                 else None
             ),
             assigned_at=job.assigned_at,

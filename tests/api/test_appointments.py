@@ -90,6 +90,20 @@ async def test_the_front_desk_books_moves_and_withdraws_a_visit(
     (booked,) = await appointments(system, order_id)
     assert (booked["technician_id"], booked["status"]) == (technician, "booked")
     assert [s["id"] for s in await slots(system, sunday)] == [at(sunday, 10)]
+    (job,) = (await system.http.get(f"/technicians/{technician}/jobs")).json()
+    assert datetime.fromisoformat(job["appointment"]["start"]) == datetime.fromisoformat(
+        at(sunday, 8)
+    )
+    # the time limit follows the visit: on time until it ends, then the region's grace
+    for _ in range(100):
+        events = (await system.http.get(f"/orders/{order_id}/history")).json()["events"]
+        limits = [e for e in events if e["kind"] == "construction.sla_on_time"]
+        if limits:
+            break
+        await asyncio.sleep(0.1)
+    assert datetime.fromisoformat(limits[-1]["detail"]["due_at"]) > datetime.fromisoformat(
+        at(sunday, 10)
+    )
 
     # the slot is taken: the second order is refused, and not stored
     reference = f"taken-{uuid.uuid4()}"

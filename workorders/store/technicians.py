@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from models.enums import JobState, ServiceType, SubTaskKind, SubTaskStatus
+from models.enums import AppointmentStatus, JobState, ServiceType, SubTaskKind, SubTaskStatus
 from models.tables import Technician
 from workorders.store.base import (
     ORDER,
@@ -24,6 +24,7 @@ from workorders.store.base import (
     load,
 )
 from workorders.store.errors import TechnicianExists
+from workorders.store.jobs import APPOINTMENT, APPOINTMENTS
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,17 @@ class TechnicianJob:
     profile: str
     window_start: datetime | None
     window_end: datetime | None
+    appointment_start: datetime | None
+    """The visit booked with the customer, if one is."""
+    appointment_end: datetime | None
+
+    def in_turn(self) -> tuple[datetime, datetime]:
+        """Where the job stands in the technician's day: by its booked visit, else its
+        window; those with neither after, by assignment."""
+        return (self.appointment_start or self.window_start or _NEVER, self.assigned_at)
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def _technician_jobs(*, open_only: bool) -> Select[Any]:
@@ -81,8 +93,14 @@ def _technician_jobs(*, open_only: bool) -> Select[Any]:
             ORDER.profile,
             ORDER.window_start,
             ORDER.window_end,
+            APPOINTMENT.start.label("appointment_start"),
+            APPOINTMENT.end.label("appointment_end"),
         )
         .join_from(ORDERS, SUB_TASKS, SUB_TASK.order_id == ORDER.id)
+        .outerjoin(
+            APPOINTMENTS,
+            (APPOINTMENT.order_id == ORDER.id) & (APPOINTMENT.status == AppointmentStatus.BOOKED),
+        )
         .where(
             SUB_TASK.kind == SubTaskKind.CONSTRUCTION,
             SUB_TASK.technician_id == bindparam("technician"),
