@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from models.enums import CannotCompleteReason, JobState, OrderStatus, SlaState, SubTaskKind
 from models.payloads import ConstructionReport, OrderDecision, SubTaskOutcome
@@ -484,3 +484,113 @@ async def test_the_worker_process_delivers_in_the_background(stores: Stores) -> 
     off = Settings(_env_file=None, hub_delivery=False)
     async with delivering(off, stores.hub) as running:
         assert running is None
+
+
+async def hub_rows(stores: Stores, order_ids: list[str]) -> tuple[list[int], list[int]]:
+    """The ids of the orders' events in the outbox, and of their deliveries."""
+
+    def read(connection: Connection) -> tuple[list[int], list[int]]:
+        events = select(HUB_EVENT.id).where(HUB_EVENT.order_id.in_(order_ids))
+        deliveries = select(DELIVERY.id).where(DELIVERY.order_id.in_(order_ids))
+        return (
+            sorted(connection.execute(events).scalars()),
+            sorted(connection.execute(deliveries).scalars()),
+        )
+
+    return await stores.db.run_on_connection(read)
+
+
+async def pruned_to_latest(stores: Stores, order_id: str, latest: int) -> bool:
+    """Whether only the order's latest event is left, and no delivery of it but the
+    table's newest (kept so that SQLite never gives its id again)."""
+
+    def newest(connection: Connection) -> int | None:
+        return connection.execute(select(func.max(DELIVERY.id))).scalar()
+
+    events, deliveries = await hub_rows(stores, [order_id])
+    return events == [latest] and set(deliveries) <= {await stores.db.run_on_connection(newest)}
+
+
+async def test_pruning_removes_what_every_listener_received_and_keeps_what_one_down_needs(
+    stores: Stores, http: httpx.AsyncClient
+) -> None:
+    region, (technician,) = await region_with(stores, ("a", 1))
+    d = deliverer(stores, http)
+    long_ago = utcnow() - timedelta(days=30)  # a retention nothing here is older than
+    async with listening() as up, listening() as down:
+        on = await stores.hub.register(up.url, None, SECRET, "operations:o")
+        off = await stores.hub.register(down.url, None, SECRET, "operations:o")
+        down.status = 503  # down for now
+        order = await whole_life(stores, region, technician)
+        expected = await outbox(stores, order.id)
+        await deliver_all(d, on.id, len(expected))
+        events, _ = await hub_rows(stores, [order.id])
+
+        await stores.hub.prune(long_ago)
+
+        # The listener up has its deliveries removed; the one down keeps everything.
+        assert len(await stores.hub.deliveries(on.id)) <= 1  # (the table's newest)
+        assert len(await stores.hub.deliveries(off.id)) == len(expected)
+        assert (await hub_rows(stores, [order.id]))[0] == events
+
+        down.status = 201  # back
+        await deliver_all(d, off.id, len(expected))
+        got = [b for b in checked(down.received) if b["correlationId"] == order.id]
+        assert [(b["eventId"], b["eventType"]) for b in got] == expected
+        await stores.hub.prune(long_ago)
+
+        # Everyone has it all: only the order's latest event is kept (the state it told).
+        assert await pruned_to_latest(stores, order.id, events[-1])
+        # ... so its next change is still told as one, and ids go on growing.
+        await stores.cancellation.record_cancellation(order.id, "crm", "late")
+        after, _ = await hub_rows(stores, [order.id])
+        assert after[0] == events[-1] and min(after[1:]) > events[-1]
+        await stores.hub.remove(on.id)
+        await stores.hub.remove(off.id)
+
+
+async def test_pruning_gives_up_what_is_older_than_the_retention(
+    stores: Stores, http: httpx.AsyncClient
+) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    d = deliverer(stores, http)
+    async with listening() as down:
+        down.status = 503
+        gone = await stores.hub.register(down.url, None, SECRET, "operations:o")
+        old = await started(stores, region)
+        await rounds(d, 2)
+        cutoff = utcnow()
+        recent = await started(stores, region)
+        await rounds(d, 2)
+        old_events, _ = await hub_rows(stores, [old.id])
+        recent_events, recent_deliveries = await hub_rows(stores, [recent.id])
+
+        pruned = await stores.hub.prune(cutoff)
+
+        assert pruned.deliveries >= len(old_events) and pruned.events >= 1
+        # The old order's deliveries are given up, its latest event kept; the recent
+        # one's, within the retention, all kept for the listener that is down.
+        assert await hub_rows(stores, [old.id]) == ([old_events[-1]], [])
+        assert await hub_rows(stores, [recent.id]) == (recent_events, recent_deliveries)
+        waiting = await stores.hub.deliveries(gone.id)
+        assert {x.order_id for x in waiting} == {recent.id}
+        await stores.hub.remove(gone.id)
+
+
+async def test_the_worker_process_prunes_in_the_background(stores: Stores) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    settings = Settings(
+        _env_file=None, hub_poll_interval_s=0.01, hub_prune_interval_s=0.05, public_url=BASE_URL
+    )
+    async with listening() as listener:
+        registered = await stores.hub.register(listener.url, None, SECRET, "operations:o")
+        async with delivering(settings, stores.hub):
+            order = await started(stores, region)
+            events, _ = await hub_rows(stores, [order.id])
+            for _ in range(500):
+                if await pruned_to_latest(stores, order.id, events[-1]):
+                    break
+                await asyncio.sleep(0.01)
+        assert await pruned_to_latest(stores, order.id, events[-1])
+        assert len([b for b in listener.received if b.json["correlationId"] == order.id]) == 2
+        await stores.hub.remove(registered.id)
