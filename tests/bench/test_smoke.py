@@ -68,3 +68,10 @@ def test_capacity_runs() -> None:
     )
     assert float(figures["worker_rss_mib"]) > 0
     assert int(figures["open_orders"]) == 12
+
+
+def test_delivery_runs() -> None:
+    _, figures = bench("delivery", "--orders", "4", "--listeners", "3", timeout_s=180)
+    assert figures["deliveries"] == figures["expected"] == str(4 * 7 * 3)
+    assert float(figures["p95_s"]) > 0
+    assert float(figures["throughput_ratio"]) > 0
