@@ -407,6 +407,7 @@ class HubDelivery(SQLModel, table=True):
         UniqueConstraint("listener_id", "event_id", name="uq_hub_delivery_listener_event"),
         Index("ix_hub_delivery_due", "delivered_at", "next_attempt_at"),
         Index("ix_hub_delivery_listener_order", "listener_id", "order_id", "event_id"),
+        Index("ix_hub_delivery_event", "event_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

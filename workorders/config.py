@@ -220,6 +220,19 @@ class Settings(BaseSettings):
     hub_batch: int = Field(
         default=100, ge=1, le=1000, description="Deliveries a deliverer sends at once."
     )
+    hub_retention_h: float = Field(
+        default=7 * 24,
+        gt=0,
+        description="How long an event is kept for a listener that is down: one down longer"
+        " misses the events older than this. Events every listener received are removed"
+        " sooner.",
+    )
+    hub_prune_interval_s: float = Field(
+        default=300,
+        gt=0,
+        description="How often the worker process removes the TMF641 events and deliveries"
+        " no listener needs any more.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

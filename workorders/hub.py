@@ -135,20 +135,54 @@ class Deliverer:
         return Outcome(delivery.id, delivery.listener_id, error=error, again=utcnow() + wait)
 
 
+async def prune_periodically(store: HubStore, interval_s: float, retention: timedelta) -> None:
+    """Every ``interval_s``, remove what no listener needs any more
+    (:meth:`HubStore.prune`): what every listener received, and what is older than
+    ``retention``. A failed round is tried again at the next (nothing is lost by
+    pruning late); several processes pruning at once remove each row once."""
+    while True:
+        try:
+            pruned = await store.prune(utcnow() - retention)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("TMF641 pruning failed; trying again in %.0f s", interval_s)
+        else:
+            if pruned.deliveries or pruned.events:
+                log.info(
+                    "TMF641 pruned %d deliveries and %d events",
+                    pruned.deliveries,
+                    pruned.events,
+                )
+        await asyncio.sleep(interval_s)
+
+
 @contextlib.asynccontextmanager
 async def delivering(settings: Settings, store: HubStore) -> AsyncIterator[Deliverer | None]:
-    """A deliverer running in the background of this process while the block runs (as
-    the worker process runs one), with an HTTP client of its own; ``None`` and nothing
-    runs when ``hub_delivery`` is off."""
+    """A deliverer and its pruning running in the background of this process while the
+    block runs (as the worker process runs them), with an HTTP client of its own;
+    ``None`` and nothing runs when ``hub_delivery`` is off."""
     if not settings.hub_delivery:
         yield None
         return
     async with httpx.AsyncClient(timeout=settings.hub_timeout_s, follow_redirects=False) as http:
         deliverer = Deliverer.of(settings, store, http)
-        task = asyncio.create_task(deliverer.run(), name="tmf641-deliverer")
+        tasks = [
+            asyncio.create_task(deliverer.run(), name="tmf641-deliverer"),
+            asyncio.create_task(
+                prune_periodically(
+                    store,
+                    settings.hub_prune_interval_s,
+                    timedelta(hours=settings.hub_retention_h),
+                ),
+                name="tmf641-pruner",
+            ),
+        ]
         try:
             yield deliverer
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -22,8 +22,9 @@ from models.enums import OrderStatus
 from models.tables import WorkOrder
 from workorders.store.base import CANCELLATION_REQUESTED
 from workorders.store.orders import OrderStore
+from workorders.store.outbox import in_state
 from workorders.tmf641 import (
-    STATE,
+    STATES,
     CancelServiceOrderCreate,
     Refused,
     ServiceOrderCreate,
@@ -35,8 +36,6 @@ from workorders.tmf641 import (
 M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(prefix=TMF641_BASE, tags=["TMF641 service ordering"])
-
-_STATUS_OF_STATE = {state: s for s, state in STATE.items()}
 
 
 async def read_body(request: Request, model: type[M]) -> M:
@@ -127,18 +126,18 @@ async def list_service_orders(
 ) -> list[dict[str, Any]]:
     """ServiceOrders, newest first (front desk, operations); ``X-Total-Count`` is how
     many match, ``X-Result-Count`` how many this page has."""
-    status_: OrderStatus | None = None
-    if state is not None:
-        if state not in _STATUS_OF_STATE:
-            raise ProblemError(
-                400,
-                "Unknown state",
-                f"state must be one of {', '.join(sorted(_STATUS_OF_STATE))}",
-                code="INVALID_FILTER",
-            )
-        status_ = _STATUS_OF_STATE[state]
+    if state is not None and state not in STATES:
+        raise ProblemError(
+            400,
+            "Unknown state",
+            f"state must be one of {', '.join(sorted(STATES))}",
+            code="INVALID_FILTER",
+        )
     page, total = await orders.list_orders(
-        status=status_, external_reference=external_id, offset=offset, limit=limit
+        matching=None if state is None else in_state(state),
+        external_reference=external_id,
+        offset=offset,
+        limit=limit,
     )
     response.headers["X-Total-Count"] = str(total)
     response.headers["X-Result-Count"] = str(len(page))

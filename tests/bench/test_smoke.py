@@ -75,3 +75,10 @@ def test_slot_search_runs_and_finds_the_slots_of_its_technicians() -> None:
     assert int(figures["searches"]) == 20
     assert int(figures["slots_offered"]) > 0
     assert float(figures["search_p99_ms"]) > 0
+
+
+def test_delivery_runs() -> None:
+    _, figures = bench("delivery", "--orders", "4", "--listeners", "3", timeout_s=180)
+    assert figures["deliveries"] == figures["expected"] == str(4 * 7 * 3)
+    assert float(figures["p95_s"]) > 0
+    assert float(figures["throughput_ratio"]) > 0

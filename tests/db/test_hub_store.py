@@ -11,18 +11,21 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
-from models.enums import JobState, OrderStatus, SlaState, SubTaskKind
+from models.enums import CannotCompleteReason, JobState, OrderStatus, SlaState, SubTaskKind
 from models.payloads import ConstructionReport, OrderDecision, SubTaskOutcome
 from models.tables import WorkOrder, utcnow
 from tests.db.test_construction_store import assign, region_with, started
+from tests.factories import new_order
 from tests.listener import Received, listening
 from workorders.config import Settings
 from workorders.hub import Backoff, Deliverer, delivering
 from workorders.store import Stores
 from workorders.store.base import add_event
 from workorders.store.hub import DELIVERIES, DELIVERY, EVENTS, HUB_EVENT
+from workorders.store.outbox import in_state
+from workorders.tmf641 import STATES, service_order_state
 from workorders.tmf641.events import (
     CANCEL_CREATE,
     CANCEL_STATE_CHANGE,
@@ -154,7 +157,146 @@ async def test_a_cancelled_order_tells_its_cancellation(stores: Stores) -> None:
     )
 
     told = [t for _, t in await outbox(stores, order.id)]
-    assert told == [CREATE, STATE_CHANGE, CANCEL_CREATE, STATE_CHANGE, CANCEL_STATE_CHANGE]
+    assert told == [
+        CREATE,
+        STATE_CHANGE,  # inProgress
+        CANCEL_CREATE,
+        STATE_CHANGE,  # pendingCancellation
+        STATE_CHANGE,  # cancelled
+        CANCEL_STATE_CHANGE,
+    ]
+    assert await states_told(stores, order.id) == [
+        "inProgress",
+        "pendingCancellation",
+        "cancelled",
+    ]
+
+
+async def states_told(stores: Stores, order_id: str) -> list[str]:
+    """The states the order's state change events told, in order."""
+
+    def read(connection: Connection) -> list[str]:
+        query = (
+            select(HUB_EVENT.state)
+            .where(HUB_EVENT.order_id == order_id, HUB_EVENT.event_type == STATE_CHANGE)
+            .order_by(HUB_EVENT.id)
+        )
+        return list(connection.execute(query).scalars())
+
+    return await stores.db.run_on_connection(read)
+
+
+async def report(stores: Stores, order: WorkOrder, technician: str, *states: JobState) -> None:
+    for state in states:
+        await stores.reports.record_report(
+            order.id,
+            ConstructionReport(
+                technician_id=technician,
+                state=state,
+                ont_serial="HWTC-1" if state is JobState.COMPLETED else None,
+                reason_code=(
+                    CannotCompleteReason.CUSTOMER_ABSENT
+                    if state is JobState.CANNOT_COMPLETE
+                    else None
+                ),
+            ),
+        )
+
+
+async def test_waiting_for_a_technician_or_the_customer_is_told_as_pending(
+    stores: Stores,
+) -> None:
+    region, (technician,) = await region_with(stores, ("a", 1))
+    first = await started(stores, region)
+    await assign(stores, first)
+    second = await started(stores, region)
+
+    assert await assign(stores, second) is None  # queued: the technician has no room
+    await report(stores, first, technician, JobState.ACCEPTED, JobState.ON_SITE)
+    await report(stores, first, technician, JobState.COMPLETED)
+    assert await assign(stores, second) == technician
+    await report(stores, second, technician, JobState.ACCEPTED, JobState.CANNOT_COMPLETE)
+    await stores.assignment.reschedule_visit(second.id, 2)  # the customer was absent
+    await report(stores, second, technician, JobState.ACCEPTED)
+
+    assert await states_told(stores, second.id) == [
+        "inProgress",
+        "pending",  # queued
+        "inProgress",  # assigned
+        "pending",  # a new visit, to be agreed with the customer
+        "inProgress",  # accepted
+    ]
+    assert await states_told(stores, first.id) == ["inProgress"]
+
+
+async def test_a_failed_order_with_work_done_is_told_as_partial(stores: Stores) -> None:
+    region, (technician,) = await region_with(stores, ("a", 1))
+    installed, nothing = await started(stores, region), await started(stores, region)
+    await assign(stores, installed)
+    await report(stores, installed, technician, JobState.ACCEPTED, JobState.ON_SITE)
+    await report(stores, installed, technician, JobState.COMPLETED)
+    failed = [
+        SubTaskOutcome(kind=SubTaskKind.ACTIVATION, status="failed", reason="port faulty"),
+        SubTaskOutcome(kind=SubTaskKind.QUALITY_CHECK, status="skipped"),
+    ]
+
+    await stores.progress.complete_order(
+        installed.id,
+        OrderDecision(status=OrderStatus.FAILED, reason="activation failed"),
+        [SubTaskOutcome(kind=SubTaskKind.CONSTRUCTION, status="succeeded"), *failed],
+    )
+    await stores.progress.complete_order(
+        nothing.id,
+        OrderDecision(status=OrderStatus.FAILED, reason="customer declined"),
+        [SubTaskOutcome(kind=SubTaskKind.CONSTRUCTION, status="failed"), *failed],
+    )
+
+    assert (await states_told(stores, installed.id))[-1] == "partial"
+    assert (await states_told(stores, nothing.id))[-1] == "failed"
+
+
+async def test_the_state_filter_in_sql_is_the_state_of_each_order(stores: Stores) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    assigned, queued, cancelling, held, partial, failed = [
+        await started(stores, region) for _ in range(6)
+    ]
+    await stores.orders.create_order(new_order(region=region))  # acknowledged
+    await assign(stores, assigned)
+    await assign(stores, queued)
+    await stores.cancellation.record_cancellation(cancelling.id, "crm", "moved")
+    await stores.progress.hand_to_operations(held.id, SubTaskKind.ACTIVATION, "no port")
+    construction_failed = SubTaskOutcome(kind=SubTaskKind.CONSTRUCTION, status="failed")
+    await stores.progress.complete_order(
+        partial.id,
+        OrderDecision(status=OrderStatus.FAILED, reason="customer declined"),
+        [SubTaskOutcome(kind=SubTaskKind.ACTIVATION, status="succeeded"), construction_failed],
+    )
+    await stores.progress.complete_order(
+        failed.id,
+        OrderDecision(status=OrderStatus.FAILED, reason="customer declined"),
+        [construction_failed],
+    )
+    orders, _ = await stores.orders.list_orders(region=region)
+    expected = {
+        o.id: service_order_state(
+            o, await stores.orders.get_sub_tasks(o.id), await stores.orders.timeline(o.id)
+        )
+        for o in orders
+    }
+    assert set(expected.values()) == {
+        "acknowledged",
+        "inProgress",
+        "pending",
+        "held",
+        "pendingCancellation",
+        "partial",
+        "failed",
+    }
+
+    for state in STATES:
+        found, total = await stores.orders.list_orders(region=region, matching=in_state(state))
+        assert {o.id for o in found} == {i for i, s in expected.items() if s == state}, state
+        assert total == len(found)
 
 
 async def test_no_event_without_its_change(stores: Stores) -> None:
@@ -342,3 +484,113 @@ async def test_the_worker_process_delivers_in_the_background(stores: Stores) -> 
     off = Settings(_env_file=None, hub_delivery=False)
     async with delivering(off, stores.hub) as running:
         assert running is None
+
+
+async def hub_rows(stores: Stores, order_ids: list[str]) -> tuple[list[int], list[int]]:
+    """The ids of the orders' events in the outbox, and of their deliveries."""
+
+    def read(connection: Connection) -> tuple[list[int], list[int]]:
+        events = select(HUB_EVENT.id).where(HUB_EVENT.order_id.in_(order_ids))
+        deliveries = select(DELIVERY.id).where(DELIVERY.order_id.in_(order_ids))
+        return (
+            sorted(connection.execute(events).scalars()),
+            sorted(connection.execute(deliveries).scalars()),
+        )
+
+    return await stores.db.run_on_connection(read)
+
+
+async def pruned_to_latest(stores: Stores, order_id: str, latest: int) -> bool:
+    """Whether only the order's latest event is left, and no delivery of it but the
+    table's newest (kept so that SQLite never gives its id again)."""
+
+    def newest(connection: Connection) -> int | None:
+        return connection.execute(select(func.max(DELIVERY.id))).scalar()
+
+    events, deliveries = await hub_rows(stores, [order_id])
+    return events == [latest] and set(deliveries) <= {await stores.db.run_on_connection(newest)}
+
+
+async def test_pruning_removes_what_every_listener_received_and_keeps_what_one_down_needs(
+    stores: Stores, http: httpx.AsyncClient
+) -> None:
+    region, (technician,) = await region_with(stores, ("a", 1))
+    d = deliverer(stores, http)
+    long_ago = utcnow() - timedelta(days=30)  # a retention nothing here is older than
+    async with listening() as up, listening() as down:
+        on = await stores.hub.register(up.url, None, SECRET, "operations:o")
+        off = await stores.hub.register(down.url, None, SECRET, "operations:o")
+        down.status = 503  # down for now
+        order = await whole_life(stores, region, technician)
+        expected = await outbox(stores, order.id)
+        await deliver_all(d, on.id, len(expected))
+        events, _ = await hub_rows(stores, [order.id])
+
+        await stores.hub.prune(long_ago)
+
+        # The listener up has its deliveries removed; the one down keeps everything.
+        assert len(await stores.hub.deliveries(on.id)) <= 1  # (the table's newest)
+        assert len(await stores.hub.deliveries(off.id)) == len(expected)
+        assert (await hub_rows(stores, [order.id]))[0] == events
+
+        down.status = 201  # back
+        await deliver_all(d, off.id, len(expected))
+        got = [b for b in checked(down.received) if b["correlationId"] == order.id]
+        assert [(b["eventId"], b["eventType"]) for b in got] == expected
+        await stores.hub.prune(long_ago)
+
+        # Everyone has it all: only the order's latest event is kept (the state it told).
+        assert await pruned_to_latest(stores, order.id, events[-1])
+        # ... so its next change is still told as one, and ids go on growing.
+        await stores.cancellation.record_cancellation(order.id, "crm", "late")
+        after, _ = await hub_rows(stores, [order.id])
+        assert after[0] == events[-1] and min(after[1:]) > events[-1]
+        await stores.hub.remove(on.id)
+        await stores.hub.remove(off.id)
+
+
+async def test_pruning_gives_up_what_is_older_than_the_retention(
+    stores: Stores, http: httpx.AsyncClient
+) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    d = deliverer(stores, http)
+    async with listening() as down:
+        down.status = 503
+        gone = await stores.hub.register(down.url, None, SECRET, "operations:o")
+        old = await started(stores, region)
+        await rounds(d, 2)
+        cutoff = utcnow()
+        recent = await started(stores, region)
+        await rounds(d, 2)
+        old_events, _ = await hub_rows(stores, [old.id])
+        recent_events, recent_deliveries = await hub_rows(stores, [recent.id])
+
+        pruned = await stores.hub.prune(cutoff)
+
+        assert pruned.deliveries >= len(old_events) and pruned.events >= 1
+        # The old order's deliveries are given up, its latest event kept; the recent
+        # one's, within the retention, all kept for the listener that is down.
+        assert await hub_rows(stores, [old.id]) == ([old_events[-1]], [])
+        assert await hub_rows(stores, [recent.id]) == (recent_events, recent_deliveries)
+        waiting = await stores.hub.deliveries(gone.id)
+        assert {x.order_id for x in waiting} == {recent.id}
+        await stores.hub.remove(gone.id)
+
+
+async def test_the_worker_process_prunes_in_the_background(stores: Stores) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    settings = Settings(
+        _env_file=None, hub_poll_interval_s=0.01, hub_prune_interval_s=0.05, public_url=BASE_URL
+    )
+    async with listening() as listener:
+        registered = await stores.hub.register(listener.url, None, SECRET, "operations:o")
+        async with delivering(settings, stores.hub):
+            order = await started(stores, region)
+            events, _ = await hub_rows(stores, [order.id])
+            for _ in range(500):
+                if await pruned_to_latest(stores, order.id, events[-1]):
+                    break
+                await asyncio.sleep(0.01)
+        assert await pruned_to_latest(stores, order.id, events[-1])
+        assert len([b for b in listener.received if b.json["correlationId"] == order.id]) == 2
+        await stores.hub.remove(registered.id)

@@ -101,6 +101,7 @@ async def test_a_deliverer_process_killed_mid_delivery_loses_nothing(tmp_path: P
         expected = await db.run_on_connection(told)
         got = [r.json["eventId"] for r in listener.received if r.json["correlationId"] == order.id]
         assert got == expected
-        assert len(expected) == 3  # created, in progress, cancellation requested
+        # created, in progress, cancellation requested, pendingCancellation
+        assert len(expected) == 4
         assert all(x.delivered_at and x.delivered_at <= utcnow() for x in deliveries)
     await db.dispose()

@@ -7,15 +7,25 @@ from typing import Any
 
 import pytest
 
-from models.enums import Channel, OrderStatus, ServiceType, SlaState, SubTaskKind
+from models.enums import (
+    Channel,
+    JobState,
+    OrderStatus,
+    ServiceType,
+    SlaState,
+    SubTaskKind,
+    SubTaskStatus,
+)
 from models.tables import OrderEvent, SubTask
 from tests.factories import new_order
 from workorders.tmf641 import (
     SPECIFICATION_ID,
     STATE,
+    STATES,
     Refused,
     ServiceOrderCreate,
     select_fields,
+    state_of,
     to_create_request,
     to_service_order,
 )
@@ -154,6 +164,128 @@ def test_every_status_has_a_state() -> None:
     assert set(STATE) == set(OrderStatus)
     assert STATE[OrderStatus.WAITING_FOR_OPERATIONS] == "held"
     assert STATE[OrderStatus.RECEIVED] == "acknowledged"
+
+
+NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+def sub_task(kind: SubTaskKind, status: SubTaskStatus, **fields: Any) -> SubTask:
+    return SubTask(order_id="o-1", kind=kind, status=status, **fields)
+
+
+def line(kind: str) -> OrderEvent:
+    return OrderEvent(id=1, order_id="o-1", at=NOW, actor="system", kind=kind)
+
+
+IN_PROGRESS, SUCCEEDED, FAILED = (
+    SubTaskStatus.IN_PROGRESS,
+    SubTaskStatus.SUCCEEDED,
+    SubTaskStatus.FAILED,
+)
+CONSTRUCTION, ACTIVATION = SubTaskKind.CONSTRUCTION, SubTaskKind.ACTIVATION
+
+
+@pytest.mark.parametrize(
+    ("status", "sub_tasks", "lines", "state"),
+    [
+        (OrderStatus.IN_PROGRESS, [sub_task(CONSTRUCTION, IN_PROGRESS)], [], "inProgress"),
+        # The job waits for a technician of the region with room: pending.
+        (
+            OrderStatus.IN_PROGRESS,
+            [sub_task(CONSTRUCTION, IN_PROGRESS, queued_at=NOW)],
+            [],
+            "pending",
+        ),
+        # A visit again after the customer was absent, until the technician accepts it.
+        (
+            OrderStatus.IN_PROGRESS,
+            [sub_task(CONSTRUCTION, IN_PROGRESS, job_state=JobState.ASSIGNED, visit=2)],
+            [],
+            "pending",
+        ),
+        (
+            OrderStatus.IN_PROGRESS,
+            [sub_task(CONSTRUCTION, IN_PROGRESS, job_state=JobState.ASSIGNED, visit=1)],
+            [],
+            "inProgress",
+        ),
+        (
+            OrderStatus.IN_PROGRESS,
+            [sub_task(CONSTRUCTION, IN_PROGRESS, job_state=JobState.ACCEPTED, visit=2)],
+            [],
+            "inProgress",
+        ),
+        # Waiting for operations wins over waiting for a technician: held.
+        (
+            OrderStatus.WAITING_FOR_OPERATIONS,
+            [sub_task(CONSTRUCTION, IN_PROGRESS, queued_at=NOW)],
+            [],
+            "held",
+        ),
+        # A cancellation accepted and still being carried out.
+        (
+            OrderStatus.IN_PROGRESS,
+            [],
+            [line("order.cancellation_requested")],
+            "pendingCancellation",
+        ),
+        (
+            OrderStatus.WAITING_FOR_OPERATIONS,
+            [],
+            [line("order.cancellation_requested")],
+            "pendingCancellation",
+        ),
+        (OrderStatus.CANCELLED, [], [line("order.cancellation_requested")], "cancelled"),
+        # Ended failed, with some sub-tasks' work done and kept: partial.
+        (
+            OrderStatus.FAILED,
+            [sub_task(CONSTRUCTION, SUCCEEDED), sub_task(ACTIVATION, FAILED)],
+            [],
+            "partial",
+        ),
+        (
+            OrderStatus.FAILED,
+            [sub_task(CONSTRUCTION, FAILED), sub_task(ACTIVATION, SubTaskStatus.SKIPPED)],
+            [],
+            "failed",
+        ),
+        (OrderStatus.COMPLETED, [sub_task(CONSTRUCTION, SUCCEEDED)], [], "completed"),
+    ],
+)
+def test_the_state_says_what_the_status_alone_does_not(
+    status: OrderStatus, sub_tasks: list[SubTask], lines: list[OrderEvent], state: str
+) -> None:
+    order = new_order(status=status)
+
+    body = to_service_order(order, sub_tasks, lines, f"/x/{order.id}")
+
+    assert body["state"] == state
+    assert body["serviceOrderItem"][0]["state"] == state
+
+
+def test_every_state_of_ours_is_a_state_of_the_contract() -> None:
+    from tests.api.test_tmf641 import DEFINITIONS  # (it imports this module)
+
+    assert {
+        "acknowledged",
+        "inProgress",
+        "pending",
+        "held",
+        "pendingCancellation",
+        "completed",
+        "failed",
+        "partial",
+        "cancelled",
+    } == STATES
+    assert set(DEFINITIONS["ServiceOrderStateType"]["enum"]) >= STATES
+    every = {
+        state_of(s, cancelling=c, waiting=w, partly_done=p)
+        for s in OrderStatus
+        for c in (False, True)
+        for w in (False, True)
+        for p in (False, True)
+    }
+    assert every == STATES
 
 
 def test_an_order_becomes_a_service_order_with_milestones_and_jeopardy() -> None:

@@ -38,9 +38,9 @@ AT = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
 
 
 def order(
-    status: OrderStatus = OrderStatus.IN_PROGRESS, reason: str | None = None
+    status: OrderStatus = OrderStatus.IN_PROGRESS, reason: str | None = None, **facts: bool
 ) -> OrderSnapshot:
-    return OrderSnapshot(id="o-1", external_id="CRM-1", status=status, reason=reason)
+    return OrderSnapshot(id="o-1", external_id="CRM-1", status=status, reason=reason, **facts)
 
 
 def types(kind: str, snapshot: OrderSnapshot, told: str | None, **detail: object) -> list[str]:
@@ -96,6 +96,29 @@ def test_bodies_are_the_contracts_events(kind: str, status: OrderStatus, told: s
             "ServiceOrder" if "serviceOrder" in body["event"] else "CancelServiceOrder", resource
         )
         assert resource["id"] == "o-1"
+
+
+@pytest.mark.parametrize(
+    ("kind", "snapshot", "state"),
+    [
+        ("construction.queued", order(waiting=True), "pending"),
+        ("construction.rescheduled", order(waiting=True), "pending"),
+        ("order.cancellation_requested", order(cancelling=True), "pendingCancellation"),
+        ("order.failed", order(OrderStatus.FAILED, "x", partly_done=True), "partial"),
+    ],
+)
+def test_the_new_states_are_told_as_state_changes(
+    kind: str, snapshot: OrderSnapshot, state: str
+) -> None:
+    told = notifications(kind, AT, snapshot, "inProgress", {"reason": "moved"}, event_seq=3)
+
+    changes = [n for n in told if n.event_type == STATE_CHANGE]
+    assert [n.state for n in changes] == [state]
+    body = json.loads(absolute_hrefs(changes[0].body, "https://api.example.com"))
+    conforms(STATE_CHANGE, body)
+    assert body["event"]["serviceOrder"]["state"] == state
+    # Told that state already: no change to tell.
+    assert STATE_CHANGE not in types(kind, snapshot, state)
 
 
 def test_hrefs_are_made_absolute_and_nothing_else() -> None:

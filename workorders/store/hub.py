@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import (
     Connection,
+    Select,
+    Table,
     bindparam,
     delete,
     exists,
@@ -49,6 +51,15 @@ class Outcome:
     error: str | None = None
     again: datetime | None = None
     gone: bool = False
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What a prune removed: deliveries (delivered, or given up past the retention)
+    and outbox events."""
+
+    deliveries: int = 0
+    events: int = 0
 
 
 @dataclass(frozen=True)
@@ -261,6 +272,61 @@ class HubStore(Store):
 
         if outcomes:
             await self.db.transaction(work)
+
+    async def prune(self, before: datetime, batch: int = 1000) -> Pruned:
+        """Remove what no listener needs any more, ``batch`` rows at a time (each batch
+        its own short transaction): the deliveries delivered; those still undelivered
+        of events older than ``before`` (the retention: a listener down longer misses
+        them); then the events fanned out that no delivery waits for. A listener
+        down, within the retention, keeps everything it is still to receive.
+
+        Two rows are always kept: each order's latest event (the state the order last
+        told, which decides its next state change, :mod:`workorders.store.outbox`),
+        and each table's highest id (SQLite gives a new row the highest id plus one,
+        so an id is never given twice: a deliverer that outlived its lease never
+        records its answer on another delivery, and events keep their order).
+        """
+        newest_delivery = select(func.max(DELIVERY.id)).scalar_subquery()
+        old_events = select(HUB_EVENT.id).where(HUB_EVENT.at < before)
+        done_deliveries = (
+            select(DELIVERY.id)
+            .where(
+                DELIVERY.id < newest_delivery,
+                or_(DELIVERY.delivered_at.is_not(None), DELIVERY.event_id.in_(old_events)),
+            )
+            .limit(batch)
+        )
+        later = aliased(EVENTS)
+        done_events = (
+            select(HUB_EVENT.id)
+            .where(
+                HUB_EVENT.fanned_out.is_(True),
+                exists().where(later.c.order_id == HUB_EVENT.order_id, later.c.id > HUB_EVENT.id),
+                ~exists().where(DELIVERY.event_id == HUB_EVENT.id),
+            )
+            .limit(batch)
+        )
+
+        deliveries = await self._remove_all(done_deliveries, DELIVERIES, batch)
+        events = await self._remove_all(done_events, EVENTS, batch)
+        return Pruned(deliveries, events)
+
+    async def _remove_all(self, ids: Select[tuple[int]], table: Table, batch: int) -> int:
+        """Delete the rows of ``table`` whose ids ``ids`` selects (at most ``batch``),
+        a transaction at a time, until it selects fewer; how many were deleted."""
+
+        def work(connection: Connection) -> int:
+            found = list(connection.execute(ids).scalars())
+            if found:
+                connection.execute(delete(table).where(table.c.id.in_(found)))
+            return len(found)
+
+        removed = 0
+        while True:
+            n = await self.db.transaction(work)
+            removed += n
+            if n < batch:
+                return removed
 
     async def deliveries(self, listener_id: str) -> list[HubDelivery]:
         """The listener's deliveries, in event order (for operators and tests)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from models.enums import OrderStatus, ServiceType, SubTaskKind
@@ -181,6 +181,7 @@ class OrderStore(Store):
         external_reference: str | None = None,
         text: str | None = None,
         after: tuple[datetime, str] | None = None,
+        matching: ColumnElement[bool] | None = None,
         offset: int = 0,
         limit: int = 50,
     ) -> tuple[list[WorkOrder], int]:
@@ -197,6 +198,8 @@ class OrderStore(Store):
                 customer name, district or street, or these digits in the customer's
                 phone (spaces and dashes aside): what a front desk types to find one.
             after: the page after this order's ``(created_at, id)`` (keyset paging).
+            matching: only orders whose row meets this condition (a TMF641 state,
+                :func:`workorders.store.outbox.in_state`).
             offset: skip this many orders first (offset paging, for TMF641).
             limit: at most this many orders.
         """
@@ -215,6 +218,8 @@ class OrderStore(Store):
             filters.append(ORDER.external_reference == external_reference)
         if text:
             filters.append(_has_text(text))
+        if matching is not None:
+            filters.append(matching)
         query = select(ORDERS).where(*filters)
         if after is not None:
             created_at, order_id = after

@@ -3,8 +3,11 @@
 from workorders.tmf641.mapping import (
     SPECIFICATION_ID,
     STATE,
+    STATES,
     Refused,
     select_fields,
+    service_order_state,
+    state_of,
     to_create_request,
     to_service_order,
 )
@@ -17,11 +20,14 @@ from workorders.tmf641.models import (
 __all__ = [
     "SPECIFICATION_ID",
     "STATE",
+    "STATES",
     "CancelServiceOrderCreate",
     "EventSubscriptionInput",
     "Refused",
     "ServiceOrderCreate",
     "select_fields",
+    "service_order_state",
+    "state_of",
     "to_create_request",
     "to_service_order",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from models.enums import OrderStatus
-from workorders.tmf641.mapping import STATE
+from workorders.tmf641.mapping import CANCELLATION_REQUESTED, state_of
 
 BASE = "/tmf-api/serviceOrdering/v4"
 CREATE = "ServiceOrderCreateEvent"
@@ -39,23 +39,32 @@ QUERY_KEYS = ("eventType", "serviceOrder.id")
 """What a listener's ``query`` may filter on."""
 
 ORDER_RECEIVED = "order.received"
-CANCELLATION_REQUESTED = "order.cancellation_requested"
 JEOPARDY_KINDS = ("construction.sla_jeopardy", "construction.sla_breached")
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 
 @dataclass(frozen=True)
 class OrderSnapshot:
-    """What an event tells of its order, as the order is in the event's transaction."""
+    """What an event tells of its order, as the order is in the event's transaction;
+    ``cancelling``, ``waiting`` and ``partly_done`` refine its state
+    (:func:`workorders.tmf641.mapping.state_of`)."""
 
     id: str
     external_id: str
     status: OrderStatus
     reason: str | None
+    cancelling: bool = False
+    waiting: bool = False
+    partly_done: bool = False
 
     @property
     def state(self) -> str:
-        return STATE[self.status]
+        return state_of(
+            self.status,
+            cancelling=self.cancelling,
+            waiting=self.waiting,
+            partly_done=self.partly_done,
+        )
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from models.api import Address, BroadbandDemand, Customer, InstallationWindow, OrderCreateRequest
-from models.enums import Channel, OrderStatus, SlaState, SubTaskKind
+from models.enums import Channel, JobState, OrderStatus, SlaState, SubTaskKind, SubTaskStatus
 from models.tables import OrderEvent, SubTask, WorkOrder
 from workorders.tmf641.models import Place, ServiceOrderCreate
 
@@ -26,7 +26,68 @@ STATE: dict[OrderStatus, str] = {
     OrderStatus.FAILED: "failed",
     OrderStatus.CANCELLED: "cancelled",
 }
-"""Our status as the ServiceOrder ``state``; every :class:`OrderStatus` has one."""
+"""Our status as the ServiceOrder ``state``; every :class:`OrderStatus` has one.
+:func:`state_of` refines it with what the status alone does not say."""
+
+CANCELLATION_REQUESTED = "order.cancellation_requested"
+"""The timeline line of a cancellation accepted (``workorders.store.base`` writes it)."""
+
+
+def state_of(status: OrderStatus, *, cancelling: bool, waiting: bool, partly_done: bool) -> str:
+    """The ServiceOrder ``state`` of an order (docs/tmf641.md, "States").
+
+    Args:
+        status: the order's status.
+        cancelling: its cancellation was accepted (``pendingCancellation`` until the
+            order is cancelled).
+        waiting: its installation waits, with nothing wrong, for a technician of the
+            region with room or for the customer (:func:`construction_waits`):
+            ``pending`` while it is otherwise in progress.
+        partly_done: a sub-task succeeded: a failed order is ``partial``.
+    """
+    if cancelling and not status.is_final:
+        return "pendingCancellation"
+    if status is OrderStatus.FAILED and partly_done:
+        return "partial"
+    if status is OrderStatus.IN_PROGRESS and waiting:
+        return "pending"
+    return STATE[status]
+
+
+STATES = frozenset(
+    state_of(s, cancelling=c, waiting=w, partly_done=p)
+    for s in OrderStatus
+    for c in (False, True)
+    for w in (False, True)
+    for p in (False, True)
+)
+"""Every ``state`` an order of ours can be in."""
+
+
+def construction_waits(task: SubTask) -> bool:
+    """Whether the installation job waits for someone outside the order's own work:
+    queued for a technician of the region with room, or rescheduled after the
+    customer was absent or denied access (a visit after the first, assigned to its
+    technician, who has not accepted it yet: the visit is to be agreed with the
+    customer). ``workorders.store.outbox`` asks the same in SQL."""
+    return (
+        task.kind is SubTaskKind.CONSTRUCTION
+        and task.status is SubTaskStatus.IN_PROGRESS
+        and (task.queued_at is not None or (task.job_state is JobState.ASSIGNED and task.visit > 1))
+    )
+
+
+def service_order_state(
+    order: WorkOrder, sub_tasks: Sequence[SubTask], events: Sequence[OrderEvent]
+) -> str:
+    """The ServiceOrder ``state`` of a work order, from its sub-tasks and timeline."""
+    return state_of(
+        order.status,
+        cancelling=any(e.kind == CANCELLATION_REQUESTED for e in events),
+        waiting=any(construction_waits(t) for t in sub_tasks),
+        partly_done=any(t.status is SubTaskStatus.SUCCEEDED for t in sub_tasks),
+    )
+
 
 CHARACTERISTICS = ("serviceType", "downloadMbps", "uploadMbps", "customerPhone", "customerEmail")
 
@@ -156,7 +217,8 @@ def to_service_order(
 
     Args:
         order: the work order.
-        sub_tasks: its sub-tasks (construction's SLA state becomes a ``jeopardyAlert``).
+        sub_tasks: its sub-tasks (construction's SLA state becomes a ``jeopardyAlert``;
+            they and the timeline refine the state, :func:`service_order_state`).
         events: its timeline (``construction.*`` events become ``milestone`` entries).
         href: the ServiceOrder's own address.
     """
@@ -171,7 +233,7 @@ def to_service_order(
             {"name": "customerEmail", "valueType": "string", "value": order.customer_email}
         )
     place = place_of(order)
-    state = STATE[order.status]
+    state = service_order_state(order, sub_tasks, events)
     body: dict[str, Any] = {
         "id": order.id,
         "href": href,
