@@ -114,8 +114,11 @@ class Grid:
 
     def slot_at(self, start: datetime) -> Slot | None:
         """The slot starting at ``start`` (any time zone), if the grid has one."""
-        local = start.astimezone(self.zone)
-        return next((s for s in self.day_slots(local.date()) if s.start == local), None)
+        try:
+            local = start.astimezone(self.zone)
+            return next((s for s in self.day_slots(local.date()) if s.start == local), None)
+        except OverflowError:  # past the end of the calendar in the operator's zone
+            return None
 
 
 @dataclass(frozen=True)

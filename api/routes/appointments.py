@@ -99,7 +99,8 @@ async def search_slots(
         except UnknownRegion as e:
             raise ProblemError(422, "Address not served", str(e)) from None
     grid, now = calendar.grid, utcnow()
-    first = first_day or now.astimezone(grid.zone).date()
+    today = now.astimezone(grid.zone).date()
+    first = max(first_day or today, today)  # a day gone by has no slot to book
     last_bookable = (now + timedelta(days=calendar.horizon_days)).astimezone(grid.zone).date()
     if first > last_bookable:
         raise ProblemError(

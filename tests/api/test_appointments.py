@@ -180,3 +180,34 @@ async def test_an_absent_customer_gets_the_technicians_next_free_slot(
     assert kinds.count("appointment.booked") == 2 and booked_again > kinds.index(
         "appointment.booked"
     )
+
+
+async def test_searches_and_bookings_out_of_range_are_422_not_500(system: System) -> None:
+    desk = system.auth(Role.FRONT_DESK, "desk-1")
+    for params in (
+        {"postcode": "10115", "days": 0},
+        {"postcode": "10115", "days": 15},
+        {"postcode": "10115", "from": "9999-12-31"},
+        {"postcode": "10115", "from": "tomorrow"},
+        {"country": "cn", "postcode": "100080"},
+        {"days": 3},  # no address
+        {"country": "CN", "district": "密云区", "postcode": "101500"},  # no region covers it
+    ):
+        found = await system.http.get("/appointments/slots", params=params, headers=desk)
+        assert found.status_code == 422, (params, found.text)
+    old = await system.http.get(
+        "/appointments/slots", params={"postcode": "10115", "from": "0001-01-01"}, headers=desk
+    )
+    assert old.status_code == 200  # searched from today: days gone by have nothing
+    now = datetime.now(BEIJING)
+    assert all(datetime.fromisoformat(s["id"]) > now for s in old.json()["availableTimeSlot"])
+    unknown = await system.http.get(
+        "/appointments/slots", params={"order_id": str(uuid.uuid4())}, headers=desk
+    )
+    assert unknown.status_code == 404
+    order = await create(system)
+    for start in ("9999-12-31T23:00:00+00:00", "0001-01-01T00:00:00+14:00", "2026-13-01T10:00"):
+        refused = await system.http.put(
+            f"/orders/{order['id']}/appointment", json={"start": start}, headers=desk
+        )
+        assert refused.status_code == 422, (start, refused.text)
