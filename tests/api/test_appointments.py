@@ -184,7 +184,7 @@ async def test_an_absent_customer_gets_the_technicians_next_free_slot(
 
 async def test_searches_and_bookings_out_of_range_are_422_not_500(system: System) -> None:
     desk = system.auth(Role.FRONT_DESK, "desk-1")
-    for params in (
+    cases: list[dict[str, str | int]] = [
         {"postcode": "10115", "days": 0},
         {"postcode": "10115", "days": 15},
         {"postcode": "10115", "from": "9999-12-31"},
@@ -192,7 +192,8 @@ async def test_searches_and_bookings_out_of_range_are_422_not_500(system: System
         {"country": "cn", "postcode": "100080"},
         {"days": 3},  # no address
         {"country": "CN", "district": "密云区", "postcode": "101500"},  # no region covers it
-    ):
+    ]
+    for params in cases:
         found = await system.http.get("/appointments/slots", params=params, headers=desk)
         assert found.status_code == 422, (params, found.text)
     old = await system.http.get(
