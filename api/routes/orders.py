@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 from api import ordering
 from api.access import order_or_404, technicians_own
 from api.deps import AttemptsDep, CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import CURSOR_PATTERN, decode_cursor, encode_cursor
 from api.security import (
     CurrentPrincipal,
     FrontDeskOrOperations,
@@ -200,11 +200,7 @@ async def create_order(
     return to_response(order, await orders.get_sub_tasks(order.id))
 
 
-@router.get(
-    "",
-    response_model=OrderPage,
-    responses={400: {"description": "A cursor that is not one this API gave."}},
-)
+@router.get("", response_model=OrderPage)
 async def list_orders(
     orders: OrdersDep,
     _: FrontDeskOrOperations,
@@ -222,7 +218,8 @@ async def list_orders(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="`next_cursor` of the page before.")
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="`next_cursor` of the page before."),
     ] = None,
 ) -> OrderPage:
     """Work orders, newest first, a page at a time (front desk, operations)."""

@@ -317,10 +317,6 @@ async def test_cursor_pages_list_every_order_once(system: System) -> None:
     assert expected <= set(ids)
     keys = [(o["created_at"], o["id"]) for o in seen]
     assert keys == sorted(keys, reverse=True)
-    for cursor in ("garbage", "e30", "WyJub3QtYS1kYXRlIiwxXQ"):
-        bad = await system.http.get("/orders", params={"cursor": cursor})
-        assert bad.status_code == 400, cursor
-        assert bad.json()["code"] == "BAD_CURSOR"
 
 
 async def test_received_order_without_workflow_is_resumed(system: System) -> None:
