@@ -68,8 +68,6 @@ async def test_a_405_allows_every_method_of_the_path(
 ) -> None:
     """Each method of a path is a route of its own: the ``Allow`` of a 405 names them
     all, not only those of the first route that matched the path."""
-    response = await bare.http.request(
-        "OPTIONS", path, headers=bare.auth(Role.OPERATIONS, "ops")
-    )
+    response = await bare.http.request("OPTIONS", path, headers=bare.auth(Role.OPERATIONS, "ops"))
     assert response.status_code == 405, response.text
     assert response.headers["allow"] == allowed
