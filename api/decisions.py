@@ -61,7 +61,10 @@ async def report_construction(
         technician_id = principal.subject
     elif technician_id is None:
         raise ProblemError(
-            422, "Invalid request", "operations must name the technician: technician_id"
+            422,
+            "Invalid request",
+            "operations must name the technician: technician_id",
+            code="TECHNICIAN_NOT_NAMED",
         )
     try:
         recorded = await reports.record_report(

@@ -119,10 +119,12 @@ async def import_file(
         raise ProblemError(
             415, "Unsupported file", f"send {' or '.join(MEDIA_TYPES)}", code="UNSUPPORTED_FILE"
         ) from None
+    body = await request.body()
     try:
-        text = (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProblemError(422, "Invalid file", "the file is not UTF-8 text") from None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = body.count(b"\n", 0, e.start) + 1
+        raise _refused("Invalid file", [RowError(line, None, "the file is not UTF-8 text")]) from None
     try:
         rows = read_rows(kind, fmt, text)
         valid = validate(kind, rows, regions={r.code for r in regions})
