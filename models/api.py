@@ -37,7 +37,13 @@ from models.enums import (
     SubTaskStatus,
 )
 from workorders.config import get_settings
-from workorders.reference import ADDRESS_FIELDS, UnknownCountry, load_address_formats
+from workorders.reference import (
+    ADDRESS_FIELDS,
+    NoProfile,
+    UnknownCountry,
+    load_address_formats,
+    load_catalog,
+)
 
 _NUMBER = re.compile(r"^\s*[-+]?[0-9]+(\.[0-9]*)?\s*$")
 
@@ -253,11 +259,58 @@ class InstallationWindow(_Strict):
         return self
 
 
+def _offers(schema: dict[str, Any]) -> None:
+    """The document's part of :meth:`workorders.reference.Catalog.profile_for`: for each
+    service, a bandwidth some profile of it offers (the shipped catalog)."""
+    catalog = load_catalog()
+    rules = []
+    for service in ServiceType:
+        profiles = [p for p in catalog.profiles.values() if p.service_type == service]
+        offers = [
+            {
+                "properties": {
+                    "download_mbps": {"maximum": p.download_mbps},
+                    "upload_mbps": {"maximum": p.upload_mbps},
+                }
+            }
+            for p in profiles
+        ]
+        rules.append(
+            {
+                "if": {"properties": {"service_type": {"const": service.value}}},
+                "then": {"anyOf": offers} if offers else False,
+            }
+        )
+    schema["allOf"] = rules
+    schema["description"] = "A bandwidth a profile of the service offers (the catalog)."
+
+
 class BroadbandDemand(_Strict):
+    model_config = ConfigDict(json_schema_extra=_offers)
+
     service_type: ServiceType = Field(examples=["FTTH"])
     download_mbps: Mbps = Field(examples=[300])
     upload_mbps: Mbps = Field(examples=[100])
     installation_window: InstallationWindow | None = None
+
+    @model_validator(mode="after")
+    def _offered(self) -> Self:
+        catalog = load_catalog()
+        try:
+            catalog.profile_for(self.service_type, self.download_mbps, self.upload_mbps)
+        except NoProfile:
+            offered = [p for p in catalog.profiles.values() if p.service_type == self.service_type]
+            best = max(offered, key=lambda p: p.download_mbps)
+            raise PydanticCustomError(
+                "bandwidth_not_offered",
+                "{service} offers at most {download}/{upload} Mbps",
+                {
+                    "service": self.service_type.value,
+                    "download": best.download_mbps,
+                    "upload": best.upload_mbps,
+                },
+            ) from None
+        return self
 
 
 class OrderCreateRequest(_Strict):

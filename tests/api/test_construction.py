@@ -79,6 +79,7 @@ async def test_technician_input_is_checked(system: System) -> None:
     ).status_code == 404
     unknown_region = await system.http.patch("/technicians/tech-north-1", json={"regions": ["x"]})
     assert unknown_region.status_code == 422
+    assert unknown_region.json()["code"] == "UNKNOWN_REGION"
 
 
 async def test_declined_job_is_reassigned(system: System) -> None:

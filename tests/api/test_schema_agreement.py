@@ -54,6 +54,12 @@ def with_address(**changes: Any) -> dict[str, Any]:
     return body
 
 
+def with_demand(service: str, down: int, up: int) -> dict[str, Any]:
+    body = order_request()
+    body["demand"] = {"service_type": service, "download_mbps": down, "upload_mbps": up}
+    return body
+
+
 def with_email(email: str) -> dict[str, Any]:
     body = order_request()
     body["customer"]["email"] = email
@@ -128,6 +134,11 @@ CASES: list[tuple[str, type[BaseModel], Any, bool]] = [
     ),
     ("job limit 0", TechnicianUpdateRequest, {"max_open_jobs": 0}, False),
     ("job limit 50.0", TechnicianUpdateRequest, {"max_open_jobs": 50.0}, True),
+    # a bandwidth some profile of the service offers
+    ("FTTH 1000/500", OrderCreateRequest, with_demand("FTTH", 1000, 500), True),
+    ("FTTH 1000/501", OrderCreateRequest, with_demand("FTTH", 1000, 501), False),
+    ("VDSL 100/40", OrderCreateRequest, with_demand("VDSL", 100, 40), True),
+    ("VDSL 300/40", OrderCreateRequest, with_demand("VDSL", 300, 40), False),
     # region codes are codes
     ("region ''", TechnicianUpdateRequest, {"regions": [""]}, False),
     ("region 'North'", TechnicianUpdateRequest, {"regions": ["North"]}, False),
@@ -141,7 +152,12 @@ CASES: list[tuple[str, type[BaseModel], Any, bool]] = [
     # an address as its country writes it
     ("a DE address", OrderCreateRequest, with_address(), True),
     ("a CN postcode in DE", OrderCreateRequest, with_address(postcode="100080"), False),
-    ("a DE postcode in CN", OrderCreateRequest, with_address(**{**BEIJING, "postcode": "10115"}), False),
+    (
+        "a DE postcode in CN",
+        OrderCreateRequest,
+        with_address(**{**BEIJING, "postcode": "10115"}),
+        False,
+    ),
     ("a CN address", OrderCreateRequest, with_address(**BEIJING, unit=...), True),
     (
         "a CN address without district",
