@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 from api import ordering
 from api.access import order_or_404, technicians_own
 from api.deps import AttemptsDep, CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep
+from api.openapi import refusals
 from api.pagination import CURSOR_PATTERN, decode_cursor, encode_cursor
 from api.security import (
     CurrentPrincipal,
@@ -151,7 +152,9 @@ def address_of(order: object) -> Address:
             " order with different details."
         },
         422: {
-            "description": "Invalid order, or an address or bandwidth the operator cannot serve."
+            "description": "Invalid order (its address as its country writes them, a"
+            " bandwidth the catalog offers).",
+            **refusals("ADDRESS_NOT_COVERED", "window_order"),
         },
     },
 )

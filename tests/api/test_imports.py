@@ -123,7 +123,7 @@ async def test_a_file_that_is_not_utf8_is_a_422(bare: BareApi) -> None:
 
 @pytest.mark.parametrize("kind", ["regions", "technicians", "inventory"])
 @pytest.mark.parametrize(
-    "text", ["\r", "id,name\r", "\u2028a\ra\"", "id,region\n1,\"x\ry\n", "\x85id\"]\r\x85"]
+    "text", ["\r", "id,name\r", '\u2028a\ra"', 'id,region\n1,"x\ry\n', '\x85id"]\r\x85']
 )
 async def test_a_file_of_odd_line_ends_is_a_422_naming_the_line(
     bare: BareApi, kind: str, text: str

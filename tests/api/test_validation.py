@@ -198,3 +198,12 @@ async def test_edited_data_that_fits_passes_on_to_the_order(bare: BareApi) -> No
         headers=bare.auth(Role.OPERATIONS, "ops"),
     )
     assert response.status_code == 404  # valid: the next thing is to find the order
+
+
+async def test_a_tmf641_offset_past_any_database_integer_is_a_400(bare: BareApi) -> None:
+    response = await bare.http.get(
+        "/tmf-api/serviceOrdering/v4/serviceOrder",
+        params={"offset": str(2**111)},
+        headers=bare.auth(Role.OPERATIONS, "ops"),
+    )
+    assert response.status_code == 400, response.text  # was a 500: SQLite's int overflowed
