@@ -30,6 +30,8 @@ REFUSALS = {
     "ADDRESS_NOT_COVERED": "an address no region of the database covers (the imported regions)",
     "TECHNICIAN_NOT_NAMED": "operations reporting without naming the technician: a"
     " technician's own token names them, and the document cannot say who asks",
+    "UNKNOWN_TECHNICIAN": "a technician the database has not (technicians are added while"
+    " the system runs)",
     "IMPORT_REFUSED": "a file whose rows are wrong, or that would change what is in use: the"
     " document says a file, not its columns, nor what the database holds",
     "window_order": "an installation window that ends before it starts: JSON Schema cannot"

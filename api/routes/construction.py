@@ -83,7 +83,8 @@ async def report_construction(
     response_model=ConstructionStateResponse,
     tags=["operations"],
     responses={
-        404: {"description": "No such order or technician."},
+        404: {"description": "No such order."},
+        422: {"description": "Invalid decision.", **refusals("UNKNOWN_TECHNICIAN")},
         409: {
             "description": "The technician cannot take the job (inactive, another region, "
             "no skill, fully booked, has it already), or construction has ended."
