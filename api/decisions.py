@@ -61,7 +61,10 @@ async def report_construction(
         technician_id = principal.subject
     elif technician_id is None:
         raise ProblemError(
-            422, "Invalid request", "operations must name the technician: technician_id"
+            422,
+            "Invalid request",
+            "operations must name the technician: technician_id",
+            code="TECHNICIAN_NOT_NAMED",
         )
     try:
         recorded = await reports.record_report(
@@ -100,13 +103,15 @@ async def operate_construction(
     installation up; returns construction as the workflow holds it then.
 
     Raises:
-        ProblemError: 404 no such order or technician, 409 the technician cannot take
-            the job or construction has ended.
+        ProblemError: 404 no such order, 422 no such technician, 409 the technician
+            cannot take the job or construction has ended.
     """
     order = await order_or_404(orders, order_id)
     technician_id = operation.technician_id
     if technician_id and await technicians.get_technician(technician_id) is None:
-        raise ProblemError(404, "Technician not found", f"no technician {technician_id}")
+        raise ProblemError(
+            422, "Unknown technician", f"no technician {technician_id}", code="UNKNOWN_TECHNICIAN"
+        )
     view: ConstructionView = await update_workflow(
         temporal, order, WorkOrderWorkflow.operate_construction, operation
     )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger("workorders.api")
@@ -132,8 +133,29 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "Invalid request", "the request does not fit the schema", errors=errors)
 
 
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods some route answers at the request's path, for a 405's ``Allow``.
+
+    FastAPI makes a route of each method of a path, and the 405 of a method none has
+    names only the methods of the first route that matched the path; this asks every
+    route of the app about every method instead.
+    """
+    allowed = []
+    for method in METHODS:
+        scope = {**request.scope, "method": method}
+        scope = {k: scope[k] for k in ("type", "path", "root_path", "method", "app")}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        exc.headers = {**(exc.headers or {}), "Allow": allowed_methods(request)}
     if _is_tmf(request) and exc.status_code < 500:
         response = tmf_error(exc.status_code, str(exc.status_code), str(exc.detail))
         response.headers.update(exc.headers or {})

@@ -97,8 +97,14 @@ async def create_order(
         profile = catalog.profile_for(
             request.demand.service_type, request.demand.download_mbps, request.demand.upload_mbps
         )
-    except (UnknownRegion, NoProfile) as e:
-        raise ProblemError(422, "Order cannot be served", str(e)) from None
+    except UnknownRegion as e:
+        raise ProblemError(
+            422, "Order cannot be served", str(e), code="ADDRESS_NOT_COVERED"
+        ) from None
+    except NoProfile as e:
+        raise ProblemError(
+            422, "Order cannot be served", str(e), code="BANDWIDTH_NOT_OFFERED"
+        ) from None
 
     order_id = str(uuid.uuid4())
     then = None

@@ -18,7 +18,9 @@ from workorders.wake import Wake, offer_room
 def known_regions(regions: Regions, codes: list[str] | None) -> None:
     unknown = sorted(set(codes or []) - {r.code for r in regions})
     if unknown:
-        raise ProblemError(422, "Unknown region", f"no region {', '.join(unknown)}")
+        raise ProblemError(
+            422, "Unknown region", f"no region {', '.join(unknown)}", code="UNKNOWN_REGION"
+        )
 
 
 async def offer_queued_jobs(

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -15,8 +16,10 @@ from pydantic import (
     EmailStr,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -36,7 +39,13 @@ from models.enums import (
 )
 from workorders.appointments import WorkingHours
 from workorders.config import get_settings
-from workorders.reference import ADDRESS_FIELDS, UnknownCountry, load_address_formats
+from workorders.reference import (
+    ADDRESS_FIELDS,
+    NoProfile,
+    UnknownCountry,
+    load_address_formats,
+    load_catalog,
+)
 
 _NUMBER = re.compile(r"^\s*[-+]?[0-9]+(\.[0-9]*)?\s*$")
 
@@ -67,16 +76,87 @@ Instant = Annotated[AwareDatetime, BeforeValidator(_written_out), AfterValidator
 """An ISO 8601 date and time with a time zone, representable in UTC."""
 
 
+def _integral(value: Any) -> Any:
+    """JSON has one kind of number: ``300.0`` is the integer 300, as JSON Schema's
+    ``integer`` says; a fraction, a boolean or a string stays refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+INTEGRAL = BeforeValidator(_integral)
+"""Makes a ``StrictInt`` a JSON integer: a number without a fraction (``300``,
+``300.0``, ``3e2``); not ``true``, not ``"300"``. It comes after the bounds, or the
+document loses them."""
+
+Mbps = Annotated[StrictInt, Field(ge=1, le=10_000), INTEGRAL]
+JobLimit = Annotated[StrictInt, Field(ge=1, le=50), INTEGRAL]
+
+
+def needs(field: str, value: str, needed: str) -> dict[str, Any]:
+    """The JSON Schema of a model validator's rule: ``field`` equal to ``value`` needs
+    ``needed`` (present, not null)."""
+    return {
+        "if": {"properties": {field: {"const": value}}, "required": [field]},
+        "then": {"properties": {needed: {"not": {"type": "null"}}}, "required": [needed]},
+    }
+
+
+WHITESPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+"""Unicode's White_Space characters, taken off both ends of every text a request sends."""
+VISIBLE = "[^" + "".join(f"\\u{ord(c):04x}" for c in WHITESPACE) + "]"
+"""A text with something besides :data:`WHITESPACE`: a ``pattern`` that JSON Schema's
+regular expressions and pydantic's read alike (the characters written out, not ``\\s``,
+which each engine reads its own way)."""
+CODE = r"^[a-z0-9][a-z0-9-]*$"
+"""A region's or a technician's id, as imported (:class:`workorders.importing.ImportRow`)."""
+
+RegionCode = Annotated[str, Field(min_length=1, max_length=50, pattern=CODE)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """A request's part: unknown fields refused; texts checked as sent (their lengths
+    and patterns, as the document says them), then kept without surrounding white
+    space."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _trimmed(self) -> Self:
+        for name, value in self:
+            if type(value) is str and value != value.strip(WHITESPACE):
+                setattr(self, name, value.strip(WHITESPACE))
+        return self
+
+
+_NOT_SPECIAL_USE = "|".join(sorted(SPECIAL_USE_DOMAIN_NAMES))
+Email = Annotated[
+    EmailStr,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "idn-email",
+            "maxLength": 254,
+            "pattern": rf'^[^"@]+@[^@\[\]]+\.(?!(?:{_NOT_SPECIAL_USE})$)[^.@]+$',
+            "description": "An address of RFC 6531 (international: 用户@例子.广告), as"
+            " email-validator takes it: no quoted local part, a domain with a dot, not a"
+            " special-use one (.test, .local, ...).",
+        }
+    ),
+]
+"""What the API takes as an email address is email-validator's: the document says it."""
 
 
 class Customer(_Strict):
-    name: str = Field(min_length=1, max_length=200, examples=["Wang Xiaoming"])
+    name: str = Field(min_length=1, max_length=200, pattern=VISIBLE, examples=["Wang Xiaoming"])
     phone: str = Field(
         pattern=r"^\+?[0-9][0-9 \-]{5,19}$", max_length=32, examples=["+86 138 0013 8000"]
     )
-    email: EmailStr | None = Field(default=None, examples=["wang@example.com"])
+    email: Email | None = Field(default=None, examples=["wang@example.com"])
 
 
 def _default_country() -> str:
@@ -88,9 +168,36 @@ def _part(max_length: int, example: str, *more: str) -> Any:
         default=None,
         min_length=1,
         max_length=max_length,
+        pattern=VISIBLE,
         validate_default=True,
         examples=[example, *more],
     )
+
+
+def _address_rules(schema: dict[str, Any]) -> None:
+    """The document's part of :meth:`Address._fits_country`: the served countries, and
+    for each the fields it requires, those it has not, its postcode's pattern (the
+    shipped formats; a left-out country is the operator's default)."""
+    formats = load_address_formats()
+    schema["properties"]["country"]["enum"] = formats.countries()
+    rules = []
+    for country in formats.countries():
+        form = formats.get(country)
+        named: dict[str, Any] = {"properties": {"country": {"const": country}}}
+        named["required"] = ["country"]
+        condition = named
+        if country == _default_country():
+            condition = {"anyOf": [named, {"not": {"required": ["country"]}}]}
+        then: dict[str, Any] = {
+            "required": form.required,
+            "properties": {
+                **{f: {"type": "string"} for f in form.required},
+                **{f: {"type": "null"} for f in ADDRESS_FIELDS if f not in form.fields},
+            },
+        }
+        then["properties"]["postcode"] = {"type": "string", "pattern": form.postcode_pattern}
+        rules.append({"if": condition, "then": then})
+    schema["allOf"] = rules
 
 
 class Address(_Strict):
@@ -98,6 +205,8 @@ class Address(_Strict):
     pattern, depend on its country (workorders/data/address_formats.toml): a Chinese
     one has province, city, district, street, house number and six-digit postcode,
     and may have building, unit and room."""
+
+    model_config = ConfigDict(json_schema_extra=_address_rules)
 
     country: str = Field(
         default_factory=_default_country,
@@ -152,11 +261,58 @@ class InstallationWindow(_Strict):
         return self
 
 
+def _offers(schema: dict[str, Any]) -> None:
+    """The document's part of :meth:`workorders.reference.Catalog.profile_for`: for each
+    service, a bandwidth some profile of it offers (the shipped catalog)."""
+    catalog = load_catalog()
+    rules = []
+    for service in ServiceType:
+        profiles = [p for p in catalog.profiles.values() if p.service_type == service]
+        offers = [
+            {
+                "properties": {
+                    "download_mbps": {"maximum": p.download_mbps},
+                    "upload_mbps": {"maximum": p.upload_mbps},
+                }
+            }
+            for p in profiles
+        ]
+        rules.append(
+            {
+                "if": {"properties": {"service_type": {"const": service.value}}},
+                "then": {"anyOf": offers} if offers else False,
+            }
+        )
+    schema["allOf"] = rules
+    schema["description"] = "A bandwidth a profile of the service offers (the catalog)."
+
+
 class BroadbandDemand(_Strict):
+    model_config = ConfigDict(json_schema_extra=_offers)
+
     service_type: ServiceType = Field(examples=["FTTH"])
-    download_mbps: StrictInt = Field(ge=1, le=10_000, examples=[300])
-    upload_mbps: StrictInt = Field(ge=1, le=10_000, examples=[100])
+    download_mbps: Mbps = Field(examples=[300])
+    upload_mbps: Mbps = Field(examples=[100])
     installation_window: InstallationWindow | None = None
+
+    @model_validator(mode="after")
+    def _offered(self) -> Self:
+        catalog = load_catalog()
+        try:
+            catalog.profile_for(self.service_type, self.download_mbps, self.upload_mbps)
+        except NoProfile:
+            offered = [p for p in catalog.profiles.values() if p.service_type == self.service_type]
+            best = max(offered, key=lambda p: p.download_mbps)
+            raise PydanticCustomError(
+                "bandwidth_not_offered",
+                "{service} offers at most {download}/{upload} Mbps",
+                {
+                    "service": self.service_type.value,
+                    "download": best.download_mbps,
+                    "upload": best.upload_mbps,
+                },
+            ) from None
+        return self
 
 
 class AppointmentRequest(_Strict):
@@ -243,7 +399,9 @@ class OrderPage(BaseModel):
 class OrderCancelRequest(_Strict):
     """Why the order is cancelled; kept in its timeline with who cancelled it."""
 
-    reason: str = Field(min_length=1, max_length=500, examples=["the customer moved away"])
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=VISIBLE, examples=["the customer moved away"]
+    )
 
 
 class AttemptResponse(BaseModel):
@@ -272,18 +430,32 @@ class OrderHistoryResponse(BaseModel):
     events: list[EventResponse]
 
 
+REPORTABLE = [s.value for s in JobState if s is not JobState.ASSIGNED]
+"""The states a report may give: a job is assigned by the system, never reported so."""
+
+
 class ConstructionReportRequest(_Strict):
     """A technician's report on their installation job."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                needs("state", JobState.COMPLETED, "ont_serial"),
+                needs("state", JobState.CANNOT_COMPLETE, "reason_code"),
+            ]
+        }
+    )
 
     technician_id: str | None = Field(
         default=None,
         min_length=1,
         max_length=50,
+        pattern=CODE,
         examples=["tech-north-1"],
         description="The reporting technician; a technician's own token implies it. "
         "Operations reporting on a technician's behalf must name them.",
     )
-    state: JobState = Field(
+    state: Annotated[JobState, WithJsonSchema({"type": "string", "enum": REPORTABLE})] = Field(
         examples=["on_site"],
         description="accepted, en_route, on_site, completed or cannot_complete.",
     )
@@ -321,11 +493,16 @@ Skill = Literal["fibre", "copper"]
 
 
 class TechnicianBase(_Strict):
-    name: str = Field(min_length=1, max_length=200, examples=["Li Wei"])
-    regions: list[str] = Field(min_length=1, examples=[["north"]])
+    name: str = Field(min_length=1, max_length=200, pattern=VISIBLE, examples=["Li Wei"])
+    regions: list[RegionCode] = Field(
+        min_length=1,
+        examples=[["north"]],
+        description="Region codes; one the database has not (`workorders import regions`)"
+        " is a 422 UNKNOWN_REGION.",
+    )
     skills: list[Skill] = Field(min_length=1, examples=[["fibre", "copper"]])
     active: StrictBool = True
-    max_open_jobs: StrictInt = Field(default=4, ge=1, le=50)
+    max_open_jobs: JobLimit = 4
     working_hours: WorkingHours | None = Field(
         default=None,
         description="Their working week in the operator's time zone; null: Monday to"
@@ -334,20 +511,20 @@ class TechnicianBase(_Strict):
 
 
 class TechnicianCreateRequest(TechnicianBase):
-    id: str = Field(
-        min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9-]*$", examples=["tech-north-4"]
-    )
+    id: str = Field(min_length=1, max_length=50, pattern=CODE, examples=["tech-north-4"])
 
 
 class TechnicianUpdateRequest(_Strict):
     """The fields to change (left out or null: unchanged); ``active: false`` deactivates
     the technician (their open jobs stay theirs until done or reassigned)."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    regions: list[str] | None = Field(default=None, min_length=1)
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=VISIBLE)
+    regions: list[RegionCode] | None = Field(
+        default=None, min_length=1, description="As a new technician's."
+    )
     skills: list[Skill] | None = Field(default=None, min_length=1)
     active: StrictBool | None = None
-    max_open_jobs: StrictInt | None = Field(default=None, ge=1, le=50)
+    max_open_jobs: JobLimit | None = None
     working_hours: WorkingHours | None = None
 
 
@@ -359,12 +536,21 @@ class TechnicianResponse(TechnicianBase):
 class ConstructionOperationRequest(_Strict):
     """An operator's decision on an order's construction job."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                needs("action", "assign", "technician_id"),
+                needs("action", "fail", "reason"),
+            ]
+        }
+    )
+
     action: Literal["assign", "fail"] = Field(
         description="assign: give the job to technician_id (also to reassign it); "
         "fail: give the installation up, with a reason."
     )
-    technician_id: str | None = Field(default=None, min_length=1, max_length=50)
-    reason: str | None = Field(default=None, min_length=1, max_length=1000)
+    technician_id: str | None = Field(default=None, min_length=1, max_length=50, pattern=CODE)
+    reason: str | None = Field(default=None, min_length=1, max_length=1000, pattern=VISIBLE)
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
@@ -384,7 +570,7 @@ class ConstructionOperationRequest(_Strict):
 
 
 _Id = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-_Port = Annotated[StrictInt, Field(ge=1, le=128)]
+_Port = Annotated[StrictInt, Field(ge=1, le=128), INTEGRAL]
 
 
 class ActivationDataEdit(_Strict):
@@ -394,7 +580,7 @@ class ActivationDataEdit(_Strict):
     olt_id: _Id = Field(examples=["olt-north-02"])
     pon_port: _Port = Field(examples=[3])
     ont_id: _Port = Field(description="The customer's terminal on the port.", examples=[7])
-    vlan: StrictInt = Field(ge=2, le=4094, examples=[150])
+    vlan: Annotated[StrictInt, Field(ge=2, le=4094), INTEGRAL] = Field(examples=[150])
     profile: _Id = Field(examples=["FTTH_300_100"])
     nms_profile_name: _Id = Field(examples=["FTTH_300_100"])
 
@@ -408,20 +594,31 @@ class QualityCheckDataEdit(_Strict):
     ont_id: _Port
     profile: _Id
     test_server: _Id = Field(examples=["speedtest-north-1"])
-    expected_download_mbps: StrictInt = Field(ge=1, le=10_000)
-    expected_upload_mbps: StrictInt = Field(ge=1, le=10_000)
-    min_speed_ratio: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
-    max_latency_ms: float = Field(default=20.0, gt=0, le=10_000, allow_inf_nan=False)
-    max_jitter_ms: float = Field(default=5.0, gt=0, le=10_000, allow_inf_nan=False)
-    max_loss_pct: float = Field(default=0.5, ge=0, le=100, allow_inf_nan=False)
+    expected_download_mbps: Mbps
+    expected_upload_mbps: Mbps
+    min_speed_ratio: StrictFloat = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
+    max_latency_ms: StrictFloat = Field(default=20.0, gt=0, le=10_000, allow_inf_nan=False)
+    max_jitter_ms: StrictFloat = Field(default=5.0, gt=0, le=10_000, allow_inf_nan=False)
+    max_loss_pct: StrictFloat = Field(default=0.5, ge=0, le=100, allow_inf_nan=False)
 
 
 class _NetworkOperation(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                needs("action", "abort", "reason"),
+                {
+                    "if": {"properties": {"action": {"const": "abort"}}, "required": ["action"]},
+                    "then": {"properties": {"data": {"type": "null"}}},
+                },
+            ]
+        }
+    )
     action: Literal["retry", "abort"] = Field(
         description="retry: run the sub-task again, with `data` if given (else with data "
         "planned anew from the history); abort: give it up, with a reason."
     )
-    reason: str | None = Field(default=None, min_length=1, max_length=1000)
+    reason: str | None = Field(default=None, min_length=1, max_length=1000, pattern=VISIBLE)
 
     @model_validator(mode="after")
     def _complete(self) -> Self:

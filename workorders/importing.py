@@ -238,14 +238,16 @@ def read_rows(kind: ImportKind, fmt: FileFormat, text: str) -> list[tuple[int, d
 
 
 def _csv_rows(text: str) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), skipinitialspace=True)
-    if not reader.fieldnames:
-        raise InvalidFile([RowError(1, None, "the file has no header line")])
-    header = [h.strip() for h in reader.fieldnames]
-    if len(set(header)) != len(header) or "" in header:
-        raise InvalidFile([RowError(1, None, "the header names a column twice or none")])
+    # newline="": the csv module reads line ends itself (a lone \r too), as its docs ask.
+    source = io.StringIO(text.lstrip("\ufeff"), newline="")
+    reader = csv.DictReader(source, skipinitialspace=True)
     rows: list[tuple[int, dict[str, Any]]] = []
     try:
+        if not reader.fieldnames:
+            raise InvalidFile([RowError(1, None, "the file has no header line")])
+        header = [h.strip() for h in reader.fieldnames]
+        if len(set(header)) != len(header) or "" in header:
+            raise InvalidFile([RowError(1, None, "the header names a column twice or none")])
         for raw in reader:
             line = reader.line_num
             if None in raw:
@@ -255,7 +257,7 @@ def _csv_rows(text: str) -> list[tuple[int, dict[str, Any]]]:
                 continue  # a blank line
             rows.append((line, {k: _cell(k, v) for k, v in cells.items() if v.strip() != ""}))
     except csv.Error as e:
-        raise InvalidFile([RowError(reader.line_num, None, f"not CSV: {e}")]) from None
+        raise InvalidFile([RowError(max(reader.line_num, 1), None, f"not CSV: {e}")]) from None
     return rows
 
 

@@ -325,6 +325,7 @@ FIELD_ERRORS: dict[str, dict[str, str]] = {
         "action_needs": "{action} 需要填写 {field}",
         "abort_takes_no_data": "中止时不带数据",
         "state_not_reportable": "技术员不能报告“已派单”",
+        "bandwidth_not_offered": "{service} 最高提供 {download}/{upload} Mbps",
     },
 }
 """Validation errors by their type, with their context (limits, a country's format):

@@ -79,23 +79,34 @@ ENCRYPTED_EXAMPLE = {  # PLAIN_EXAMPLE encrypted with the development key
 }
 
 
+_B64 = "[A-Za-z0-9+/_-]"
+BASE64 = rf"^(?:{_B64}{{4}})*(?:{_B64}{{2}}(?:==)?|{_B64}{{3}}=?)?$"
+"""Bytes in protobuf JSON: base64, standard or URL-safe, padded or not (what protobuf's
+parser takes; it also takes, and silently drops, characters that are none of these)."""
+Base64 = Annotated[str, Field(pattern=BASE64)]
+
+
 class PayloadJson(BaseModel):
-    """One ``temporal.api.common.v1.Payload`` in protobuf JSON."""
+    """One ``temporal.api.common.v1.Payload`` in protobuf JSON (inline: this system
+    keeps no payload outside, so ``externalPayloads`` is refused with every other
+    field)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
-    metadata: dict[str, str] = Field(
+    metadata: dict[str, Base64] = Field(
         default_factory=dict,
         description="Metadata values in base64, e.g. `encoding`.",
         examples=[{"encoding": "anNvbi9wbGFpbg=="}],
     )
-    data: str = Field(
+    data: Base64 = Field(
         default="", description="The payload's bytes in base64.", examples=["eyJhIjogMX0="]
     )
 
 
 class PayloadsJson(BaseModel):
     """``temporal.api.common.v1.Payloads`` in protobuf JSON."""
+
+    model_config = ConfigDict(extra="forbid")
 
     payloads: list[PayloadJson] = Field(default_factory=list)
 

@@ -16,6 +16,7 @@ from api.deps import (
     TemporalDep,
     WakeDep,
 )
+from api.openapi import refusals
 from api.security import Operations, require_roles
 from models.api import (
     ConstructionJobResponse,
@@ -37,8 +38,9 @@ router = APIRouter(prefix="/orders/{order_id}/construction", tags=["orders"])
         404: {"description": "No such order."},
         409: {"description": "A state the job cannot take, or the order has ended."},
         422: {
-            "description": "Completion without the terminal's serial, a refusal without a"
-            " reason code, or operations reporting without naming the technician."
+            "description": "Invalid report (completion needs the terminal's serial, a"
+            " refusal its reason code).",
+            **refusals("TECHNICIAN_NOT_NAMED"),
         },
     },
 )
@@ -81,7 +83,8 @@ async def report_construction(
     response_model=ConstructionStateResponse,
     tags=["operations"],
     responses={
-        404: {"description": "No such order or technician."},
+        404: {"description": "No such order."},
+        422: {"description": "Invalid decision.", **refusals("UNKNOWN_TECHNICIAN")},
         409: {
             "description": "The technician cannot take the job (inactive, another region, "
             "no skill, fully booked, has it already), or construction has ended."

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ImportsDep, RegionsDep
 from api.errors import FieldError, Problem, ProblemError
+from api.openapi import refusals
 from api.security import Operations
 from workorders.importing import (
     ImportKind,
@@ -96,6 +97,7 @@ def _refused(title: str, errors: list[RowError]) -> ProblemError:
             "description": "A row is invalid, a region would cover what another"
             " covers, a region in use would be removed, or an OLT change would lose"
             " lines it carries; nothing was changed.",
+            **refusals("IMPORT_REFUSED"),
         },
     },
 )
@@ -119,10 +121,14 @@ async def import_file(
         raise ProblemError(
             415, "Unsupported file", f"send {' or '.join(MEDIA_TYPES)}", code="UNSUPPORTED_FILE"
         ) from None
+    body = await request.body()
     try:
-        text = (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProblemError(422, "Invalid file", "the file is not UTF-8 text") from None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = body.count(b"\n", 0, e.start) + 1
+        raise _refused(
+            "Invalid file", [RowError(line, None, "the file is not UTF-8 text")]
+        ) from None
     try:
         rows = read_rows(kind, fmt, text)
         valid = validate(kind, rows, regions={r.code for r in regions})

@@ -18,7 +18,8 @@ from api.deps import (
     SettingsDep,
     TemporalDep,
 )
-from api.pagination import decode_cursor, encode_cursor
+from api.openapi import refusals
+from api.pagination import CURSOR_PATTERN, decode_cursor, encode_cursor
 from api.security import (
     CurrentPrincipal,
     FrontDeskOrOperations,
@@ -159,7 +160,9 @@ def address_of(order: object) -> Address:
             " order with different details, or the slot to book is taken."
         },
         422: {
-            "description": "Invalid order, or an address or bandwidth the operator cannot serve."
+            "description": "Invalid order (its address as its country writes them, a"
+            " bandwidth the catalog offers).",
+            **refusals("ADDRESS_NOT_COVERED", "window_order"),
         },
     },
 )
@@ -210,11 +213,7 @@ async def create_order(
     return to_response(order, await orders.get_sub_tasks(order.id))
 
 
-@router.get(
-    "",
-    response_model=OrderPage,
-    responses={400: {"description": "A cursor that is not one this API gave."}},
-)
+@router.get("", response_model=OrderPage)
 async def list_orders(
     orders: OrdersDep,
     _: FrontDeskOrOperations,
@@ -232,7 +231,8 @@ async def list_orders(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="`next_cursor` of the page before.")
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="`next_cursor` of the page before."),
     ] = None,
 ) -> OrderPage:
     """Work orders, newest first, a page at a time (front desk, operations)."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, status
 from api import staffing
 from api.deps import CatalogDep, RegionsDep, TechniciansDep, WakeDep
 from api.errors import ProblemError
+from api.openapi import refusals
 from api.security import Operations, TechnicianSelf
 from models.api import (
     Address,
@@ -44,7 +45,10 @@ async def list_technicians(
     "",
     response_model=TechnicianResponse,
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "The id is taken."}, 422: {"description": "Unknown region."}},
+    responses={
+        409: {"description": "The id is taken."},
+        422: {"description": "Invalid technician.", **refusals("UNKNOWN_REGION")},
+    },
 )
 async def add_technician(
     request: TechnicianCreateRequest,
@@ -64,7 +68,10 @@ async def add_technician(
 @router.patch(
     "/{technician_id}",
     response_model=TechnicianResponse,
-    responses={404: {"description": "No such technician."}},
+    responses={
+        404: {"description": "No such technician."},
+        422: {"description": "Invalid change.", **refusals("UNKNOWN_REGION")},
+    },
 )
 async def change_technician(
     technician_id: str,

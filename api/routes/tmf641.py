@@ -119,7 +119,7 @@ async def list_service_orders(
     orders: OrdersDep,
     _: FrontDeskOrOperations,
     fields: Annotated[str | None, Query(max_length=500)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     state: Annotated[str | None, Query(max_length=50)] = None,
     external_id: Annotated[str | None, Query(alias="externalId", max_length=100)] = None,

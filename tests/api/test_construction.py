@@ -79,6 +79,7 @@ async def test_technician_input_is_checked(system: System) -> None:
     ).status_code == 404
     unknown_region = await system.http.patch("/technicians/tech-north-1", json={"regions": ["x"]})
     assert unknown_region.status_code == 422
+    assert unknown_region.json()["code"] == "UNKNOWN_REGION"
 
 
 async def test_declined_job_is_reassigned(system: System) -> None:
@@ -141,7 +142,8 @@ async def test_operations_assign_by_hand_and_give_up(system: System) -> None:
     no_skill = await operate(system, order["id"], action="assign", technician_id="tech-north-3")
     assert no_skill.json()["code"] == "TECHNICIAN_UNAVAILABLE"
     unknown = await operate(system, order["id"], action="assign", technician_id="nobody")
-    assert unknown.status_code == 404
+    # the order is there: a technician the database has not is the body's fault
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "UNKNOWN_TECHNICIAN")
     incomplete = await operate(system, order["id"], action="assign")
     assert incomplete.status_code == 422
 

@@ -52,3 +52,22 @@ async def test_an_error_of_the_api_own_is_still_500(
     response = await bare.http.get("/orders", headers=bare.auth(Role.OPERATIONS, "ops"))
     assert response.status_code == 500
     assert "retry-after" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/orders", "GET, POST"),
+        ("/technicians", "GET, POST"),
+        ("/technicians/tech-north-1", "PATCH"),
+        ("/tmf-api/serviceOrdering/v4/serviceOrder", "GET, POST"),
+    ],
+)
+async def test_a_405_allows_every_method_of_the_path(
+    bare: BareApi, path: str, allowed: str
+) -> None:
+    """Each method of a path is a route of its own: the ``Allow`` of a 405 names them
+    all, not only those of the first route that matched the path."""
+    response = await bare.http.request("OPTIONS", path, headers=bare.auth(Role.OPERATIONS, "ops"))
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed

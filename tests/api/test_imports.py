@@ -117,6 +117,20 @@ async def test_a_file_that_is_not_utf8_is_a_422(bare: BareApi) -> None:
     )
     assert response.status_code == 422
     assert "UTF-8" in response.json()["detail"]
+    assert response.json()["code"] == "IMPORT_REFUSED"
+    assert [e["location"] for e in response.json()["errors"]] == [[2]]
+
+
+@pytest.mark.parametrize("kind", ["regions", "technicians", "inventory"])
+@pytest.mark.parametrize(
+    "text", ["\r", "id,name\r", '\u2028a\ra"', 'id,region\n1,"x\ry\n', '\x85id"]\r\x85']
+)
+async def test_a_file_of_odd_line_ends_is_a_422_naming_the_line(
+    bare: BareApi, kind: str, text: str
+) -> None:
+    refused = await post(bare, text, kind=kind, dry_run="true")
+    assert (refused["status"], refused["body"]["code"]) == (422, "IMPORT_REFUSED")
+    assert all(isinstance(e["location"][0], int) for e in refused["body"]["errors"])
 
 
 @pytest.mark.parametrize("role", [Role.FRONT_DESK, Role.TECHNICIAN])

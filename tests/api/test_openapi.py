@@ -1,6 +1,8 @@
 """The API against its own OpenAPI document: schemathesis sends generated requests, good
 and bad, to every operation of the real API (served by ``workorders api`` with a worker
-beside it) and checks that none gets a 5xx and that every answer fits the document."""
+beside it) and checks that none gets a 5xx and that every answer fits the document;
+then its command line runs every check it has (``--checks all``: every phase, the
+coverage phase's 405s and missing headers too), as schemathesis.toml configures it."""
 
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ from workorders.config import Settings
 BIN = Path(sys.executable).parent
 EXAMPLES = int(os.environ.get("WORKORDERS_SCHEMATHESIS_EXAMPLES", "25"))
 """Generated requests per operation (positive and negative each)."""
+ALL_CHECKS_EXAMPLES = int(os.environ.get("WORKORDERS_SCHEMATHESIS_ALL_EXAMPLES", "40"))
+"""Generated requests per operation of the all-checks run (about a minute here)."""
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository, where schemathesis.toml is."""
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +147,45 @@ def test_no_5xx_and_every_answer_fits_the_document(
             # Nothing of this operation can be made invalid (no parameters, no body).
             assert mode is GenerationMode.NEGATIVE, operation.label
     assert tried >= EXAMPLES  # the document has operations, and they were called
+
+
+def test_every_check_schemathesis_has_passes(
+    live_api: tuple[str, Settings], tmp_path: Path
+) -> None:
+    """``schemathesis run --checks all`` as an operator would run it (README), with its
+    configuration: zero failures, zero errors."""
+    url, settings_ = live_api
+    token = issue_token(settings_, Role.OPERATIONS, "probe")
+    run = subprocess.run(
+        [
+            str(BIN / "schemathesis"),
+            "--config-file",
+            str(ROOT / "schemathesis.toml"),
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "all",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            str(ALL_CHECKS_EXAMPLES),
+            "--seed",
+            "1",
+            "--workers",
+            "1",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    summary = [line for line in run.stdout.splitlines() if "generated" in line or "==" in line]
+    print("\n".join(summary))  # the figures, in the test's output
+    assert run.returncode == 0, run.stdout[-20_000:] + run.stderr[-5_000:]
+    assert "unique failures" not in run.stdout, run.stdout[-20_000:]

@@ -93,4 +93,5 @@ CONTEXT = {
     "address_field_foreign": {"country", "fields"},
     "postcode_format": {"country", "pattern", "example"},
     "action_needs": {"action", "field"},
+    "bandwidth_not_offered": {"service", "download", "upload"},
 }
