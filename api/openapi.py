@@ -36,6 +36,15 @@ REFUSALS = {
     " document says a file, not its columns, nor what the database holds",
     "window_order": "an installation window that ends before it starts: JSON Schema cannot"
     " compare two fields",
+    "working_hours_order": "a stretch of working hours that ends before it starts: JSON"
+    " Schema cannot compare two times",
+    "NO_SUCH_SLOT": "an instant no installation slot starts at: the grid is the operator's"
+    " settings (WORKORDERS_APPOINTMENT_*), in its time zone",
+    "SLOT_TOO_SOON": "a slot that starts too soon after now (WORKORDERS_APPOINTMENT_LEAD_MINUTES)",
+    "SLOT_TOO_FAR": "a slot further ahead than WORKORDERS_APPOINTMENT_HORIZON_DAYS",
+    "ADDRESS_NEEDED": "a slot search that names neither an order nor a district or postcode:"
+    " JSON Schema cannot require one of several query parameters",
+    "SEARCH_TOO_FAR": "a slot search from a day beyond the booking horizon",
 }
 """The 422s a request the document allows may get, by the problem's ``code`` (or its
 field errors' ``type``): what depends on the database or on who asks, or what JSON

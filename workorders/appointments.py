@@ -26,7 +26,7 @@ from workorders.config import Settings
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """The weekdays as working hours name them, Monday first (``date.weekday()``)."""
 
-_SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+_SPAN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
 
 
 def _span(value: str) -> str:
@@ -36,7 +36,7 @@ def _span(value: str) -> str:
             "working_hours_format", "write working hours as HH:MM-HH:MM, e.g. 08:00-18:00"
         )
     start, end = _minutes(value)
-    if end <= start or end > 24 * 60:
+    if end <= start:
         raise PydanticCustomError("working_hours_order", "working hours must end after they start")
     return value
 
@@ -53,7 +53,10 @@ def _minute_of_day(value: str) -> int:
 
 Span = Annotated[
     str,
-    Field(pattern=r"^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$", examples=["08:00-18:00"]),
+    Field(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        examples=["08:00-18:00"],
+    ),
     AfterValidator(_span),
 ]
 """A stretch of a working day, ``HH:MM-HH:MM`` (``24:00`` ends at midnight)."""

@@ -20,6 +20,7 @@ from api.deps import (
     TemporalDep,
 )
 from api.errors import ProblemError
+from api.openapi import refusals
 from api.ordering import bookable_slot
 from api.security import FrontDeskOrOperations
 from api.workflows import signal_report
@@ -53,7 +54,11 @@ def _not_found(e: OrderNotFound) -> ProblemError:
     response_model=SearchTimeSlotResponse,
     responses={
         404: {"description": "No such order."},
-        422: {"description": "No region covers the address, or the search is out of range."},
+        422: {
+            "description": "No region covers the address, none is named, or the search is"
+            " out of range.",
+            **refusals("ADDRESS_NOT_COVERED", "ADDRESS_NEEDED", "SEARCH_TOO_FAR"),
+        },
     },
 )
 async def search_slots(
@@ -90,14 +95,19 @@ async def search_slots(
     else:
         if district is None and postcode is None:
             raise ProblemError(
-                422, "Address needed", "give order_id, or the address's district or postcode"
+                422,
+                "Address needed",
+                "give order_id, or the address's district or postcode",
+                code="ADDRESS_NEEDED",
             )
         try:
             region = regions.for_address(
                 country or LEGACY_COUNTRY, postcode or "", district=district
             ).code
         except UnknownRegion as e:
-            raise ProblemError(422, "Address not served", str(e)) from None
+            raise ProblemError(
+                422, "Address not served", str(e), code="ADDRESS_NOT_COVERED"
+            ) from None
     grid, now = calendar.grid, utcnow()
     today = now.astimezone(grid.zone).date()
     first = max(first_day or today, today)  # a day gone by has no slot to book
@@ -107,6 +117,7 @@ async def search_slots(
             422,
             "Search too far ahead",
             f"slots can be booked up to {calendar.horizon_days} days ahead",
+            code="SEARCH_TOO_FAR",
         )
     days = min(days, (last_bookable - first).days + 1)
     found = await appointments.free_slots(
@@ -145,7 +156,10 @@ async def search_slots(
             "description": "The slot is taken, the order has ended, or its technician is"
             " on site already."
         },
-        422: {"description": "No slot starts then, or it is too soon or too far ahead."},
+        422: {
+            "description": "No slot starts then, or it is too soon or too far ahead.",
+            **refusals("NO_SUCH_SLOT", "SLOT_TOO_SOON", "SLOT_TOO_FAR"),
+        },
     },
 )
 async def book_appointment(

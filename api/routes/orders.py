@@ -162,7 +162,13 @@ def address_of(order: object) -> Address:
         422: {
             "description": "Invalid order (its address as its country writes them, a"
             " bandwidth the catalog offers).",
-            **refusals("ADDRESS_NOT_COVERED", "window_order"),
+            **refusals(
+                "ADDRESS_NOT_COVERED",
+                "window_order",
+                "NO_SUCH_SLOT",
+                "SLOT_TOO_SOON",
+                "SLOT_TOO_FAR",
+            ),
         },
     },
 )

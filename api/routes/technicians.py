@@ -47,7 +47,10 @@ async def list_technicians(
     status_code=status.HTTP_201_CREATED,
     responses={
         409: {"description": "The id is taken."},
-        422: {"description": "Invalid technician.", **refusals("UNKNOWN_REGION")},
+        422: {
+            "description": "Invalid technician.",
+            **refusals("UNKNOWN_REGION", "working_hours_order"),
+        },
     },
 )
 async def add_technician(
@@ -70,7 +73,10 @@ async def add_technician(
     response_model=TechnicianResponse,
     responses={
         404: {"description": "No such technician."},
-        422: {"description": "Invalid change.", **refusals("UNKNOWN_REGION")},
+        422: {
+            "description": "Invalid change.",
+            **refusals("UNKNOWN_REGION", "working_hours_order"),
+        },
     },
 )
 async def change_technician(
