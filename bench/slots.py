@@ -24,16 +24,14 @@ import contextlib
 import random
 import tempfile
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection, insert
 
+from bench.delivery import an_order
 from bench.stats import percentile, summary, verdict
-from models.enums import ServiceType
-from models.tables import Technician, WorkOrder, utcnow
-from workflows import workflow_id_for
+from models.tables import Technician, utcnow
 from workorders.appointments import WEEKDAYS, Calendar, WorkingHours
 from workorders.config import Settings
 from workorders.db import Database
@@ -56,25 +54,9 @@ def hours_for(rng: random.Random, first_day: date) -> WorkingHours:
 
 
 def order_row() -> dict[str, object]:
-    order_id = str(uuid.uuid4())
-    order = WorkOrder(
-        id=order_id,
-        external_reference=f"bench-{order_id}",
-        request_fingerprint="f" * 64,
-        customer_name="张伟",
-        customer_phone="+86 138 0013 8000",
-        country="CN",
-        city="北京市",
-        street="中关村大街",
-        house_number="27号",
-        postcode="100080",
-        service_type=ServiceType.FTTH,
-        download_mbps=300,
-        upload_mbps=100,
-        profile="FTTH_300_100",
-        region=REGION,
-        workflow_id=workflow_id_for(order_id),
-    )
+    """A stored order of the benchmark's region, as an insert's values."""
+    order = an_order()
+    order.region = REGION
     return {c.name: getattr(order, c.name) for c in ORDERS.columns}
 
 
