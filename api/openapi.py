@@ -34,6 +34,8 @@ REFUSALS = {
     " the system runs)",
     "IMPORT_REFUSED": "a file whose rows are wrong, or that would change what is in use: the"
     " document says a file, not its columns, nor what the database holds",
+    "nul_character": "a text holding U+0000, which PostgreSQL cannot store (every"
+    " operation that takes a body refuses it; JSON Schema's strings allow it)",
     "window_order": "an installation window that ends before it starts: JSON Schema cannot"
     " compare two fields",
     "working_hours_order": "a stretch of working hours that ends before it starts: JSON"

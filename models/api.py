@@ -37,6 +37,7 @@ from models.enums import (
     SubTaskKind,
     SubTaskStatus,
 )
+from models.text import refuse_nul
 from workorders.appointments import WorkingHours
 from workorders.config import get_settings
 from workorders.reference import (
@@ -124,6 +125,11 @@ class _Strict(BaseModel):
     space."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
     @model_validator(mode="after")
     def _trimmed(self) -> Self:

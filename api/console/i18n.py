@@ -320,6 +320,7 @@ FIELD_ERRORS: dict[str, dict[str, str]] = {
         "window_order": "结束时间须晚于开始时间",
         "working_hours_format": "工作时间请写成 HH:MM-HH:MM，例如 08:00-18:00",
         "working_hours_order": "工作时间须先开始后结束",
+        "nul_character": "文字中不能含有 NUL 字符（U+0000）",
         "country_not_served": "不服务国家 {country}",
         "address_field_required": "{country} 地址必填",
         "address_field_foreign": "{country} 地址没有此项（可填：{fields}）",

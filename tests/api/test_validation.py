@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from api.pagination import CURSOR_PATTERN, FIRST, LAST, decode_cursor, encode_cursor
-from tests.api.conftest import BareApi
+from tests.api.conftest import BareApi, System
 from tests.factories import order_request
 from workorders.auth import Role
 
@@ -207,3 +207,20 @@ async def test_a_tmf641_offset_past_any_database_integer_is_a_400(bare: BareApi)
         headers=bare.auth(Role.OPERATIONS, "ops"),
     )
     assert response.status_code == 400, response.text  # was a 500: SQLite's int overflowed
+
+
+async def test_a_text_holding_nul_is_refused_and_stores_nothing(system: System) -> None:
+    """PostgreSQL's text cannot hold U+0000 (it answered 500 to a TMF641 listener's
+    secret holding one); every body refuses it, on every database."""
+    body = order_request()
+    body["customer"]["name"] = "Wang\x00Xiaoming"
+    order = await system.http.post("/orders", json=body)
+    assert order.status_code == 422, order.text
+    assert [e["type"] for e in order.json()["errors"]] == ["nul_character"]
+    again = await system.http.post("/orders", json=order_request(body["external_reference"]))
+    assert again.status_code == 201  # the refused one was not stored
+    hub = await system.http.post(
+        "/tmf-api/serviceOrdering/v4/hub",
+        json={"callback": "https://crm.example.com/l", "secret": "a-secret-of-16-chars\x00"},
+    )
+    assert hub.status_code == 400 and hub.json()["code"] == "INVALID_BODY", hub.text
