@@ -49,10 +49,12 @@ async def read_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        where = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise ProblemError(400, "Invalid request", where, code="INVALID_BODY") from None
+        errors = e.errors()
+        where = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in errors)
+        # a text the database cannot hold has its own code, as every body refuses it
+        nul = all(err["type"] == "nul_character" for err in errors)
+        code = "NUL_CHARACTER" if nul else "INVALID_BODY"
+        raise ProblemError(400, "Invalid request", where, code=code) from None
 
 
 def _href(request: Request, resource: str, order_id: str) -> str:

@@ -223,4 +223,4 @@ async def test_a_text_holding_nul_is_refused_and_stores_nothing(system: System) 
         "/tmf-api/serviceOrdering/v4/hub",
         json={"callback": "https://crm.example.com/l", "secret": "a-secret-of-16-chars\x00"},
     )
-    assert hub.status_code == 400 and hub.json()["code"] == "INVALID_BODY", hub.text
+    assert hub.status_code == 400 and hub.json()["code"] == "NUL_CHARACTER", hub.text
