@@ -78,15 +78,6 @@ class WorkingHours(BaseModel):
     sun: list[Span] = Field(default_factory=list, max_length=4)
     days_off: list[date] = Field(default_factory=list, max_length=366)
 
-    def spans(self, day: date) -> list[tuple[int, int]]:
-        """The minutes of the day worked on ``day`` (none on a day off)."""
-        if day in self.days_off:
-            return []
-        return [_minutes(span) for span in getattr(self, WEEKDAYS[day.weekday()])]
-
-    def covers(self, day: date, start_minute: int, end_minute: int) -> bool:
-        return any(s <= start_minute and end_minute <= e for s, e in self.spans(day))
-
 
 STANDARD_HOURS = WorkingHours(
     **{day: ["08:00-18:00"] for day in WEEKDAYS[:6]},

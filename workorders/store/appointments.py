@@ -166,17 +166,13 @@ def book_slot(
                 end=slot.end.isoformat(),
                 **({"previous_start": previous.start.isoformat()} if previous else {}),
             )
-            return load_booked(connection, order_id)
+            booked = booked_of(connection, order_id)
+            assert booked is not None  # inserted just now, in this transaction
+            return booked
     raise SlotTaken(
         f"no {skill} technician of region {region} is free from {slot.start.isoformat()}"
         " any more; search the free slots again"
     )
-
-
-def load_booked(connection: Connection, order_id: str) -> Appointment:
-    booked = booked_of(connection, order_id)
-    assert booked is not None
-    return booked
 
 
 def _follow_booking(
@@ -224,12 +220,11 @@ class AppointmentStore(Store):
     ) -> list[tuple[Slot, list[str]]]:
         """The slots from ``first_day`` on for ``days`` days, starting after ``after``,
         that a technician of the region with the skill can take; each with who can."""
-        window = list(grid.slots(first_day, days))
-        if not window:
-            return []
+        first = datetime.combine(first_day, grid.first, grid.zone)
+        last = datetime.combine(first_day + timedelta(days=days), grid.first, grid.zone)
 
         def work(connection: Connection) -> list[Bookable]:
-            return _bookable(connection, region, skill, window[0].start, window[-1].start)
+            return _bookable(connection, region, skill, first, last)
 
         technicians = await self.db.run_on_connection(work)
         return free_slots(grid, technicians, first_day, days, after=after)
