@@ -35,6 +35,7 @@ from models.tables import Technician, utcnow
 from workorders.appointments import WEEKDAYS, Calendar, WorkingHours
 from workorders.config import Settings
 from workorders.db import Database
+from workorders.process import freeze_startup_objects
 from workorders.store import SlotTaken, Stores
 from workorders.store.appointments import book_slot
 from workorders.store.base import ORDERS
@@ -97,6 +98,7 @@ async def run(args: argparse.Namespace) -> int:
         await db.migrate()
         stores = Stores.of(db)
         await build(stores, args.technicians, args.days, rng)
+        freeze_startup_objects()  # as the API process does once started
         grid = CALENDAR.grid
         today = (utcnow() + timedelta(days=1)).astimezone(grid.zone).date()
         searches, reads, offered = [], [], 0

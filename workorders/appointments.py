@@ -12,10 +12,10 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -158,59 +158,58 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Week:
+    """Working hours as the calendar reads them: per weekday (Monday first) the
+    stretches worked, in minutes of the day, and the single days off."""
+
+    spans: tuple[tuple[tuple[int, int], ...], ...]
+    off: frozenset[date]
+
+    @classmethod
+    def of(cls, hours: WorkingHours) -> Week:
+        return cls(
+            tuple(tuple(_minutes(span) for span in getattr(hours, day)) for day in WEEKDAYS),
+            frozenset(hours.days_off),
+        )
+
+    def covers(self, slot: Slot) -> bool:
+        """Whether the slot lies wholly within a stretch of its weekday, on a day worked."""
+        day = slot.start.date()
+        start, end = slot.minutes()
+        return day not in self.off and any(
+            s <= start and end <= e for s, e in self.spans[day.weekday()]
+        )
+
+
+STANDARD_WEEK = Week.of(STANDARD_HOURS)
+
+
+@functools.lru_cache(maxsize=4096)
+def week_of(stored: str | None) -> Week:
+    """A technician's week from their working hours as the database keeps them (the
+    JSON text; ``None`` or ``null``: the standard hours). Cached by that text: a search
+    reads every technician of the region, whose hours seldom change."""
+    value = None if stored is None else json.loads(stored)
+    return STANDARD_WEEK if value is None else Week.of(WorkingHours.model_validate(value))
+
+
+@dataclass(frozen=True)
 class Bookable:
     """A technician as the calendar sees them."""
 
     id: str
-    hours: WorkingHours
-    booked: frozenset[datetime] = frozenset()
-    """The starts (UTC) of the slots booked with them."""
-    _week: tuple[tuple[tuple[int, int], ...], ...] = field(init=False, repr=False)
-    _off: frozenset[date] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # read once: a search asks every technician about every slot
-        week = tuple(tuple(_minutes(span) for span in getattr(self.hours, day)) for day in WEEKDAYS)
-        object.__setattr__(self, "_week", week)
-        object.__setattr__(self, "_off", frozenset(self.hours.days_off))
+    week: Week = STANDARD_WEEK
+    booked: frozenset[int] = frozenset()
+    """The starts of the slots booked with them, in seconds since 1970 (:func:`epoch`)."""
 
     def free(self, slot: Slot) -> bool:
-        return self.free_at(_SlotKey.of(slot))
-
-    def free_at(self, key: _SlotKey) -> bool:
-        if key.utc_start in self.booked or key.day in self._off:
-            return False
-        return any(s <= key.start and key.end <= e for s, e in self._week[key.weekday])
+        return epoch(slot.start) not in self.booked and self.week.covers(slot)
 
 
-@dataclass(frozen=True)
-class _SlotKey:
-    """A slot as the technicians' calendars are asked about it."""
-
-    day: date
-    weekday: int
-    start: int
-    end: int
-    utc_start: datetime
-
-    @classmethod
-    def of(cls, slot: Slot) -> _SlotKey:
-        start, end = slot.minutes()
-        day = slot.start.date()
-        return cls(day, day.weekday(), start, end, slot.start.astimezone(_UTC))
-
-
-_UTC = ZoneInfo("UTC")
-
-
-def hours_of(stored: Mapping[str, Any] | None) -> WorkingHours:
-    """A technician's working hours as the database keeps them (``None``: standard)."""
-    return STANDARD_HOURS if stored is None else _parsed(json.dumps(stored, sort_keys=True))
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed(stored: str) -> WorkingHours:
-    return WorkingHours.model_validate_json(stored)
+def epoch(instant: datetime) -> int:
+    """An instant in whole seconds since 1970, as bookings are compared (the store
+    reads a booking's start so from the database: :func:`workorders.store.base.epoch_of`)."""
+    return int(instant.timestamp())
 
 
 def free_slots(
@@ -223,16 +222,16 @@ def free_slots(
     Each technician's week is turned into the grid's slots once (which of a weekday's
     slots their hours cover); a day then costs a look at their days off and bookings."""
     ordered = sorted(technicians, key=lambda t: (len(t.booked), t.id))
-    weeks = [(t, _covered(t._week, grid)) for t in ordered]
+    weeks = [(t, _covered(t.week.spans, grid)) for t in ordered]
     found = []
     for n in range(days):
         day = first_day + timedelta(days=n)
         slots = list(grid.day_slots(day))
-        starts = [s.start.astimezone(_UTC) for s in slots]
+        starts = [epoch(s.start) for s in slots]
         free: list[list[str]] = [[] for _ in slots]
         weekday = day.weekday()
         for technician, week in weeks:
-            if day in technician._off:
+            if day in technician.week.off:
                 continue
             for i in week[weekday]:
                 if starts[i] not in technician.booked:
@@ -264,8 +263,3 @@ def first_free(grid: Grid, technician: Bookable, after: datetime, horizon_days: 
         (s for s in grid.slots(day, horizon_days) if s.start > after and technician.free(s)),
         None,
     )
-
-
-def starts(booked: Iterable[datetime]) -> frozenset[datetime]:
-    """Booked starts as :class:`Bookable` compares them (UTC)."""
-    return frozenset(b.astimezone(_UTC) for b in booked)

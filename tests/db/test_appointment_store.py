@@ -9,12 +9,14 @@ import uuid
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlalchemy import Connection, literal, select
 
 from models.enums import AppointmentStatus, ServiceType
-from models.tables import Technician, WorkOrder, utcnow
+from models.tables import Technician, UtcDateTime, WorkOrder, utcnow
 from tests.factories import CALENDAR, new_order
-from workorders.appointments import WorkingHours
+from workorders.appointments import WorkingHours, epoch
 from workorders.store import NotBookable, SlotTaken, Stores
+from workorders.store.base import epoch_of
 
 GRID = CALENDAR.grid
 MORNINGS = {day: ["08:00-12:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -146,3 +148,16 @@ async def test_moving_a_booking_prefers_the_technician_and_moves_the_job(stores:
     kinds = [e.kind for e in await stores.orders.timeline(order.id)]
     assert "appointment.booked" in kinds and "appointment.rescheduled" in kinds
     assert "appointment.cancelled" in kinds and "construction.reassigned" in kinds
+
+
+@pytest.mark.parametrize("microsecond", [0, 999_999])
+async def test_the_database_reads_a_timestamp_as_the_seconds_python_makes_of_it(
+    stores: Stores, microsecond: int
+) -> None:
+    """How a search compares bookings with the grid's slots (:func:`epoch_of`)."""
+    at = datetime(2026, 12, 7, 8, 0, 0, microsecond, tzinfo=GRID.zone)
+
+    def work(connection: Connection) -> int:
+        return connection.execute(select(epoch_of(literal(at, UtcDateTime())))).scalar_one()
+
+    assert await stores.db.run_on_connection(work) == epoch(at) == 1796601600

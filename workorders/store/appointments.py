@@ -13,13 +13,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, select, update
+from sqlalchemy import Connection, Insert, Text, bindparam, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models.enums import AppointmentStatus, JobState
 from models.payloads import ConstructionJobState
 from models.tables import Appointment, SubTask, WorkOrder, utcnow
-from workorders.appointments import Bookable, Grid, Slot, first_free, free_slots, hours_of, starts
+from workorders.appointments import Bookable, Grid, Slot, first_free, free_slots, week_of
 from workorders.store.base import (
     SUB_TASK,
     SUB_TASKS,
@@ -27,6 +27,7 @@ from workorders.store.base import (
     TECHNICIAN,
     Store,
     add_event,
+    epoch_of,
     load,
     order_of,
 )
@@ -90,29 +91,44 @@ def _bookable(
     """The region's active technicians with the skill, with their bookings between
     ``first`` and ``last``."""
     technicians = [
-        t
-        for t in connection.execute(
-            select(
-                TECHNICIAN.id, TECHNICIAN.regions, TECHNICIAN.skills, TECHNICIAN.working_hours
-            ).where(TECHNICIAN.active)
-        )
-        if region in t.regions and skill in t.skills
+        t for t in connection.execute(_TECHNICIANS) if region in t.regions and skill in t.skills
     ]
-    booked: dict[str, list[datetime]] = {t.id: [] for t in technicians}
+    booked: dict[str, frozenset[int]] = dict.fromkeys((t.id for t in technicians), frozenset())
     if technicians:
-        for technician_id, start in connection.execute(
-            select(APPOINTMENT.technician_id, APPOINTMENT.start).where(
-                APPOINTMENT.status == AppointmentStatus.BOOKED,
-                APPOINTMENT.start >= first,
-                APPOINTMENT.start <= last,
-            )
-        ):
-            if technician_id in booked:
-                booked[technician_id].append(start)
+        rows = connection.execute(
+            _BOOKED, {"technicians": list(booked), "first": first, "last": last}
+        )
+        for technician_id, starts in rows:
+            booked[technician_id] = frozenset(map(int, starts.split(",")))
     return [
-        Bookable(t.id, hours_of(t.working_hours), starts(booked[t.id]))
+        Bookable(t.id, week_of(t.working_hours), booked[t.id])
         for t in sorted(technicians, key=lambda t: t.id)
     ]
+
+
+_TECHNICIANS = select(
+    TECHNICIAN.id,
+    TECHNICIAN.regions,
+    TECHNICIAN.skills,
+    # as the JSON text: the key of the parsed weeks' cache
+    cast(TECHNICIAN.working_hours, Text).label("working_hours"),
+).where(TECHNICIAN.active)
+_BOOKED = (
+    # per technician, their booked starts in seconds, as one text: a fortnight of a
+    # region's bookings is thousands of rows, each a row object the search would make
+    # (and the garbage collector then walk) only to read one number
+    select(
+        APPOINTMENT.technician_id,
+        func.aggregate_strings(cast(epoch_of(APPOINTMENT.start), Text), ","),
+    )
+    .where(
+        APPOINTMENT.status == AppointmentStatus.BOOKED,
+        APPOINTMENT.technician_id.in_(bindparam("technicians", expanding=True)),
+        APPOINTMENT.start >= bindparam("first", type_=APPOINTMENT.start.type),
+        APPOINTMENT.start <= bindparam("last", type_=APPOINTMENT.start.type),
+    )
+    .group_by(APPOINTMENT.technician_id)
+)
 
 
 def book_slot(
