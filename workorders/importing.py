@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from workorders.appointments import WEEKDAYS, WorkingHours
 from workorders.reference import load_address_formats
 
 MAX_ROWS = 10_000
@@ -65,13 +66,33 @@ class ImportRow(BaseModel):
 
 
 class TechnicianRow(ImportRow):
-    """A technician: who, in which regions, with which skills, how many open jobs."""
+    """A technician: who, in which regions, with which skills, how many open jobs, and
+    when they work (left out: Monday to Saturday, 08:00-18:00).
+
+    In TOML the hours are a table, ``working_hours = { mon = ["08:00-12:00"],
+    days_off = [2026-12-25] }``; in CSV a column per weekday (``mon`` to ``sun``, its
+    stretches separated by ``;``) and ``days_off`` (dates separated by ``;``)."""
 
     name: str = Field(min_length=1, max_length=200)
     regions: list[str] = Field(min_length=1, max_length=20)
     skills: list[Literal["fibre", "copper"]] = Field(min_length=1)
     active: StrictBool = True
     max_open_jobs: StrictInt = Field(default=4, ge=1, le=50)
+    working_hours: WorkingHours | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hours_in_columns(cls, data: Any) -> Any:
+        """A CSV row's hour columns, gathered into its ``working_hours``."""
+        if not isinstance(data, Mapping):
+            return data
+        columns = {k: v for k, v in data.items() if k in HOUR_COLUMNS}
+        if not columns:
+            return data
+        if "working_hours" in data:
+            raise ValueError("give working_hours or the weekday columns, not both")
+        rest = {k: v for k, v in data.items() if k not in HOUR_COLUMNS}
+        return {**rest, "working_hours": columns}
 
     def named_regions(self) -> tuple[str, list[str]]:
         return "regions", self.regions
@@ -173,7 +194,9 @@ ROW_MODELS: dict[ImportKind, type[ImportRow]] = {
     ImportKind.TECHNICIANS: TechnicianRow,
     ImportKind.INVENTORY: OltRow,
 }
-LIST_FIELDS = {"regions", "skills", "districts", "postcode_prefixes", "test_servers"}
+HOUR_COLUMNS = {*WEEKDAYS, "days_off"}
+"""A technician's CSV columns of working hours (:class:`TechnicianRow`)."""
+LIST_FIELDS = {"regions", "skills", "districts", "postcode_prefixes", "test_servers", *HOUR_COLUMNS}
 """CSV cells holding lists, their items separated by ``;`` (or ``,`` in quotes)."""
 TOML_TABLE: dict[ImportKind, str] = {
     ImportKind.REGIONS: "regions",
@@ -314,7 +337,10 @@ def validate(
             row = model.model_validate(raw)
         except ValidationError as e:
             for error in e.errors():
-                where = ".".join(str(p) for p in error["loc"]) or None
+                loc = error["loc"]
+                if loc[:1] == ("working_hours",) and "working_hours" not in raw:
+                    loc = loc[1:]  # a CSV row's hours are in columns of their own
+                where = ".".join(str(p) for p in loc) or None
                 errors.append(RowError(line, where, error["msg"]))
             continue
         errors.extend(RowError(line, name, message) for name, message in row.problems())
@@ -421,7 +447,7 @@ def plan(
     the fields of its row model)."""
     result = Plan(kind)
     for row in rows:
-        values = row.model_dump(exclude={"remove"})
+        values = row.model_dump(mode="json", exclude={"remove"})  # as the database keeps it
         before = current.get(row.id)
         if getattr(row, "remove", False):
             (result.removed if before is not None else result.unchanged).append(row.id)

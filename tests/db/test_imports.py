@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import update
 
 from models.enums import OrderStatus
+from models.tables import utcnow
 from tests.db.test_inventory import data, hold, order_for
-from tests.factories import new_order
+from tests.factories import CALENDAR, new_order
 from workorders.importing import (
     ImportKind,
     ImportRow,
@@ -86,6 +87,42 @@ async def test_a_changed_row_is_changed_field_by_field(stores: Stores) -> None:
     assert [(c.id, c.fields) for c in result.changed] == [(a, {"max_open_jobs": (4, 6)})]
     stored = await stores.technicians.get_technician(a)
     assert stored is not None and stored.max_open_jobs == 6
+
+
+async def test_working_hours_are_imported_once_and_the_free_slots_follow_them(
+    stores: Stores,
+) -> None:
+    a = new_id("tech")
+    code = new_id("hours")
+    await stores.imports.apply(ImportKind.REGIONS, numbered(region(code)), dry_run=False)
+    mornings = {"mon": ["08:00-12:00"], "days_off": ["2026-12-25"]}
+    rows = numbered(technician(a, regions=[code], active=True, working_hours=mornings))
+
+    first = await stores.imports.apply(ImportKind.TECHNICIANS, rows, dry_run=False)
+    second = await stores.imports.apply(ImportKind.TECHNICIANS, rows, dry_run=False)
+
+    assert (first.added, second.unchanged) == ([a], [a])
+    monday = next(
+        d for d in (utcnow().date() + timedelta(days=n) for n in range(7, 14)) if d.weekday() == 0
+    )
+    found = await stores.appointments.free_slots(
+        code, "fibre", CALENDAR.grid, monday, 7, after=utcnow()
+    )
+    assert [(s.start.weekday(), s.start.hour, free) for s, free in found] == [
+        (0, 8, [a]),
+        (0, 10, [a]),
+    ]
+    afternoons = {"mon": ["14:00-18:00"]}
+    changed = await stores.imports.apply(
+        ImportKind.TECHNICIANS,
+        numbered(technician(a, regions=[code], active=True, working_hours=afternoons)),
+        dry_run=False,
+    )
+    assert [set(c.fields) for c in changed.changed] == [{"working_hours"}]
+    found = await stores.appointments.free_slots(
+        code, "fibre", CALENDAR.grid, monday, 7, after=utcnow()
+    )
+    assert [s.start.hour for s, _ in found] == [14, 16]
 
 
 async def test_a_dry_run_says_what_would_change_and_writes_nothing(stores: Stores) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from workorders.appointments import WorkingHours
 from workorders.importing import (
     FileFormat,
     ImportKind,
@@ -71,6 +73,72 @@ def test_a_csv_file_of_technicians_is_read_with_its_line_numbers() -> None:
             max_open_jobs=6,
         ),
     ]
+
+
+def test_a_technicians_working_hours_are_read_from_csv_columns_and_a_toml_table() -> None:
+    csv_text = (
+        "id,name,regions,skills,mon,tue,sat,days_off\n"
+        "tech-a,王磊,haidian,fibre,08:00-12:00;14:00-18:00,08:00-12:00,,2026-12-25;2027-01-01\n"
+        "tech-b,Li Na,haidian,fibre,,,,\n"
+    )
+    toml_text = """
+[[technicians]]
+id = "tech-a"
+name = "王磊"
+regions = ["haidian"]
+skills = ["fibre"]
+
+[technicians.working_hours]
+mon = ["08:00-12:00", "14:00-18:00"]
+tue = ["08:00-12:00"]
+days_off = [2026-12-25, 2027-01-01]
+
+[[technicians]]
+id = "tech-b"
+name = "Li Na"
+regions = ["haidian"]
+skills = ["fibre"]
+"""
+    hours = WorkingHours(
+        mon=["08:00-12:00", "14:00-18:00"],
+        tue=["08:00-12:00"],
+        days_off=[date(2026, 12, 25), date(2027, 1, 1)],
+    )
+    for fmt, text in ((FileFormat.CSV, csv_text), (FileFormat.TOML, toml_text)):
+        rows = validate(
+            ImportKind.TECHNICIANS, read_rows(ImportKind.TECHNICIANS, fmt, text), regions=REGIONS
+        )
+        assert [r.working_hours for r in rows if isinstance(r, TechnicianRow)] == [hours, None]
+
+
+def test_bad_working_hours_are_named_by_their_column() -> None:
+    csv_text = (
+        "id,name,regions,skills,mon,sun,days_off\n"
+        "tech-a,A,haidian,fibre,18:00-08:00,8-12,2026-02-30\n"
+    )
+    assert errors(ImportKind.TECHNICIANS, FileFormat.CSV, csv_text) == [
+        (2, "mon.0"),
+        (2, "sun.0"),
+        (2, "days_off.0"),
+    ]
+    toml_text = """
+[[technicians]]
+id = "tech-a"
+name = "A"
+regions = ["haidian"]
+skills = ["fibre"]
+working_hours = { mon = ["08:00-12:00"], someday = ["08:00-12:00"] }
+"""
+    assert errors(ImportKind.TECHNICIANS, FileFormat.TOML, toml_text) == [
+        (1, "working_hours.someday")
+    ]
+    both = {"id": "tech-a", "name": "A", "regions": ["haidian"], "skills": ["fibre"]}
+    with pytest.raises(InvalidFile, match="not both"):
+        validate(
+            ImportKind.TECHNICIANS,
+            [(2, {**both, "working_hours": {"mon": ["08:00-12:00"]}, "tue": ["08:00-12:00"]})],
+            regions=REGIONS,
+        )
 
 
 def test_a_toml_file_of_olts_is_read_with_its_table_numbers() -> None:

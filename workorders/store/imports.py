@@ -122,7 +122,7 @@ class ImportStore(Store):
 
 
 def _values(kind: ImportKind, row: ImportRow) -> dict[str, Any]:
-    values = row.model_dump(exclude={"remove"})
+    values = row.model_dump(mode="json", exclude={"remove"})
     if kind is ImportKind.TECHNICIANS:
         values["open_jobs"] = 0
     return values
