@@ -111,10 +111,13 @@ async def create_order(
     if request.appointment is not None:
         if calendar is None:
             raise ProblemError(422, "Cannot book here", "this channel books no appointments")
-        slot = bookable_slot(calendar, request.appointment.start)
+        slot = slot_at(calendar, request.appointment.start)
         skill = catalog.skill_for(request.demand.service_type)
 
         def then(connection: Connection) -> object:
+            # only for a new order: a repeat of one booked when the slot was far enough
+            # ahead is answered with that order, however near the slot is now
+            check_bookable_now(calendar, slot)
             return book_slot(connection, order_id, region.code, skill, slot, actor)
 
     window = request.demand.installation_window
@@ -207,8 +210,18 @@ def bookable_slot(calendar: Calendar, start: datetime) -> Slot:
     Raises:
         ProblemError: 422: no slot starts then, it starts too soon, or too far ahead.
     """
+    slot = slot_at(calendar, start)
+    check_bookable_now(calendar, slot)
+    return slot
+
+
+def slot_at(calendar: Calendar, start: datetime) -> Slot:
+    """The grid's slot starting at ``start``.
+
+    Raises:
+        ProblemError: 422 NO_SUCH_SLOT: no slot starts then.
+    """
     slot = calendar.grid.slot_at(start)
-    now = utcnow()
     if slot is None:
         raise ProblemError(
             422,
@@ -217,6 +230,16 @@ def bookable_slot(calendar: Calendar, start: datetime) -> Slot:
             " (GET /appointments/slots) and book one of their starts",
             code="NO_SUCH_SLOT",
         )
+    return slot
+
+
+def check_bookable_now(calendar: Calendar, slot: Slot) -> None:
+    """Refuse a slot that starts too soon, or too far ahead, to be booked now.
+
+    Raises:
+        ProblemError: 422 SLOT_TOO_SOON or SLOT_TOO_FAR.
+    """
+    now = utcnow()
     if slot.start <= calendar.earliest(now):
         raise ProblemError(
             422,
@@ -231,4 +254,3 @@ def bookable_slot(calendar: Calendar, start: datetime) -> Slot:
             f"slots can be booked up to {calendar.horizon_days} days ahead",
             code="SLOT_TOO_FAR",
         )
-    return slot

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from api.deps import get_calendar
 from tests.api.conftest import System
 from tests.api.test_orders import assigned, create, report
 from tests.factories import order_request
@@ -212,3 +214,30 @@ async def test_searches_and_bookings_out_of_range_are_422_not_500(system: System
             f"/orders/{order['id']}/appointment", json={"start": start}, headers=desk
         )
         assert refused.status_code == 422, (start, refused.text)
+
+
+async def test_a_repeated_booking_order_is_answered_with_it_once_its_slot_is_near(
+    system: System, sunday_technician: str
+) -> None:
+    """A client that repeats its request (its answer lost) gets the order it made, even
+    when the booked slot is now within the lead time a new booking needs."""
+    sunday = next_sunday()
+    desk = system.auth(Role.FRONT_DESK, "desk-1")
+    body = {**order_request(), "appointment": {"start": at(sunday, 10)}}
+    key = {"Idempotency-Key": f"near-{uuid.uuid4()}"}
+    first = await system.http.post("/orders", json=body, headers={**desk, **key})
+    assert first.status_code == 201, first.text
+
+    calendar = await get_calendar(system.settings)
+    system.app.dependency_overrides[get_calendar] = lambda: replace(
+        calendar,
+        lead=timedelta(days=8),  # as if a week had passed
+    )
+    try:
+        again = await system.http.post("/orders", json=body, headers={**desk, **key})
+        other = {**body, "external_reference": f"near-{uuid.uuid4()}"}
+        new = await system.http.post("/orders", json=other, headers=desk)
+    finally:
+        del system.app.dependency_overrides[get_calendar]
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"], again.text
+    assert new.status_code == 422 and new.json()["code"] == "SLOT_TOO_SOON", new.text
