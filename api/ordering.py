@@ -12,20 +12,20 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.booking import check_bookable_now, slot_at
 from api.errors import ProblemError
 from api.workflows import start_order_workflow, update_workflow
 from models.api import OrderCreateRequest
 from models.enums import OrderStatus
 from models.payloads import CancelOrder
-from models.tables import WorkOrder, utcnow
+from models.tables import WorkOrder
 from workflows import WorkOrderWorkflow, workflow_id_for
-from workorders.appointments import Calendar, Slot
+from workorders.appointments import Calendar
 from workorders.reference import LEGACY_COUNTRY, Catalog, NoProfile, Regions, UnknownRegion
 from workorders.store.appointments import book_slot
 from workorders.store.errors import SlotTaken
@@ -202,55 +202,3 @@ async def cancel_order(
         temporal, order, WorkOrderWorkflow.cancel_order, CancelOrder(reason=reason, actor=actor)
     )
     return await orders.get_order(order.id), False
-
-
-def bookable_slot(calendar: Calendar, start: datetime) -> Slot:
-    """The slot starting at ``start``, if it can be booked now.
-
-    Raises:
-        ProblemError: 422: no slot starts then, it starts too soon, or too far ahead.
-    """
-    slot = slot_at(calendar, start)
-    check_bookable_now(calendar, slot)
-    return slot
-
-
-def slot_at(calendar: Calendar, start: datetime) -> Slot:
-    """The grid's slot starting at ``start``.
-
-    Raises:
-        ProblemError: 422 NO_SUCH_SLOT: no slot starts then.
-    """
-    slot = calendar.grid.slot_at(start)
-    if slot is None:
-        raise ProblemError(
-            422,
-            "No such slot",
-            f"no installation slot starts at {start.isoformat()}; search the free slots"
-            " (GET /appointments/slots) and book one of their starts",
-            code="NO_SUCH_SLOT",
-        )
-    return slot
-
-
-def check_bookable_now(calendar: Calendar, slot: Slot) -> None:
-    """Refuse a slot that starts too soon, or too far ahead, to be booked now.
-
-    Raises:
-        ProblemError: 422 SLOT_TOO_SOON or SLOT_TOO_FAR.
-    """
-    now = utcnow()
-    if slot.start <= calendar.earliest(now):
-        raise ProblemError(
-            422,
-            "Slot too soon",
-            f"a slot must start after {calendar.earliest(now).isoformat()}",
-            code="SLOT_TOO_SOON",
-        )
-    if slot.start > now + timedelta(days=calendar.horizon_days):
-        raise ProblemError(
-            422,
-            "Slot too far ahead",
-            f"slots can be booked up to {calendar.horizon_days} days ahead",
-            code="SLOT_TOO_FAR",
-        )

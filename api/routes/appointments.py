@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from api import booking
 from api.deps import (
     AppointmentsDep,
     CalendarDep,
@@ -21,9 +22,7 @@ from api.deps import (
 )
 from api.errors import ProblemError
 from api.openapi import refusals
-from api.ordering import bookable_slot
 from api.security import FrontDeskOrOperations
-from api.workflows import signal_report
 from models.api import (
     AppointmentRequest,
     AppointmentResponse,
@@ -32,13 +31,11 @@ from models.api import (
     TimePeriod,
 )
 from models.enums import ServiceType
-from models.tables import Appointment, utcnow
+from models.tables import Appointment
 from workorders.reference import LEGACY_COUNTRY, UnknownRegion
-from workorders.store import NotBookable, OrderNotFound, SlotTaken
+from workorders.store import OrderNotFound
 
 router = APIRouter(tags=["appointments"])
-
-MAX_SEARCH_DAYS = 14
 
 
 def _response(booked: Appointment) -> AppointmentResponse:
@@ -79,7 +76,7 @@ async def search_slots(
     first_day: Annotated[
         date | None, Query(alias="from", description="The first day (default: today).")
     ] = None,
-    days: Annotated[int, Query(ge=1, le=MAX_SEARCH_DAYS)] = 7,
+    days: Annotated[int, Query(ge=1, le=booking.MAX_SEARCH_DAYS)] = 7,
 ) -> SearchTimeSlotResponse:
     """The installation slots free for an order, or for an address (its district or
     postcode), from ``from`` for ``days`` days: each slot with how many technicians of
@@ -108,26 +105,10 @@ async def search_slots(
             raise ProblemError(
                 422, "Address not served", str(e), code="ADDRESS_NOT_COVERED"
             ) from None
-    grid, now = calendar.grid, utcnow()
-    today = now.astimezone(grid.zone).date()
-    first = max(first_day or today, today)  # a day gone by has no slot to book
-    last_bookable = (now + timedelta(days=calendar.horizon_days)).astimezone(grid.zone).date()
-    if first > last_bookable:
-        raise ProblemError(
-            422,
-            "Search too far ahead",
-            f"slots can be booked up to {calendar.horizon_days} days ahead",
-            code="SEARCH_TOO_FAR",
-        )
-    days = min(days, (last_bookable - first).days + 1)
-    found = await appointments.free_slots(
-        region,
-        catalog.skill_for(service_type),
-        grid,
-        first,
-        days,
-        after=calendar.earliest(now),
+    search = await booking.free_slots(
+        appointments, calendar, region, catalog.skill_for(service_type), first_day, days
     )
+    first, days, grid = search.first, search.days, calendar.grid
     start = datetime.combine(first, grid.first, grid.zone)
     return SearchTimeSlotResponse(
         region=region,
@@ -142,7 +123,7 @@ async def search_slots(
                 validFor=TimePeriod(startDateTime=slot.start, endDateTime=slot.end),
                 capacity=len(free),
             )
-            for slot, free in found
+            for slot, free in search.found
         ],
     )
 
@@ -176,20 +157,17 @@ async def book_appointment(
     """Book the order's installation visit in a free slot, or move it to another (the
     customer asks, or a visit failed). The technician free in the slot gets the job
     (the one who has it, if they are free), and the job's time limit follows the slot."""
-    slot = bookable_slot(calendar, request.start)
-    try:
-        order = await orders.order_kind(order_id)
-        booked, job = await appointments.book(
-            order_id, slot, catalog.skill_for(order.service_type), principal.actor
-        )
-    except OrderNotFound as e:
-        raise _not_found(e) from None
-    except SlotTaken as e:
-        raise ProblemError(409, "Slot taken", str(e), code="SLOT_TAKEN") from None
-    except NotBookable as e:
-        raise ProblemError(409, "Cannot book", str(e), code="NOT_BOOKABLE") from None
-    if job is not None:
-        await signal_report(temporal, reports, order_id, job)
+    booked = await booking.book_visit(
+        order_id,
+        request.start,
+        principal.actor,
+        appointments=appointments,
+        orders=orders,
+        reports=reports,
+        catalog=catalog,
+        calendar=calendar,
+        temporal=temporal,
+    )
     return _response(booked)
 
 
@@ -210,14 +188,9 @@ async def withdraw_appointment(
 ) -> Response:
     """Withdraw the order's booked visit: the order then waits for no slot, and the
     region's time limit runs again from now."""
-    try:
-        job = await appointments.cancel(order_id, principal.actor)
-    except OrderNotFound as e:
-        raise _not_found(e) from None
-    except NotBookable as e:
-        raise ProblemError(409, "Cannot withdraw", str(e), code="NOT_BOOKABLE") from None
-    if job is not None:
-        await signal_report(temporal, reports, order_id, job)
+    await booking.withdraw_visit(
+        order_id, principal.actor, appointments=appointments, reports=reports, temporal=temporal
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
