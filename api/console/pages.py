@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
-from api import ordering
+from api import booking, ordering
 from api.access import order_or_404, technicians_own
 from api.console import i18n
 from api.console.session import (
@@ -32,8 +32,17 @@ from api.console.session import (
     sign_in,
     sign_out,
 )
+from api.console.visits import Visits, VisitsDep, refusal_key
 from api.console.web import form_of, language_of, render, require
-from api.deps import CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep, UsersDep
+from api.deps import (
+    CatalogDep,
+    OrdersDep,
+    RegionsDep,
+    ReportsDep,
+    SettingsDep,
+    TemporalDep,
+    UsersDep,
+)
 from api.errors import ProblemError
 from models.api import OrderCreateRequest
 from models.enums import OrderStatus, SubTaskKind
@@ -276,10 +285,15 @@ def _instant(local: str, zone: str) -> str:
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 async def order_page(
-    request: Request, order_id: str, principal: SignedIn, orders: OrdersDep
+    request: Request,
+    order_id: str,
+    principal: SignedIn,
+    orders: OrdersDep,
+    visits: VisitsDep,
 ) -> HTMLResponse:
     context = await _order_context(orders, principal, order_id)
-    return render(request, "order.html", principal, **context)
+    card = await visits.card(principal, context["order"], context["tasks"])
+    return render(request, "order.html", principal, visit=card, **context)
 
 
 @router.get("/orders/{order_id}/live", response_class=HTMLResponse)
@@ -364,6 +378,92 @@ async def cancel_order(
         task_queue=settings.task_queue,
     )
     return RedirectResponse(f"/console/orders/{order_id}", status_code=303)
+
+
+@router.post("/orders/{order_id}/visit")
+async def book_visit(
+    request: Request,
+    order_id: str,
+    principal: SignedIn,
+    orders: OrdersDep,
+    visits: VisitsDep,
+    reports: ReportsDep,
+    temporal: TemporalDep,
+) -> Response:
+    """Book the visit in the chosen slot, or move it there (as ``PUT
+    /orders/{id}/appointment``); a refusal is shown on the card, the order page kept."""
+    require(principal, Role.FRONT_DESK, Role.OPERATIONS)
+    form = await form_of(request)
+    try:
+        start = datetime.fromisoformat(form.get("start", ""))
+        if start.tzinfo is None:
+            raise ValueError("a slot's start names its zone")
+    except ValueError:
+        refused = ProblemError(422, "No such slot", "choose a slot", code="NO_SUCH_SLOT")
+        return await _visit_refused(request, principal, order_id, refused, orders, visits)
+    try:
+        await booking.book_visit(
+            order_id,
+            start,
+            principal.actor,
+            appointments=visits.appointments,
+            orders=orders,
+            reports=reports,
+            catalog=visits.catalog,
+            calendar=visits.calendar,
+            temporal=temporal,
+        )
+    except ProblemError as e:
+        if e.status == 404:
+            raise
+        return await _visit_refused(request, principal, order_id, e, orders, visits)
+    return RedirectResponse(f"/console/orders/{order_id}", status_code=303)
+
+
+@router.post("/orders/{order_id}/visit/withdraw")
+async def withdraw_visit(
+    request: Request,
+    order_id: str,
+    principal: SignedIn,
+    orders: OrdersDep,
+    visits: VisitsDep,
+    reports: ReportsDep,
+    temporal: TemporalDep,
+) -> Response:
+    """Withdraw the booked visit (as ``DELETE /orders/{id}/appointment``)."""
+    require(principal, Role.FRONT_DESK, Role.OPERATIONS)
+    await form_of(request)
+    try:
+        await booking.withdraw_visit(
+            order_id,
+            principal.actor,
+            appointments=visits.appointments,
+            reports=reports,
+            temporal=temporal,
+        )
+    except ProblemError as e:
+        if e.status == 404:
+            raise
+        return await _visit_refused(request, principal, order_id, e, orders, visits)
+    return RedirectResponse(f"/console/orders/{order_id}", status_code=303)
+
+
+async def _visit_refused(
+    request: Request,
+    principal: Principal,
+    order_id: str,
+    refused: ProblemError,
+    orders: OrdersDep,
+    visits: Visits,
+) -> HTMLResponse:
+    """The order page again, the card saying why (and offering the slots free now)."""
+    context = await _order_context(orders, principal, order_id)
+    card = await visits.card(principal, context["order"], context["tasks"])
+    key = refusal_key(refused)
+    message = i18n.translator(language_of(request))(key) if key else refused.detail
+    return render(
+        request, "order.html", principal, refused.status, visit=card, visit_error=message, **context
+    )
 
 
 # Errors ------------------------------------------------------------------------------

@@ -4,9 +4,11 @@ token."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -46,10 +48,21 @@ def render(
             "principal": principal,
             "Role": Role,
             "path": request.url.path,
+            "operator_zone": operator_zone(request),
             **context,
         },
         status_code=status_code,
     )
+
+
+def operator_zone(request: Request) -> ZoneInfo:
+    """The operator's time zone (``Settings.time_zone``), in which pages show times."""
+    return _zone(request.app.state.settings.time_zone)
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def require(principal: Principal, *roles: Role) -> None:

@@ -180,7 +180,11 @@ def book_slot(
                 technician_id=technician_id,
                 start=slot.start.isoformat(),
                 end=slot.end.isoformat(),
-                **({"previous_start": previous.start.isoformat()} if previous else {}),
+                **(
+                    {"previous_start": previous.start.astimezone(slot.start.tzinfo).isoformat()}
+                    if previous
+                    else {}
+                ),
             )
             booked = booked_of(connection, order_id)
             assert booked is not None  # inserted just now, in this transaction
