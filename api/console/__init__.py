@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from api.console import board, jobs, technicians, users
+from api.console import board, jobs, technicians, users, visits
 from api.console.pages import HANDLERS, console_problem, router
 from api.console.session import CONSOLE_CODEC
 from api.errors import ProblemError
@@ -33,7 +33,14 @@ def install(app: FastAPI, settings: Settings) -> None:
     order feed (``app.state.order_feed``) is closed by the app's lifespan."""
     app.state.order_feed = OrderFeed(settings.effective_database_url)
     app.state.boards = board.Boards()
-    for pages in (router, jobs.router, board.router, technicians.router, users.router):
+    for pages in (
+        router,
+        jobs.router,
+        board.router,
+        technicians.router,
+        users.router,
+        visits.router,
+    ):
         app.include_router(pages)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=Path(__file__).parent / "static"), "static")
     app.add_middleware(

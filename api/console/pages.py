@@ -35,6 +35,7 @@ from api.console.session import (
 from api.console.visits import Visits, VisitsDep, refusal_key
 from api.console.web import form_of, language_of, render, require
 from api.deps import (
+    CalendarDep,
     CatalogDep,
     OrdersDep,
     RegionsDep,
@@ -67,6 +68,7 @@ FORM_FIELDS = (
     "address.unit",
     "address.room",
     "address.postcode",
+    "appointment.start",
     "demand.service_type",
     "demand.download_mbps",
     "demand.upload_mbps",
@@ -210,9 +212,11 @@ async def create_order(
     settings: SettingsDep,
     regions: RegionsDep,
     catalog: CatalogDep,
+    calendar: CalendarDep,
 ) -> Response:
     """The form's order, validated as ``POST /orders`` validates it and created by the
-    same code; an error is shown at its field, with every value kept."""
+    same code (its visit booked with it if a slot was chosen); an error is shown at its
+    field, with every value kept."""
     require(principal, Role.FRONT_DESK, Role.OPERATIONS)
     form = await form_of(request)
     values = {name: form.get(name, "").strip() for name in FORM_FIELDS}
@@ -234,16 +238,18 @@ async def create_order(
             task_queue=settings.task_queue,
             regions=regions,
             catalog=catalog,
+            calendar=calendar,
         )
     except ProblemError as e:
+        key = refusal_key(e)  # the slot's refusals, told at the slot
         return render(
             request,
             "order_new.html",
             principal,
             e.status,
             values=values,
-            errors={},
-            refusal=f"{e.title}: {e.detail}",
+            errors={"appointment.start": i18n.translator(language_of(request))(key)} if key else {},
+            refusal=None if key else f"{e.title}: {e.detail}",
             zone=zone,
         )
     return RedirectResponse(f"/console/orders/{created.order.id}", status_code=303)

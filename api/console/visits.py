@@ -9,17 +9,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
 
 from api import booking
-from api.deps import AppointmentsDep, CalendarDep, CatalogDep
+from api.console.session import SignedIn
+from api.console.web import render, require
+from api.deps import AppointmentsDep, CalendarDep, CatalogDep, RegionsDep
 from api.errors import ProblemError
-from models.enums import AppointmentStatus, SubTaskKind
+from models.enums import AppointmentStatus, ServiceType, SubTaskKind
 from models.tables import Appointment, SubTask, WorkOrder
 from workorders.appointments import Calendar, Slot
 from workorders.auth import Principal, Role
-from workorders.reference import Catalog
+from workorders.reference import LEGACY_COUNTRY, Catalog, UnknownRegion
 from workorders.store.appointments import BOOKABLE_JOB_STATES, AppointmentStore
+
+router = APIRouter(prefix="/console", include_in_schema=False)
 
 SEARCH_DAYS = 7
 """How far ahead the card offers slots (the API's search goes up to 14 days)."""
@@ -62,18 +67,24 @@ class Visits:
             return None
         history = await self.appointments.appointments(order.id)
         booked = next((a for a in history if a.status is AppointmentStatus.BOOKED), None)
+        return VisitCard(booked, await self.free_days(order.region, order.service_type))
+
+    async def free_days(
+        self, region: str, service_type: ServiceType
+    ) -> list[tuple[date, list[tuple[Slot, int]]]]:
+        """The coming week's free slots of the region for the service, by day."""
         search = await booking.free_slots(
             self.appointments,
             self.calendar,
-            order.region,
-            self.catalog.skill_for(order.service_type),
+            region,
+            self.catalog.skill_for(service_type),
             None,
             SEARCH_DAYS,
         )
         days: dict[date, list[tuple[Slot, int]]] = {}
         for slot, free in search.found:
             days.setdefault(slot.start.date(), []).append((slot, len(free)))
-        return VisitCard(booked, list(days.items()))
+        return list(days.items())
 
 
 def get_visits(appointments: AppointmentsDep, catalog: CatalogDep, calendar: CalendarDep) -> Visits:
@@ -86,3 +97,37 @@ VisitsDep = Annotated[Visits, Depends(get_visits)]
 def refusal_key(e: ProblemError) -> str | None:
     """The console's word for a booking refusal (``None``: show the API's detail)."""
     return REFUSALS.get(e.code or "")
+
+
+@router.get("/slots", response_class=HTMLResponse)
+async def slot_options(
+    request: Request,
+    principal: SignedIn,
+    visits: VisitsDep,
+    regions: RegionsDep,
+    country: Annotated[str, Query(alias="address.country", max_length=2)] = "",
+    province: Annotated[str, Query(alias="address.province", max_length=100)] = "",
+    city: Annotated[str, Query(alias="address.city", max_length=100)] = "",
+    district: Annotated[str, Query(alias="address.district", max_length=100)] = "",
+    postcode: Annotated[str, Query(alias="address.postcode", max_length=10)] = "",
+    service_type: Annotated[ServiceType, Query(alias="demand.service_type")] = ServiceType.FTTH,
+    selected: Annotated[str, Query(max_length=40)] = "",
+) -> HTMLResponse:
+    """The new-order form's slot choices for the address typed so far (htmx swaps them
+    in as the district or postcode changes): none until a region covers the address."""
+    require(principal, Role.FRONT_DESK, Role.OPERATIONS)
+    try:
+        region = regions.for_address(
+            country.strip().upper() or LEGACY_COUNTRY,
+            postcode.strip(),
+            province=province.strip() or None,
+            city=city.strip() or None,
+            district=district.strip() or None,
+        ).code
+    except UnknownRegion:
+        days = None
+    else:
+        days = await visits.free_days(region, service_type)
+    return render(
+        request, "_slot_options.html", principal, days=days, selected=selected, optional=True
+    )

@@ -70,7 +70,17 @@ async def search_slots(
         Query(max_length=36, description="Slots for this order's address and service."),
     ] = None,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
-    district: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    province: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    city: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    district: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="With the province and city where the country's addresses have them"
+            " (a district's name is unique only within its city).",
+        ),
+    ] = None,
     postcode: Annotated[str | None, Query(min_length=1, max_length=10)] = None,
     service_type: ServiceType = ServiceType.FTTH,
     first_day: Annotated[
@@ -99,7 +109,11 @@ async def search_slots(
             )
         try:
             region = regions.for_address(
-                country or LEGACY_COUNTRY, postcode or "", district=district
+                country or LEGACY_COUNTRY,
+                postcode or "",
+                province=province,
+                city=city,
+                district=district,
             ).code
         except UnknownRegion as e:
             raise ProblemError(

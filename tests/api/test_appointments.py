@@ -241,3 +241,22 @@ async def test_a_repeated_booking_order_is_answered_with_it_once_its_slot_is_nea
         del system.app.dependency_overrides[get_calendar]
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"], again.text
     assert new.status_code == 422 and new.json()["code"] == "SLOT_TOO_SOON", new.text
+
+
+async def test_a_chinese_address_finds_its_districts_slots(system: System) -> None:
+    """As the README's example searches: a district is named with its province and city
+    (朝阳区 is a district of Beijing and of Changchun)."""
+    where = {
+        "country": "CN",
+        "province": "北京市",
+        "city": "北京市",
+        "district": "海淀区",
+        "postcode": "100080",
+    }
+    found = await system.http.get("/appointments/slots", params={**where, "days": 7})
+    assert found.status_code == 200, found.text
+    assert found.json()["region"] == "haidian" and found.json()["availableTimeSlot"]
+    no_city = {k: v for k, v in where.items() if k not in ("province", "city")}
+    refused = await system.http.get("/appointments/slots", params=no_city)
+    assert refused.status_code == 422 and refused.json()["code"] == "ADDRESS_NOT_COVERED"
+    assert "海淀区" in refused.json()["detail"]

@@ -5,6 +5,8 @@ its language why a booking was refused."""
 from __future__ import annotations
 
 import html
+import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -134,3 +136,71 @@ async def test_a_technician_has_no_visit_card_and_cannot_book(system: System) ->
         )
     assert refused.status_code == 403
     assert await appointments(system, order_id) == []
+
+
+ZHANG_WEI = {
+    "timezone": "Asia/Shanghai",
+    "customer.name": "张伟",
+    "customer.phone": "+86 138 0013 8000",
+    "address.country": "CN",
+    "address.province": "北京市",
+    "address.city": "北京市",
+    "address.district": "海淀区",
+    "address.street": "中关村大街",
+    "address.house_number": "27号",
+    "address.postcode": "100080",
+    "demand.service_type": "FTTH",
+    "demand.download_mbps": "300",
+    "demand.upload_mbps": "100",
+}
+
+
+async def test_the_new_order_form_offers_the_addresss_slots_and_books_one_with_the_order(
+    system: System, desk: httpx.AsyncClient
+) -> None:
+    where = {
+        "address.country": "CN",
+        "address.province": "北京市",
+        "address.city": "北京市",
+        "address.district": "海淀区",
+        "address.postcode": "100080",
+    }
+    options = await desk.get("/console/slots", params=where)
+    assert options.status_code == 200
+    starts = re.findall(r'<option value="([^"]+)"', options.text)
+    assert starts and all(datetime.fromisoformat(s).tzinfo for s in starts)
+    assert "Book later" in options.text
+    nowhere = await desk.get("/console/slots", params={**where, "address.district": "火星区"})
+    assert "district or postcode first" in nowhere.text
+    assert re.findall(r'<option value="([^"]+)"', nowhere.text) == []
+
+    form = await desk.get("/console/orders/new")
+    soon = await desk.post(
+        "/console/orders",
+        data={
+            **ZHANG_WEI,
+            "csrf": csrf_of(form.text),
+            "external_reference": f"FD-{uuid.uuid4().hex[:8]}",
+            "appointment.start": at(yesterday(), 8),
+        },
+    )
+    assert soon.status_code == 422 and "starts too soon" in soon.text
+    assert 'value="张伟"' in soon.text  # nothing lost
+    assert 'hx-vals=\'{"selected": "' + at(yesterday(), 8) in html.unescape(soon.text)
+
+    reference = f"FD-{uuid.uuid4().hex[:8]}"
+    created = await desk.post(
+        "/console/orders",
+        data={
+            **ZHANG_WEI,
+            "csrf": csrf_of(form.text),
+            "external_reference": reference,
+            "appointment.start": starts[0],
+        },
+    )
+    assert created.status_code == 303, created.text
+    order_id = created.headers["location"].rsplit("/", 1)[1]
+    (visit,) = await appointments(system, order_id)
+    assert datetime.fromisoformat(visit["start"]) == datetime.fromisoformat(starts[0])
+    chosen = await desk.get("/console/slots", params={**where, "selected": starts[1]})
+    assert f'value="{starts[1]}" selected' in chosen.text

@@ -3,6 +3,8 @@ picks a free slot, sees the booking, moves it and withdraws it."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from playwright.async_api import Browser, expect
 
 from tests.api.conftest import System
@@ -51,5 +53,44 @@ async def test_the_front_desk_books_and_moves_a_visit_from_the_order_page(
                 "cancelled",
             ]
         finally:  # the page's live feed ends before the server does
+            for context in browser.contexts:
+                await context.close()
+
+
+async def test_the_front_desk_books_the_visit_with_the_order_as_the_address_is_typed(
+    system: System, browser: Browser
+) -> None:
+    front_desk = await add_user(system.stores, Role.FRONT_DESK)
+    async with served(system.app) as url:
+        desk = await signed_in(browser, url, front_desk, locale="zh-CN")
+        try:
+            await desk.goto("/console/orders/new")
+            slots = desk.locator("#appointment-start option:not([disabled])")
+            await expect(slots).to_have_count(1)  # only "later" before the address
+            for field, value in {
+                "customer.name": "张伟",
+                "customer.phone": "+86 138 0013 8000",
+                "address.province": "北京市",
+                "address.city": "北京市",
+                "address.street": "中关村大街",
+                "address.house_number": "27号",
+                "address.postcode": "100080",
+                "address.district": "海淀区",
+                "demand.download_mbps": "300",
+                "demand.upload_mbps": "100",
+            }.items():
+                await desk.fill(f"input[name='{field}']", value)
+            await desk.locator("input[name='address.district']").dispatch_event("change")
+            await expect(slots.nth(1)).to_be_attached()  # the district's free slots came
+            start = await slots.nth(1).get_attribute("value")
+            assert start
+            await desk.locator("#appointment-start").select_option(start)
+            await desk.screenshot(path=ARTIFACTS / "order_new_visit_zh.png", full_page=True)
+            await desk.click("#new-order button[type=submit]")
+            await expect(desk.locator("#visit .booked")).to_be_visible()
+            order_id = desk.url.rsplit("/", 1)[1]
+            (booked,) = await appointments(system, order_id)
+            assert datetime.fromisoformat(booked["start"]) == datetime.fromisoformat(start)
+        finally:
             for context in browser.contexts:
                 await context.close()
