@@ -276,9 +276,12 @@ class Database:
 
     async def seed(self, regions: Regions) -> None:
         """Add the shipped regions to a database that has none (the migration adds
-        them; a database made otherwise lacks them), then the shipped technicians and
-        OLTs that the database does not have yet, of the regions it has: a region
-        the operator removed is not brought back."""
+        them; a database made otherwise lacks them), then the shipped technicians that
+        the database does not have yet, of the regions it has (a technician is never
+        removed, only deactivated), and the shipped OLTs of each of its regions that
+        has no OLT yet. A region the operator removed is not brought back, nor an OLT
+        the operator took out of a region that still has others (``remove = true``: a
+        later ``workorders migrate`` must not put a decommissioned OLT back to work)."""
         tables = SQLModel.metadata.tables
         technician, olt, region_table = tables["technician"], tables["olt"], tables["region"]
 
@@ -288,6 +291,7 @@ class Database:
             known |= {r.id for r in new_regions}
             technicians = set(connection.execute(select(technician.c.id)).scalars())
             olts = set(connection.execute(select(olt.c.id)).scalars())
+            equipped = set(connection.execute(select(olt.c.region).distinct()).scalars())
             new_technicians = [
                 Technician(id=t.id, name=t.name, regions=[region.code], skills=t.skills)
                 for region in regions
@@ -305,7 +309,7 @@ class Database:
                     vlan_high=region.vlan_range[1],
                 )
                 for region in regions
-                if region.code in known
+                if region.code in known and region.code not in equipped
                 for o in region.olts
                 if o.id not in olts
             ]

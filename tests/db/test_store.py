@@ -308,6 +308,44 @@ async def test_shipped_technicians_are_seeded_once(stores: Stores) -> None:
     assert sorted(north) == ["tech-north-1", "tech-north-2", "tech-north-3"]
 
 
+async def test_an_olt_the_operator_took_out_is_not_seeded_again(stores: Stores) -> None:
+    """``workorders migrate`` seeds at every deployment: a decommissioned OLT stays out,
+    while a region with no OLT yet gets its shipped ones."""
+    from workorders.importing import ImportKind, OltRow, RegionRow
+    from workorders.inventory import Olt
+    from workorders.reference import Region, Regions
+
+    code = f"seed-{uuid.uuid4().hex[:8]}"
+    row = RegionRow(
+        id=code,
+        name=code,
+        country="DE",
+        postcode_prefixes=[f"9{uuid.uuid4().int % 10_000:04d}"],
+        vlan_low=3000,
+        vlan_high=3099,
+        test_servers=["speedtest-core-1"],
+    )
+    await stores.imports.apply(ImportKind.REGIONS, [(2, row)], dry_run=False)
+    shipped = Region(
+        code=code,
+        name=code,
+        postcode_prefixes=row.postcode_prefixes,
+        vlan_range=(3000, 3099),
+        test_servers=row.test_servers,
+        olts=[Olt(id=f"{code}-olt-1", pon_ports=2), Olt(id=f"{code}-olt-2", pon_ports=2)],
+    )
+    await stores.db.seed(Regions([shipped]))
+    assert {o.id for o in await stores.inventory.olts(code)} == {f"{code}-olt-1", f"{code}-olt-2"}
+    out = OltRow(
+        id=f"{code}-olt-2", region=code, pon_ports=2, vlan_low=3000, vlan_high=3099, remove=True
+    )
+    await stores.imports.apply(ImportKind.INVENTORY, [(2, out)], dry_run=False)
+
+    await stores.db.seed(Regions([shipped]))
+
+    assert {o.id for o in await stores.inventory.olts(code)} == {f"{code}-olt-1"}
+
+
 async def test_a_sub_task_says_what_it_does(stores: Stores) -> None:
     order, _ = await stores.orders.create_order(new_order())
     with pytest.raises(OrderNotFound):  # not dispatched yet
