@@ -312,8 +312,7 @@ async def test_an_olt_the_operator_took_out_is_not_seeded_again(stores: Stores) 
     """``workorders migrate`` seeds at every deployment: a decommissioned OLT stays out,
     while a region with no OLT yet gets its shipped ones."""
     from workorders.importing import ImportKind, OltRow, RegionRow
-    from workorders.inventory import Olt
-    from workorders.reference import Region, Regions
+    from workorders.reference import Olt, Region, Regions
 
     code = f"seed-{uuid.uuid4().hex[:8]}"
     row = RegionRow(
