@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from api import ordering
 from api.access import order_or_404
-from api.deps import CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep
+from api.deps import CalendarDep, CatalogDep, OrdersDep, RegionsDep, SettingsDep, TemporalDep
 from api.errors import TMF641_BASE, ProblemError, tmf_error
 from api.openapi import tmf_body
 from api.security import FrontDeskOrOperations
@@ -89,9 +89,12 @@ async def create_service_order(
     settings: SettingsDep,
     regions: RegionsDep,
     catalog: CatalogDep,
+    calendar: CalendarDep,
 ) -> JSONResponse:
     """Create a ServiceOrder (front desk, operations): one ``add`` item of the broadband
-    specification. The same ``externalId`` again returns the first order (200)."""
+    specification, with the installation visit booked if the item names a free slot
+    (``appointment.id``: a slot's ``id`` from ``GET /appointments/slots``). The same
+    ``externalId`` again returns the first order (200)."""
     body = await read_body(request, ServiceOrderCreate)
     try:
         create = to_create_request(body)
@@ -106,6 +109,7 @@ async def create_service_order(
         task_queue=settings.task_queue,
         regions=regions,
         catalog=catalog,
+        calendar=calendar,
     )
     return JSONResponse(
         await _service_order(request, orders, result.order),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,13 @@ import jsonschema_rs
 import pytest
 
 from tests.api.conftest import BareApi, System
+from tests.api.test_appointments import appointments, at, next_sunday, sunday_technician
 from tests.api.test_orders import wait_for
 from tests.unit.test_tmf641 import BEIJING_PLACE, beijing_order, service_order
 from workorders.auth import Role
 
 BASE = "/tmf-api/serviceOrdering/v4"
+__all__ = ["sunday_technician"]  # a fixture, used below
 CONTRACT = Path("/work/shared/contracts/TMF641-ServiceOrdering-v4.1.0.swagger.json")
 DEFINITIONS = json.loads(CONTRACT.read_text())["definitions"]
 
@@ -232,3 +235,44 @@ async def test_the_list_filters_by_every_state_of_ours(bare: BareApi, state: str
 
     assert response.status_code == 200, response.text
     assert response.headers["X-Total-Count"] == "0"
+
+
+async def test_an_item_books_the_slot_its_appointment_names(
+    system: System, sunday_technician: str
+) -> None:
+    """A CRM searches the free slots (``GET /appointments/slots``, TMF646-shaped) and
+    names the chosen slot's ``id`` as the item's ``appointment``."""
+    sunday = next_sunday()
+    found = await system.http.get(
+        "/appointments/slots", params={"postcode": "10115", "from": str(sunday), "days": 1}
+    )
+    slot = found.json()["availableTimeSlot"][0]
+    assert slot["id"] == at(sunday, 8) and slot["capacity"] == 1  # only the Sunday technician
+
+    def booking(ref: str, start: str) -> dict[str, Any]:
+        body = service_order(ref)
+        body["serviceOrderItem"][0]["appointment"] = {"id": start, "@type": "AppointmentRef"}
+        return body
+
+    created = await create(system, booking(external_id(), slot["id"]))
+
+    conforms("ServiceOrder", created)
+    (visit,) = await appointments(system, created["id"])
+    assert (visit["technician_id"], visit["status"]) == (sunday_technician, "booked")
+    got = (await system.http.get(f"{BASE}/serviceOrder/{created['id']}")).json()
+    conforms("ServiceOrder", got)
+    assert datetime.fromisoformat(got["serviceOrderItem"][0]["appointment"]["id"]) == (
+        datetime.fromisoformat(slot["id"])
+    )
+
+    ref = external_id()
+    taken = await system.http.post(f"{BASE}/serviceOrder", json=booking(ref, slot["id"]))
+    assert taken.status_code == 409, taken.text
+    conforms("Error", taken.json())
+    assert taken.json()["code"] == "SLOT_TAKEN"
+    listed = await system.http.get(f"{BASE}/serviceOrder", params={"externalId": ref})
+    assert listed.json() == []  # nothing stored
+    for start, status in (("next sunday", 400), (at(sunday, 8, 30), 422)):
+        wrong = await system.http.post(f"{BASE}/serviceOrder", json=booking(ref, start))
+        assert wrong.status_code == status, wrong.text
+        conforms("Error", wrong.json())

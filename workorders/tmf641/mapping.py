@@ -194,6 +194,7 @@ def to_create_request(order: ServiceOrderCreate) -> OrderCreateRequest:
                 upload_mbps=values.get("uploadMbps"),
                 installation_window=window,
             ),
+            appointment={"start": item.appointment.id} if item.appointment else None,
         )
     except ValidationError as e:
         where = "; ".join(
@@ -201,6 +202,25 @@ def to_create_request(order: ServiceOrderCreate) -> OrderCreateRequest:
             for err in e.errors()
         )
         raise Refused("INVALID_VALUE", f"Invalid {e.title} in the service order", where) from None
+
+
+def _appointment(events: Sequence[OrderEvent]) -> dict[str, Any] | None:
+    """The order's installation visit as its timeline has it (booked, moved, and not
+    missed or withdrawn since), as an ``AppointmentRef``: its ``id`` is the slot's
+    start, as the free-slot search names slots."""
+    visit: dict[str, Any] | None = None
+    for e in events:
+        if e.kind in ("appointment.booked", "appointment.rescheduled") and e.detail:
+            visit = e.detail
+        elif e.kind in ("appointment.missed", "appointment.cancelled"):
+            visit = None
+    if visit is None:
+        return None
+    return {
+        "id": visit["start"],
+        "description": f"installation visit {visit['start']} to {visit['end']}",
+        "@type": "AppointmentRef",
+    }
 
 
 def _date(value: datetime | None) -> str | None:
@@ -268,6 +288,7 @@ def to_service_order(
                     "serviceCharacteristic": characteristics,
                     "place": [place],
                 },
+                **({"appointment": visit} if (visit := _appointment(events)) else {}),
             }
         ],
         "milestone": [

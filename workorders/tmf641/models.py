@@ -83,11 +83,25 @@ class ServiceValue(_Request):
     place: list[Place] = Field(default_factory=list)
 
 
+class AppointmentRefIn(_Request):
+    """The installation visit to book with the order: ``id`` is the ``id`` of a slot
+    the free-slot search offered (``GET /appointments/slots``, shaped after TMF646
+    searchTimeSlot), the slot's start."""
+
+    id: str = Field(min_length=1, max_length=64)
+    href: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=1000)
+    type: str | None = Field(default=None, alias="@type")
+    base_type: str | None = Field(default=None, alias="@baseType")
+    schema_location: str | None = Field(default=None, alias="@schemaLocation")
+
+
 class ServiceOrderItemCreate(_Request):
     id: str = Field(min_length=1, max_length=100)
     action: str
     quantity: int | None = None
     service: ServiceValue
+    appointment: AppointmentRefIn | None = None
 
 
 class RelatedPartyIn(_Request):
