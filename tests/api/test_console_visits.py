@@ -120,6 +120,11 @@ async def test_a_refused_booking_is_told_on_the_card_in_the_pages_language(
     assert nothing.status_code == 409 and "can no longer be booked" in nothing.text
     no_csrf = await desk.post(f"/console/orders/{second}/visit", data={"start": at(sunday, 10)})
     assert no_csrf.status_code == 403
+    for path in ("visit", "visit/withdraw"):
+        unknown = await desk.post(
+            f"/console/orders/{uuid.uuid4()}/{path}", data={"csrf": csrf, "start": at(sunday, 10)}
+        )
+        assert unknown.status_code == 404 and "<html" in unknown.text  # a page, not JSON
 
 
 async def test_a_technician_has_no_visit_card_and_cannot_book(system: System) -> None:
