@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
-from api import booking, ordering
+from api import ordering
 from api.access import order_or_404, technicians_own
 from api.console import i18n
 from api.console.session import (
@@ -39,7 +39,6 @@ from api.deps import (
     CatalogDep,
     OrdersDep,
     RegionsDep,
-    ReportsDep,
     SettingsDep,
     TemporalDep,
     UsersDep,
@@ -388,68 +387,29 @@ async def cancel_order(
 
 @router.post("/orders/{order_id}/visit")
 async def book_visit(
-    request: Request,
-    order_id: str,
-    principal: SignedIn,
-    orders: OrdersDep,
-    visits: VisitsDep,
-    reports: ReportsDep,
-    temporal: TemporalDep,
+    request: Request, order_id: str, principal: SignedIn, orders: OrdersDep, visits: VisitsDep
 ) -> Response:
     """Book the visit in the chosen slot, or move it there (as ``PUT
     /orders/{id}/appointment``); a refusal is shown on the card, the order page kept."""
     require(principal, Role.FRONT_DESK, Role.OPERATIONS)
     form = await form_of(request)
     try:
-        start = datetime.fromisoformat(form.get("start", ""))
-        if start.tzinfo is None:
-            raise ValueError("a slot's start names its zone")
-    except ValueError:
-        refused = ProblemError(422, "No such slot", "choose a slot", code="NO_SUCH_SLOT")
-        return await _visit_refused(request, principal, order_id, refused, orders, visits)
-    try:
-        await booking.book_visit(
-            order_id,
-            start,
-            principal.actor,
-            appointments=visits.appointments,
-            orders=orders,
-            reports=reports,
-            catalog=visits.catalog,
-            calendar=visits.calendar,
-            temporal=temporal,
-        )
+        await visits.book(order_id, form.get("start", ""), principal.actor)
     except ProblemError as e:
-        if e.status == 404:
-            raise
         return await _visit_refused(request, principal, order_id, e, orders, visits)
     return RedirectResponse(f"/console/orders/{order_id}", status_code=303)
 
 
 @router.post("/orders/{order_id}/visit/withdraw")
 async def withdraw_visit(
-    request: Request,
-    order_id: str,
-    principal: SignedIn,
-    orders: OrdersDep,
-    visits: VisitsDep,
-    reports: ReportsDep,
-    temporal: TemporalDep,
+    request: Request, order_id: str, principal: SignedIn, orders: OrdersDep, visits: VisitsDep
 ) -> Response:
     """Withdraw the booked visit (as ``DELETE /orders/{id}/appointment``)."""
     require(principal, Role.FRONT_DESK, Role.OPERATIONS)
     await form_of(request)
     try:
-        await booking.withdraw_visit(
-            order_id,
-            principal.actor,
-            appointments=visits.appointments,
-            reports=reports,
-            temporal=temporal,
-        )
+        await visits.withdraw(order_id, principal.actor)
     except ProblemError as e:
-        if e.status == 404:
-            raise
         return await _visit_refused(request, principal, order_id, e, orders, visits)
     return RedirectResponse(f"/console/orders/{order_id}", status_code=303)
 
@@ -462,7 +422,10 @@ async def _visit_refused(
     orders: OrdersDep,
     visits: Visits,
 ) -> HTMLResponse:
-    """The order page again, the card saying why (and offering the slots free now)."""
+    """The order page again, the card saying why (and offering the slots free now); an
+    unknown order is the 404 page."""
+    if refused.status == 404:
+        raise refused
     context = await _order_context(orders, principal, order_id)
     card = await visits.card(principal, context["order"], context["tasks"])
     key = refusal_key(refused)

@@ -6,16 +6,25 @@ the visit. Booking goes through :mod:`api.booking`, the API's own code path.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from temporalio.client import Client
 
 from api import booking
 from api.console.session import SignedIn
 from api.console.web import render, require
-from api.deps import AppointmentsDep, CalendarDep, CatalogDep, RegionsDep
+from api.deps import (
+    AppointmentsDep,
+    CalendarDep,
+    CatalogDep,
+    OrdersDep,
+    RegionsDep,
+    ReportsDep,
+    TemporalDep,
+)
 from api.errors import ProblemError
 from models.enums import AppointmentStatus, ServiceType, SubTaskKind
 from models.tables import Appointment, SubTask, WorkOrder
@@ -23,6 +32,8 @@ from workorders.appointments import Calendar, Slot
 from workorders.auth import Principal, Role
 from workorders.reference import LEGACY_COUNTRY, Catalog, UnknownRegion
 from workorders.store.appointments import BOOKABLE_JOB_STATES, AppointmentStore
+from workorders.store.orders import OrderStore
+from workorders.store.reports import ReportStore
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -49,11 +60,51 @@ class VisitCard:
 
 @dataclass(frozen=True)
 class Visits:
-    """What the card reads: the calendar, the bookings, the skill a service needs."""
+    """The card's reads and actions: the calendar, the bookings, the skill a service
+    needs, and booking through :mod:`api.booking` (which tells the workflow)."""
 
     appointments: AppointmentStore
+    orders: OrderStore
+    reports: ReportStore
     catalog: Catalog
     calendar: Calendar
+    temporal: Client
+
+    async def book(self, order_id: str, start: str, actor: str) -> None:
+        """Book the visit in the slot starting at ``start`` (the form's value), or move
+        it there.
+
+        Raises:
+            ProblemError: as :func:`api.booking.book_visit`; 422 NO_SUCH_SLOT for a
+                value that is no instant.
+        """
+        try:
+            instant = datetime.fromisoformat(start)
+        except ValueError:
+            instant = None
+        if instant is None or instant.tzinfo is None:
+            raise ProblemError(422, "No such slot", "choose a slot", code="NO_SUCH_SLOT")
+        await booking.book_visit(
+            order_id,
+            instant,
+            actor,
+            appointments=self.appointments,
+            orders=self.orders,
+            reports=self.reports,
+            catalog=self.catalog,
+            calendar=self.calendar,
+            temporal=self.temporal,
+        )
+
+    async def withdraw(self, order_id: str, actor: str) -> None:
+        """Withdraw the booked visit (raises as :func:`api.booking.withdraw_visit`)."""
+        await booking.withdraw_visit(
+            order_id,
+            actor,
+            appointments=self.appointments,
+            reports=self.reports,
+            temporal=self.temporal,
+        )
 
     async def card(
         self, principal: Principal, order: WorkOrder, tasks: list[SubTask]
@@ -87,8 +138,15 @@ class Visits:
         return list(days.items())
 
 
-def get_visits(appointments: AppointmentsDep, catalog: CatalogDep, calendar: CalendarDep) -> Visits:
-    return Visits(appointments, catalog, calendar)
+def get_visits(
+    appointments: AppointmentsDep,
+    orders: OrdersDep,
+    reports: ReportsDep,
+    catalog: CatalogDep,
+    calendar: CalendarDep,
+    temporal: TemporalDep,
+) -> Visits:
+    return Visits(appointments, orders, reports, catalog, calendar, temporal)
 
 
 VisitsDep = Annotated[Visits, Depends(get_visits)]

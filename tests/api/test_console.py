@@ -19,6 +19,24 @@ from workorders.auth import Role
 from workorders.users import MAX_FAILURES, hash_password
 
 PASSWORD = "correct horse battery"
+ZHANG_WEI = {
+    "timezone": "Asia/Shanghai",
+    "customer.name": "张伟",
+    "customer.phone": "+86 138 0013 8000",
+    "address.country": "CN",
+    "address.province": "北京市",
+    "address.city": "北京市",
+    "address.district": "海淀区",
+    "address.street": "中关村大街",
+    "address.house_number": "27号",
+    "address.unit": "3单元",
+    "address.room": "502室",
+    "address.postcode": "100080",
+    "demand.service_type": "FTTH",
+    "demand.download_mbps": "300",
+    "demand.upload_mbps": "100",
+}
+"""The create-order form filled in for the issue's customer (reference and CSRF apart)."""
 
 
 def csrf_of(html: str) -> str:
@@ -216,23 +234,9 @@ async def test_front_desk_creates_an_order_and_sees_it_live(system: System) -> N
         created = await browser.post(
             "/console/orders",
             data={
+                **ZHANG_WEI,
                 "csrf": csrf_of(form.text),
-                "timezone": "Asia/Shanghai",
                 "external_reference": reference,
-                "customer.name": "张伟",
-                "customer.phone": "+86 138 0013 8000",
-                "address.country": "CN",
-                "address.province": "北京市",
-                "address.city": "北京市",
-                "address.district": "海淀区",
-                "address.street": "中关村大街",
-                "address.house_number": "27号",
-                "address.unit": "3单元",
-                "address.room": "502室",
-                "address.postcode": "100080",
-                "demand.service_type": "FTTH",
-                "demand.download_mbps": "300",
-                "demand.upload_mbps": "100",
                 "demand.installation_window.start": "2026-12-10T09:00",
                 "demand.installation_window.end": "2026-12-10T12:00",
             },

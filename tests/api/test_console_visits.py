@@ -22,7 +22,7 @@ from tests.api.test_appointments import (
     sunday_technician,
     yesterday,
 )
-from tests.api.test_console import add_user, csrf_of, sign_in
+from tests.api.test_console import ZHANG_WEI, add_user, csrf_of, sign_in
 from tests.factories import order_request
 from workorders.auth import Role
 
@@ -141,23 +141,6 @@ async def test_a_technician_has_no_visit_card_and_cannot_book(system: System) ->
         )
     assert refused.status_code == 403
     assert await appointments(system, order_id) == []
-
-
-ZHANG_WEI = {
-    "timezone": "Asia/Shanghai",
-    "customer.name": "张伟",
-    "customer.phone": "+86 138 0013 8000",
-    "address.country": "CN",
-    "address.province": "北京市",
-    "address.city": "北京市",
-    "address.district": "海淀区",
-    "address.street": "中关村大街",
-    "address.house_number": "27号",
-    "address.postcode": "100080",
-    "demand.service_type": "FTTH",
-    "demand.download_mbps": "300",
-    "demand.upload_mbps": "100",
-}
 
 
 async def test_the_new_order_form_offers_the_addresss_slots_and_books_one_with_the_order(
