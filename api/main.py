@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from api import console, errors, openapi
 from api.metrics import ApiMetrics, MeteredOrders, RequestMetrics, name_the_order
 from api.metrics import router as metrics_router
-from api.middleware import BodyLimit, Cors, RequireToken, SecurityHeaders
+from api.middleware import BodyLimit, Cors, RefuseNul, RequireToken, SecurityHeaders
 from api.routes import (
     appointments,
     codec,
@@ -112,7 +112,8 @@ def create_app(settings: Settings | None = None, metrics: ApiMetrics | None = No
     )
     app.state.metrics = metrics
     # Innermost first: a request meets SecurityHeaders, CORS, RequestMetrics, BodyLimit,
-    # then RequireToken (a 413 before a 401, both before a body is parsed).
+    # RequireToken (a 413 before a 401, both before a body is parsed), then RefuseNul.
+    app.add_middleware(RefuseNul)
     app.add_middleware(RequireToken, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)

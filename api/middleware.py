@@ -8,6 +8,8 @@
 - :class:`Cors`: the browser origins of ``cors_origins`` may call the API, without
   credentials; in development they may also call the console's codec with them (the
   Temporal UI with the console's session, see :mod:`api.routes.codec`);
+- :class:`RefuseNul`: a path or query holding U+0000 (``%00``) is a 422, as a body
+  holding one is (:mod:`models.text`): PostgreSQL cannot compare such a text;
 - :class:`RequireToken`: a request to a route that needs a token and sends none (or
   one that is not valid) is a 401 before its body is parsed: FastAPI reads a route's
   JSON body before it resolves the route's dependencies, authentication among them.
@@ -27,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.console.session import CONSOLE_CODEC
 from api.errors import error_for
 from api.security import MISSING_TOKEN, Unauthenticated
+from models.text import NUL
 from workorders.auth import InvalidToken, read_token
 from workorders.config import Settings
 
@@ -116,6 +119,32 @@ class BodyLimit:
             )
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+class RefuseNul:
+    """Refuses a request whose path or query string holds U+0000 with a 422
+    ``NUL_CHARACTER``, before a route looks anything up with it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _holds_nul(scope):
+            response = error_for(
+                scope["path"],
+                422,
+                "NUL character",
+                "a path or query may not contain the NUL character (U+0000, %00)",
+                code="NUL_CHARACTER",
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _holds_nul(scope: Scope) -> bool:
+    query: bytes = scope.get("query_string", b"")
+    return NUL in scope["path"] or b"%00" in query or b"\x00" in query
 
 
 class Cors:

@@ -153,3 +153,22 @@ async def test_an_internal_error_is_nosniff_and_not_stored(
     assert response.status_code == 500
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/orders?technician=~%C3%BF%00",  # what schemathesis sent PostgreSQL: a 500 then
+        "/orders/abc%00def",
+        "/appointments/slots?postcode=10115&district=%00",
+        "/tmf-api/serviceOrdering/v4/serviceOrder?externalId=%00",
+    ],
+)
+async def test_a_nul_in_the_path_or_query_is_a_422_before_any_lookup(
+    bare: BareApi, path: str
+) -> None:
+    response = await bare.http.get(path, headers=bare.auth(Role.OPERATIONS, "ops"))
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "NUL_CHARACTER"
+    if path.startswith("/tmf-api"):
+        assert set(response.json()) >= {"code", "reason", "message", "status"}  # TMF Error
