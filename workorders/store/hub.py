@@ -4,21 +4,26 @@
 An event of the outbox is fanned out once: a delivery for each listener its query
 matches. A deliverer claims due deliveries with a lease (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so several deliverers never hold the same one), sends them, and records the
-answer; a delivery is due only when every earlier event of its order to its listener
-was delivered, so each listener receives an order's events in order.
+answers it got while its lease held. Deliveries are claimed by run: the first undelivered
+event of an order to a listener, when due, with the due events behind it, to be sent
+one after another; so each listener receives an order's events in order.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 
 from sqlalchemy import (
     Connection,
+    Exists,
+    Row,
     Select,
     Table,
+    and_,
     bindparam,
     delete,
     exists,
@@ -43,11 +48,12 @@ LISTENER, HUB_EVENT, DELIVERY = LISTENERS.c, EVENTS.c, DELIVERIES.c
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of a delivery: delivered (no ``error``), to try again at ``again``,
-    or its listener ``gone`` (it answered 410)."""
+    """What became of a delivery sent under the lease ``lease_until``: delivered (no
+    ``error``), to try again at ``again``, or its listener ``gone`` (it answered 410)."""
 
     delivery_id: int
     listener_id: str
+    lease_until: datetime
     error: str | None = None
     again: datetime | None = None
     gone: bool = False
@@ -68,12 +74,19 @@ class Claimed:
 
     id: int
     listener_id: str
+    order_id: str
     callback: str
     secret: str | None
     event_id: str
     event_type: str
     body: str
     attempts: int
+    lease_until: datetime
+
+
+Run = list[Claimed]
+"""Deliveries of one order to one listener, in event order: its first undelivered event
+and the due events right behind it, to be sent one after another."""
 
 
 class HubStore(Store):
@@ -168,49 +181,85 @@ class HubStore(Store):
             # a listener was removed meanwhile: the next round fans out again.
             return 0
 
-    async def claim(self, limit: int, lease: timedelta) -> list[Claimed]:
-        """Hold up to ``limit`` due deliveries for ``lease``: undelivered, their time
-        come, nobody's lease running, and no earlier event of their order undelivered
-        to their listener (so at most one per order and listener at a time)."""
+    async def claim(self, limit: int, lease: timedelta) -> list[Run]:
+        """Hold up to ``limit`` runs for ``lease``, each of at most ``limit``
+        deliveries, oldest first. A run starts at the first undelivered event of an
+        order to a listener, when it is due (its time come, nobody's lease running),
+        and takes the due events behind it up to the first that is not; no other
+        delivery of that order to that listener is held by anyone meanwhile.
 
-        def work(connection: Connection) -> list[Claimed]:
+        Runs are found from the index of the deliveries still to make
+        (``ix_hub_delivery_waiting``: listener, order, event): each run's start with
+        one descent, its events with one range.
+        """
+
+        def work(connection: Connection) -> list[Run]:
             now = utcnow()
-            earlier = aliased(DELIVERIES)
-            free = (
-                DELIVERY.delivered_at.is_(None),
-                or_(DELIVERY.lease_until.is_(None), DELIVERY.lease_until < now),
-                ~exists().where(
-                    earlier.c.listener_id == DELIVERY.listener_id,
-                    earlier.c.order_id == DELIVERY.order_id,
-                    earlier.c.delivered_at.is_(None),
-                    earlier.c.event_id < DELIVERY.event_id,
-                ),
-            )
             due = (
+                DELIVERY.delivered_at.is_(None),
+                DELIVERY.next_attempt_at <= now,
+                or_(DELIVERY.lease_until.is_(None), DELIVERY.lease_until < now),
+            )
+            starts = (
                 select(DELIVERY.id)
-                .where(DELIVERY.next_attempt_at <= now, *free)
+                .where(*due, ~_earlier_undelivered())
                 .order_by(DELIVERY.event_id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            candidates = list(connection.execute(due).scalars())
-            if not candidates:
+            start_ids = list(connection.execute(starts).scalars())
+            if not start_ids:
                 return []
-            # Taken only if still free: SQLite has no row locks (and pysqlite reads
-            # outside the transaction), so the check in the update is the claim.
+            start = aliased(DELIVERIES)
+            behind = (
+                select(
+                    DELIVERY.id,
+                    DELIVERY.listener_id,
+                    DELIVERY.order_id,
+                    DELIVERY.next_attempt_at,
+                    DELIVERY.lease_until,
+                )
+                .join(
+                    start,
+                    and_(
+                        start.c.listener_id == DELIVERY.listener_id,
+                        start.c.order_id == DELIVERY.order_id,
+                        start.c.event_id <= DELIVERY.event_id,
+                    ),
+                )
+                .where(start.c.id.in_(start_ids), DELIVERY.delivered_at.is_(None))
+                .order_by(DELIVERY.listener_id, DELIVERY.order_id, DELIVERY.event_id)
+            )
+            wanted = _runs(connection.execute(behind).all(), set(start_ids), now, limit)
+            ids = [i for run in wanted for i in run]
+            if not ids:
+                return []
+            # Taken only if still due, and if every earlier undelivered event of its
+            # order to its listener is in this claim: SQLite has no row locks (and
+            # pysqlite reads outside the transaction), so the check in the update is
+            # the claim; a run is then cut at its first event not taken.
+            lease_until = now + lease
             take = (
                 update(DELIVERIES)
-                .where(DELIVERY.id.in_(candidates), *free)
-                .values(lease_until=now + lease)
+                .where(DELIVERY.id.in_(ids), *due, ~_earlier_undelivered(outside=ids))
+                .values(lease_until=lease_until)
                 .returning(DELIVERY.id)
             )
-            ids = list(connection.execute(take).scalars())
-            if not ids:
+            taken = set(connection.execute(take).scalars())
+            kept = [_taken_prefix(run, taken) for run in wanted]
+            cut = taken.difference(i for run in kept for i in run)
+            if cut:  # held by this transaction alone: let go again before it commits
+                connection.execute(
+                    update(DELIVERIES).where(DELIVERY.id.in_(cut)).values(lease_until=None)
+                )
+            held = [i for run in kept for i in run]
+            if not held:
                 return []
             rows = connection.execute(
                 select(
                     DELIVERY.id,
                     DELIVERY.listener_id,
+                    DELIVERY.order_id,
                     LISTENER.callback,
                     LISTENER.secret,
                     HUB_EVENT.event_id,
@@ -220,39 +269,45 @@ class HubStore(Store):
                 )
                 .join(LISTENERS, LISTENER.id == DELIVERY.listener_id)
                 .join(EVENTS, HUB_EVENT.id == DELIVERY.event_id)
-                .where(DELIVERY.id.in_(ids))
-                .order_by(DELIVERY.event_id)
+                .where(DELIVERY.id.in_(held))
             )
-            return [Claimed(*row) for row in rows]
+            claimed = {row.id: Claimed(*row, lease_until=lease_until) for row in rows}
+            return [[claimed[i] for i in run] for run in kept if run]
 
         try:
             return await self.db.transaction(work)
         except OperationalError:
             return []  # SQLite: another deliverer's claim won the write; claim again later
 
-    async def record(self, outcomes: Sequence[Outcome]) -> None:
+    async def record(self, outcomes: Sequence[Outcome], unsent: Sequence[Claimed] = ()) -> None:
         """Record a round's answers in one transaction: delivered, to try again at
-        their time, or their listener gone (410: removed with its deliveries)."""
+        their time, or their listener gone (410: removed with its deliveries); and let
+        go of the deliveries claimed but not sent (behind a failure in their run), due
+        again at once. An answer is recorded only while the lease it was sent under
+        holds: once another deliverer claimed the delivery again after that lease ran
+        out, the delivery is that one's."""
 
         def work(connection: Connection) -> None:
             now = utcnow()
-            done = [o.delivery_id for o in outcomes if o.error is None and not o.gone]
-            if done:
+            held = DELIVERY.lease_until == bindparam("lease", type_=UtcDateTime)
+            done = [o for o in outcomes if o.error is None and not o.gone]
+            for lease_until, ids in _by_lease((o.lease_until, o.delivery_id) for o in done).items():
                 connection.execute(
                     update(DELIVERIES)
-                    .where(DELIVERY.id.in_(done))
+                    .where(DELIVERY.id.in_(ids), held)
                     .values(
                         delivered_at=now,
                         lease_until=None,
                         attempts=DELIVERY.attempts + 1,
                         last_error=None,
-                    )
+                    ),
+                    {"lease": lease_until},
                 )
             failed = [o for o in outcomes if o.error is not None and not o.gone]
             if failed:
                 connection.execute(
                     update(DELIVERIES)
-                    .where(DELIVERY.id == bindparam("delivery"))
+                    .where(DELIVERY.id == bindparam("delivery"), held)
                     .values(
                         attempts=DELIVERY.attempts + 1,
                         next_attempt_at=bindparam("again", type_=UtcDateTime),
@@ -260,17 +315,27 @@ class HubStore(Store):
                         last_error=bindparam("error"),
                     ),
                     [
-                        {"delivery": o.delivery_id, "again": o.again, "error": o.error[:500]}
+                        {
+                            "delivery": o.delivery_id,
+                            "lease": o.lease_until,
+                            "again": o.again,
+                            "error": o.error[:500],
+                        }
                         for o in failed
                         if o.error is not None
                     ],
+                )
+            for lease_until, ids in _by_lease((c.lease_until, c.id) for c in unsent).items():
+                connection.execute(
+                    update(DELIVERIES).where(DELIVERY.id.in_(ids), held).values(lease_until=None),
+                    {"lease": lease_until},
                 )
             gone = sorted({o.listener_id for o in outcomes if o.gone})
             if gone:
                 connection.execute(delete(DELIVERIES).where(DELIVERY.listener_id.in_(gone)))
                 connection.execute(delete(LISTENERS).where(LISTENER.id.in_(gone)))
 
-        if outcomes:
+        if outcomes or unsent:
             await self.db.transaction(work)
 
     async def prune(self, before: datetime, batch: int = 1000) -> Pruned:
@@ -349,3 +414,53 @@ class HubStore(Store):
             return int(connection.execute(query).scalar_one())
 
         return await self.db.run_on_connection(work)
+
+
+def _earlier_undelivered(outside: Sequence[int] = ()) -> Exists:
+    """Whether an earlier event of the delivery's order to its listener is undelivered
+    (and not one of ``outside``): one descent of ``ix_hub_delivery_waiting``."""
+    earlier = aliased(DELIVERIES)
+    return exists().where(
+        earlier.c.listener_id == DELIVERY.listener_id,
+        earlier.c.order_id == DELIVERY.order_id,
+        earlier.c.delivered_at.is_(None),
+        earlier.c.event_id < DELIVERY.event_id,
+        *([earlier.c.id.not_in(outside)] if outside else []),
+    )
+
+
+def _runs(
+    rows: Sequence[Row[int, str, str, datetime, datetime | None]],
+    starts: set[int],
+    now: datetime,
+    limit: int,
+) -> list[list[int]]:
+    """The ids of each run in ``rows`` (the undelivered deliveries of each started
+    (listener, order), in event order): from its start, while due, at most ``limit``;
+    none when its first row is not its start (another deliverer took it meanwhile)."""
+    runs: list[list[int]] = []
+    for _, group in groupby(rows, key=lambda row: (row.listener_id, row.order_id)):
+        run: list[int] = []
+        for row in group:
+            free = row.lease_until is None or row.lease_until < now
+            if (not run and row.id not in starts) or not free or row.next_attempt_at > now:
+                break
+            run.append(row.id)
+        if run:
+            runs.append(run[:limit])
+    return runs
+
+
+def _taken_prefix(run: list[int], taken: set[int]) -> list[int]:
+    """The run up to its first delivery not taken."""
+    for n, delivery_id in enumerate(run):
+        if delivery_id not in taken:
+            return run[:n]
+    return run
+
+
+def _by_lease(pairs: Iterable[tuple[datetime, int]]) -> dict[datetime, list[int]]:
+    by_lease: dict[datetime, list[int]] = {}
+    for lease_until, delivery_id in pairs:
+        by_lease.setdefault(lease_until, []).append(delivery_id)
+    return by_lease
