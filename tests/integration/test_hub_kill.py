@@ -12,7 +12,7 @@ import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+import aiohttp
 import pytest
 from sqlalchemy import Connection, select, update
 
@@ -30,14 +30,14 @@ pytestmark = pytest.mark.integration
 DELIVERER = textwrap.dedent(
     """
     import asyncio, datetime, sys
-    import httpx
+    import aiohttp
     from workorders.db import Database
     from workorders.hub import Deliverer
     from workorders.store import Stores
 
     async def main() -> None:
         db = Database.from_url(sys.argv[1])
-        async with httpx.AsyncClient(timeout=3600) as http:
+        async with aiohttp.ClientSession() as http:
             lease = datetime.timedelta(hours=1)
             await Deliverer(Stores.of(db).hub, http, lease=lease).run()
 
@@ -88,7 +88,7 @@ async def test_a_deliverer_process_killed_mid_delivery_loses_nothing(tmp_path: P
 
         await db.transaction(lease_ends)
         listener.hang = False
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             d = Deliverer(stores.hub, http, backoff=Backoff(0.001, 0.001))
             for _ in range(500):
                 await d.run_once()
