@@ -20,6 +20,7 @@ from tests.db.test_construction_store import assign, region_with, started
 from tests.factories import new_order
 from tests.listener import Received, listening
 from workorders.config import Settings
+from workorders.feed import OrderFeed
 from workorders.hub import Backoff, Deliverer, delivering
 from workorders.store import Stores
 from workorders.store.base import add_event
@@ -744,3 +745,36 @@ async def test_a_deliverer_that_outlived_its_lease_records_nothing(stores: Store
     await stores.hub.record([Outcome(c.id, c.listener_id, c.lease_until) for c in run])
     assert all(x.delivered_at for x in await stores.hub.deliveries(registered.id))
     await stores.hub.remove(registered.id)
+
+
+async def test_on_postgresql_a_new_event_wakes_the_idle_deliverer(
+    stores: Stores, http: aiohttp.ClientSession
+) -> None:
+    if stores.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no NOTIFY: the deliverer polls")
+    region, _ = await region_with(stores, ("a", 1))
+    feed = OrderFeed(stores.db.engine.url.render_as_string(hide_password=False))
+    async with listening() as listener:
+        registered = await stores.hub.register(listener.url, None, SECRET, "operations:o")
+        idle = Deliverer(stores.hub, http, poll_interval_s=3600, base_url=BASE_URL, feed=feed)
+        task = asyncio.create_task(idle.run())
+        try:
+            for _ in range(500):  # until it found nothing to do and waits (an hour)
+                if not await stores.hub.undelivered() and not await stores.hub.fan_out():
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)  # its LISTEN is up; it waits
+            order = await started(stores, region)
+            expected = await outbox(stores, order.id)
+            got: list[dict[str, object]] = []
+            for _ in range(1000):
+                got = [b for b in checked(listener.received) if b["correlationId"] == order.id]
+                if len(got) == len(expected):
+                    break
+                await asyncio.sleep(0.01)
+            assert [(b["eventId"], b["eventType"]) for b in got] == expected
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await feed.close()
+        await stores.hub.remove(registered.id)
