@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -211,6 +212,8 @@ class HubStore(Store):
             if not start_ids:
                 return []
             start = aliased(DELIVERIES)
+            # What to send is read with the runs, before the update (the write lock,
+            # on SQLite, is then held only for the update).
             behind = (
                 select(
                     DELIVERY.id,
@@ -218,6 +221,12 @@ class HubStore(Store):
                     DELIVERY.order_id,
                     DELIVERY.next_attempt_at,
                     DELIVERY.lease_until,
+                    LISTENER.callback,
+                    LISTENER.secret,
+                    HUB_EVENT.event_id,
+                    HUB_EVENT.event_type,
+                    HUB_EVENT.body,
+                    DELIVERY.attempts,
                 )
                 .join(
                     start,
@@ -227,10 +236,13 @@ class HubStore(Store):
                         start.c.event_id <= DELIVERY.event_id,
                     ),
                 )
+                .join(LISTENERS, LISTENER.id == DELIVERY.listener_id)
+                .join(EVENTS, HUB_EVENT.id == DELIVERY.event_id)
                 .where(start.c.id.in_(start_ids), DELIVERY.delivered_at.is_(None))
                 .order_by(DELIVERY.listener_id, DELIVERY.order_id, DELIVERY.event_id)
             )
-            wanted = _runs(connection.execute(behind).all(), set(start_ids), now, limit)
+            rows = connection.execute(behind).all()
+            wanted = _runs(rows, set(start_ids), now, limit)
             ids = [i for run in wanted for i in run]
             if not ids:
                 return []
@@ -252,27 +264,23 @@ class HubStore(Store):
                 connection.execute(
                     update(DELIVERIES).where(DELIVERY.id.in_(cut)).values(lease_until=None)
                 )
-            held = [i for run in kept for i in run]
-            if not held:
-                return []
-            rows = connection.execute(
-                select(
-                    DELIVERY.id,
-                    DELIVERY.listener_id,
-                    DELIVERY.order_id,
-                    LISTENER.callback,
-                    LISTENER.secret,
-                    HUB_EVENT.event_id,
-                    HUB_EVENT.event_type,
-                    HUB_EVENT.body,
-                    DELIVERY.attempts,
+            sending = {
+                row.id: Claimed(
+                    id=row.id,
+                    listener_id=row.listener_id,
+                    order_id=row.order_id,
+                    callback=row.callback,
+                    secret=row.secret,
+                    event_id=row.event_id,
+                    event_type=row.event_type,
+                    body=row.body,
+                    attempts=row.attempts,
+                    lease_until=lease_until,
                 )
-                .join(LISTENERS, LISTENER.id == DELIVERY.listener_id)
-                .join(EVENTS, HUB_EVENT.id == DELIVERY.event_id)
-                .where(DELIVERY.id.in_(held))
-            )
-            claimed = {row.id: Claimed(*row, lease_until=lease_until) for row in rows}
-            return [[claimed[i] for i in run] for run in kept if run]
+                for row in rows
+                if row.id in taken
+            }
+            return [[sending[i] for i in run] for run in kept if run]
 
         try:
             return await self.db.transaction(work)
@@ -430,7 +438,7 @@ def _earlier_undelivered(outside: Sequence[int] = ()) -> Exists:
 
 
 def _runs(
-    rows: Sequence[Row[int, str, str, datetime, datetime | None]],
+    rows: Sequence[Row[*tuple[Any, ...]]],
     starts: set[int],
     now: datetime,
     limit: int,
