@@ -20,11 +20,10 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Exists,
     Row,
+    ScalarSelect,
     Select,
     Table,
-    and_,
     bindparam,
     delete,
     exists,
@@ -32,6 +31,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -190,8 +190,8 @@ class HubStore(Store):
         delivery of that order to that listener is held by anyone meanwhile.
 
         Runs are found from the index of the deliveries still to make
-        (``ix_hub_delivery_waiting``: listener, order, event): each run's start with
-        one descent, its events with one range.
+        (``ix_hub_delivery_waiting``: listener, order, event): whether a due delivery
+        starts its run with one descent, each run's events with one range.
         """
 
         def work(connection: Connection) -> list[Run]:
@@ -202,16 +202,16 @@ class HubStore(Store):
                 or_(DELIVERY.lease_until.is_(None), DELIVERY.lease_until < now),
             )
             starts = (
-                select(DELIVERY.id)
-                .where(*due, ~_earlier_undelivered())
+                select(DELIVERY.id, DELIVERY.listener_id, DELIVERY.order_id)
+                .where(*due, DELIVERY.id == _first_undelivered())
                 .order_by(DELIVERY.event_id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            start_ids = list(connection.execute(starts).scalars())
-            if not start_ids:
+            started = connection.execute(starts).all()
+            if not started:
                 return []
-            start = aliased(DELIVERIES)
+            start_ids = [row.id for row in started]
             # What to send is read with the runs, before the update (the write lock,
             # on SQLite, is then held only for the update).
             behind = (
@@ -228,17 +228,14 @@ class HubStore(Store):
                     HUB_EVENT.body,
                     DELIVERY.attempts,
                 )
-                .join(
-                    start,
-                    and_(
-                        start.c.listener_id == DELIVERY.listener_id,
-                        start.c.order_id == DELIVERY.order_id,
-                        start.c.event_id <= DELIVERY.event_id,
-                    ),
-                )
                 .join(LISTENERS, LISTENER.id == DELIVERY.listener_id)
                 .join(EVENTS, HUB_EVENT.id == DELIVERY.event_id)
-                .where(start.c.id.in_(start_ids), DELIVERY.delivered_at.is_(None))
+                .where(
+                    tuple_(DELIVERY.listener_id, DELIVERY.order_id).in_(
+                        [(row.listener_id, row.order_id) for row in started]
+                    ),
+                    DELIVERY.delivered_at.is_(None),
+                )
                 .order_by(DELIVERY.listener_id, DELIVERY.order_id, DELIVERY.event_id)
             )
             rows = connection.execute(behind).all()
@@ -246,14 +243,14 @@ class HubStore(Store):
             ids = [i for run in wanted for i in run]
             if not ids:
                 return []
-            # Taken only if still due, and if every earlier undelivered event of its
-            # order to its listener is in this claim: SQLite has no row locks (and
+            # Taken only if still due, and if its order's first undelivered event to
+            # its listener is still the start of its run: SQLite has no row locks (and
             # pysqlite reads outside the transaction), so the check in the update is
             # the claim; a run is then cut at its first event not taken.
             lease_until = now + lease
             take = (
                 update(DELIVERIES)
-                .where(DELIVERY.id.in_(ids), *due, ~_earlier_undelivered(outside=ids))
+                .where(DELIVERY.id.in_(ids), *due, _first_undelivered().in_(start_ids))
                 .values(lease_until=lease_until)
                 .returning(DELIVERY.id)
             )
@@ -424,16 +421,23 @@ class HubStore(Store):
         return await self.db.run_on_connection(work)
 
 
-def _earlier_undelivered(outside: Sequence[int] = ()) -> Exists:
-    """Whether an earlier event of the delivery's order to its listener is undelivered
-    (and not one of ``outside``): one descent of ``ix_hub_delivery_waiting``."""
-    earlier = aliased(DELIVERIES)
-    return exists().where(
-        earlier.c.listener_id == DELIVERY.listener_id,
-        earlier.c.order_id == DELIVERY.order_id,
-        earlier.c.delivered_at.is_(None),
-        earlier.c.event_id < DELIVERY.event_id,
-        *([earlier.c.id.not_in(outside)] if outside else []),
+def _first_undelivered() -> ScalarSelect[int]:
+    """The id of the first undelivered event of the delivery's order to its listener:
+    one descent of ``ix_hub_delivery_waiting`` per delivery. A scalar subquery, which
+    PostgreSQL runs per row with the index whatever its statistics say (the same test
+    as ``NOT EXISTS`` an earlier one, planned as an anti join over a table it believed
+    empty, read the whole backlog for each delivery: 0.6 s a claim of 2,800)."""
+    first = aliased(DELIVERIES)
+    return (
+        select(first.c.id)
+        .where(
+            first.c.listener_id == DELIVERY.listener_id,
+            first.c.order_id == DELIVERY.order_id,
+            first.c.delivered_at.is_(None),
+        )
+        .order_by(first.c.event_id)
+        .limit(1)
+        .scalar_subquery()
     )
 
 
