@@ -141,10 +141,12 @@ async def listen(ports_file: Path, out_file: Path, count: int) -> None:
 # --- the deliverer's process ------------------------------------------------------
 
 
-async def deliver(database_url: str) -> None:
+async def deliver(database_url: str, ready_file: Path) -> None:
+    """The worker process's deliverer; ``ready_file`` is written once it runs."""
     settings = Settings(_env_file=None, database_url=database_url)
     db = Database.from_url(database_url)
     async with delivering(settings, Stores.of(db).hub):
+        await asyncio.to_thread(ready_file.write_text, "running")
         await asyncio.Event().wait()
 
 
@@ -199,8 +201,19 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         ports = json.loads(await asyncio.to_thread(ports_file.read_text))
         for port in ports:
             await stores.hub.register(f"http://127.0.0.1:{port}/listener", None, "s" * 16, "b")
-        children.append(await asyncio.create_subprocess_exec(*me, "--deliver", url))
-        await asyncio.sleep(1)  # the deliverer connects
+        ready_file = tmp / "delivering"
+        children.append(
+            await asyncio.create_subprocess_exec(*me, "--deliver", url, str(ready_file))
+        )
+        # Its imports alone take 2 to 5 s on a busy 2-core machine: the orders start
+        # once it runs (as a worker's deliverer does before orders come), and once it
+        # has had a second to connect.
+        while not await asyncio.to_thread(ready_file.exists):
+            if children[1].returncode is not None:
+                print("the deliverer's process ended before it ran")
+                return 1
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1)
         with_listeners = await orders_per_second(stores, args.orders, args.concurrency)
         expected = args.orders * EVENTS_PER_ORDER * args.listeners
         deadline = time.monotonic() + 600
@@ -277,14 +290,15 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, default=20)
     parser.add_argument("--database-url", default=os.environ.get("WORKORDERS_BENCH_DATABASE_URL"))
     parser.add_argument("--listen", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--deliver", help=argparse.SUPPRESS)
+    parser.add_argument("--deliver", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.listen:
         ports_file, out_file, count = args.listen
         asyncio.run(listen(Path(ports_file), Path(out_file), int(count)))
         return
     if args.deliver:
-        asyncio.run(deliver(args.deliver))
+        database_url, ready_file = args.deliver
+        asyncio.run(deliver(database_url, Path(ready_file)))
         return
     if args.quick:
         args.orders = 20
