@@ -15,7 +15,7 @@ a process of its own), then again without. Figures:
   target at least 0.9.
 
     .venv/bin/python -m bench.delivery [--quick] [--orders N] [--listeners L]
-        [--database-url URL]
+        [--rate ORDERS_PER_S] [--database-url URL]
 
 A PostgreSQL URL names the server: the benchmark makes a database of its own there
 and drops it after.
@@ -89,14 +89,20 @@ async def one_life(stores: Stores) -> None:
     )
 
 
-async def orders_per_second(stores: Stores, orders: int, concurrency: int) -> float:
+async def orders_per_second(
+    stores: Stores, orders: int, concurrency: int, rate: float | None = None
+) -> float:
+    """Orders/s of ``orders`` lives, ``concurrency`` at a time; with ``rate``, the
+    i-th starts no earlier than i/rate seconds in (a paced run)."""
     todo = iter(range(orders))
+    started = time.perf_counter()
 
     async def lane() -> None:
-        for _ in todo:
+        for n in todo:
+            if rate:
+                await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
             await one_life(stores)
 
-    started = time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(concurrency)))
     return orders / (time.perf_counter() - started)
 
@@ -141,10 +147,12 @@ async def listen(ports_file: Path, out_file: Path, count: int) -> None:
 # --- the deliverer's process ------------------------------------------------------
 
 
-async def deliver(database_url: str) -> None:
+async def deliver(database_url: str, ready_file: Path) -> None:
+    """The worker process's deliverer; ``ready_file`` is written once it runs."""
     settings = Settings(_env_file=None, database_url=database_url)
     db = Database.from_url(database_url)
     async with delivering(settings, Stores.of(db).hub):
+        await asyncio.to_thread(ready_file.write_text, "running")
         await asyncio.Event().wait()
 
 
@@ -185,7 +193,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         await db.migrate()
         stores = Stores.of(db)
         await orders_per_second(stores, max(2, args.orders // 10), args.concurrency)  # warm
-        without = [await orders_per_second(stores, args.orders, args.concurrency)]
+        without = [await orders_per_second(stores, args.orders, args.concurrency, args.rate)]
 
         ports_file, out_file = tmp / "ports.json", tmp / "latencies.json"
         me = [sys.executable, "-m", "bench.delivery"]
@@ -199,9 +207,20 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         ports = json.loads(await asyncio.to_thread(ports_file.read_text))
         for port in ports:
             await stores.hub.register(f"http://127.0.0.1:{port}/listener", None, "s" * 16, "b")
-        children.append(await asyncio.create_subprocess_exec(*me, "--deliver", url))
-        await asyncio.sleep(1)  # the deliverer connects
-        with_listeners = await orders_per_second(stores, args.orders, args.concurrency)
+        ready_file = tmp / "delivering"
+        children.append(
+            await asyncio.create_subprocess_exec(*me, "--deliver", url, str(ready_file))
+        )
+        # Its imports alone take 2 to 5 s on a busy 2-core machine: the orders start
+        # once it runs (as a worker's deliverer does before orders come), and once it
+        # has had a second to connect.
+        while not await asyncio.to_thread(ready_file.exists):
+            if children[1].returncode is not None:
+                print("the deliverer's process ended before it ran")
+                return 1
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1)
+        with_listeners = await orders_per_second(stores, args.orders, args.concurrency, args.rate)
         expected = args.orders * EVENTS_PER_ORDER * args.listeners
         deadline = time.monotonic() + 600
         while await stores.hub.undelivered() or not await _all_fanned_out(db):
@@ -213,7 +232,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         await children[1].wait()
         for listener_id in await _listeners(db):
             await stores.hub.remove(listener_id)
-        without.append(await orders_per_second(stores, args.orders, args.concurrency))
+        without.append(await orders_per_second(stores, args.orders, args.concurrency, args.rate))
         children[0].terminate()
         await children[0].wait()
         latencies = json.loads(await asyncio.to_thread(out_file.read_text))
@@ -233,6 +252,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         summary(
             database=backend,
             orders=args.orders,
+            paced_orders_per_s=args.rate or "no",
             listeners=args.listeners,
             deliveries=len(latencies),
             expected=expected,
@@ -274,17 +294,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small run: 20 orders")
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="orders/s to pace the orders at (e.g. bench.throughput's end-to-end rate);"
+        " then the throughput ratio only says whether the rate was kept",
+    )
     parser.add_argument("--listeners", type=int, default=20)
     parser.add_argument("--database-url", default=os.environ.get("WORKORDERS_BENCH_DATABASE_URL"))
     parser.add_argument("--listen", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--deliver", help=argparse.SUPPRESS)
+    parser.add_argument("--deliver", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.listen:
         ports_file, out_file, count = args.listen
         asyncio.run(listen(Path(ports_file), Path(out_file), int(count)))
         return
     if args.deliver:
-        asyncio.run(deliver(args.deliver))
+        database_url, ready_file = args.deliver
+        asyncio.run(deliver(database_url, Path(ready_file)))
         return
     if args.quick:
         args.orders = 20

@@ -406,7 +406,16 @@ class HubDelivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("listener_id", "event_id", name="uq_hub_delivery_listener_event"),
         Index("ix_hub_delivery_due", "delivered_at", "next_attempt_at"),
-        Index("ix_hub_delivery_listener_order", "listener_id", "order_id", "event_id"),
+        # What is still to deliver, by listener and order in event order: a claim
+        # finds each one's first undelivered event and its run behind it here.
+        Index(
+            "ix_hub_delivery_waiting",
+            "listener_id",
+            "order_id",
+            "event_id",
+            postgresql_where=text("delivered_at IS NULL"),
+            sqlite_where=text("delivered_at IS NULL"),
+        ),
         Index("ix_hub_delivery_event", "event_id"),
     )
 

@@ -29,6 +29,8 @@ class Listener:
 
     port: int
     status: int = 201
+    answers: list[int] = field(default_factory=list)
+    """The statuses of the next requests, in turn, before ``status`` again."""
     hang: bool = False
     """Whether it takes requests without ever answering (a listener stuck)."""
     received: list[Received] = field(default_factory=list)
@@ -56,7 +58,7 @@ class Listener:
                     name, _, value = header.decode().partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                status = self.status
+                status = self.answers.pop(0) if self.answers else self.status
                 self.requests += 1
                 self.arrived.set()
                 if self.hang:

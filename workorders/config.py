@@ -218,7 +218,10 @@ class Settings(BaseSettings):
         default=600, gt=0, description="The longest delay between two tries of a delivery."
     )
     hub_batch: int = Field(
-        default=100, ge=1, le=1000, description="Deliveries a deliverer sends at once."
+        default=100,
+        ge=1,
+        le=1000,
+        description="Runs (an order's due events to one listener) a deliverer sends at once.",
     )
     hub_retention_h: float = Field(
         default=7 * 24,

@@ -9,6 +9,12 @@ after an exponential backoff with jitter, kept in the database so it survives
 restarts. Deliveries are claimed with a lease (:meth:`HubStore.claim`), so several
 deliverers never send the same one at once, and one killed mid-delivery leaves its
 deliveries to be claimed again when the lease ends: every event arrives at least once.
+
+A round sends each claimed run (an order's due events to one listener) one event after
+another, the runs side by side; a failure ends its run, the rest of it is let go for a
+later round. On PostgreSQL an idle deliverer is woken by the NOTIFY of each new timeline
+line (the order feed, :mod:`workorders.feed`); it polls too, for retries coming due and
+on SQLite.
 """
 
 from __future__ import annotations
@@ -17,18 +23,23 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import httpx
+import aiohttp
 
 from models.tables import utcnow
 from workorders.config import Settings
-from workorders.store.hub import Claimed, HubStore, Outcome
+from workorders.feed import ANY_ORDER, OrderFeed
+from workorders.store.hub import Claimed, HubStore, Outcome, Run
 from workorders.tmf641.events import SIGNATURE_HEADER, absolute_hrefs, sign
 
 log = logging.getLogger("workorders.hub")
+
+LEASE_SHARE = 0.9
+"""The share of its lease a deliverer spends sending a round; the rest is a margin for
+clocks and the record of the answers."""
 
 
 @dataclass
@@ -51,60 +62,103 @@ class Deliverer:
     def __init__(
         self,
         store: HubStore,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         *,
         backoff: Backoff | None = None,
         lease: timedelta = timedelta(seconds=60),
         batch: int = 100,
         poll_interval_s: float = 0.2,
         base_url: str = "http://127.0.0.1:8000",
+        feed: OrderFeed | None = None,
     ) -> None:
         self.store = store
-        self.client = client
+        self.session = session
         self.backoff = backoff or Backoff()
         self.lease = lease
         self.batch = batch
         self.poll_interval_s = poll_interval_s
         self.base_url = base_url
+        self.feed = feed
 
     @classmethod
-    def of(cls, settings: Settings, store: HubStore, client: httpx.AsyncClient) -> Deliverer:
+    def of(
+        cls,
+        settings: Settings,
+        store: HubStore,
+        session: aiohttp.ClientSession,
+        feed: OrderFeed | None = None,
+    ) -> Deliverer:
         return cls(
             store,
-            client,
+            session,
             backoff=Backoff(settings.hub_retry_base_s, settings.hub_retry_max_s),
             lease=timedelta(seconds=settings.hub_lease_s),
             batch=settings.hub_batch,
             poll_interval_s=settings.hub_poll_interval_s,
             base_url=settings.public_url or settings.api_url,
+            feed=feed,
         )
 
     async def run(self) -> None:
-        """Fan out and send, pausing when there was nothing to do; a database error
+        """Fan out and send, pausing when there was nothing to do until a new timeline
+        line wakes it (PostgreSQL) or the poll interval passed; a database error
         pauses it too (the state is in the database: nothing is lost)."""
-        while True:
-            try:
-                busy = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("TMF641 delivery round failed; trying again")
-                busy = 0
-            if not busy:
-                await asyncio.sleep(self.poll_interval_s)
+        async with self._wakes() as woken:
+            while True:
+                woken.clear()  # what is written from now on wakes the next pause
+                try:
+                    busy = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("TMF641 delivery round failed; trying again")
+                    busy = 0
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(woken.wait(), self.poll_interval_s)
+
+    def _wakes(self) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
+        """An event set at each new timeline line of any order, by the order feed;
+        one never set without a feed."""
+        if self.feed is None:
+            return contextlib.nullcontext(asyncio.Event())
+        return self.feed.following(ANY_ORDER)
 
     async def run_once(self) -> int:
-        """One round: fan out new events, send the due deliveries at once (at most one
-        per order and listener, so order holds), record the answers in one
-        transaction. Returns how many events were fanned out and deliveries sent."""
+        """One round: fan out new events, claim runs (an order's due events to one
+        listener), send the runs side by side, each one event after another until
+        one fails, and record the answers in one transaction. Returns how many events
+        were fanned out and deliveries claimed."""
         fanned = await self.store.fan_out()
-        claimed = await self.store.claim(self.batch, self.lease)
-        outcomes = await asyncio.gather(*(self.send(c) for c in claimed))
-        await self.store.record(outcomes)
-        return fanned + len(claimed)
+        loop = asyncio.get_running_loop()
+        # No POST outlives the lease: another deliverer may claim the rest after it.
+        until = loop.time() + self.lease.total_seconds() * LEASE_SHARE
+        runs = await self.store.claim(self.batch, self.lease)
+        sent = await asyncio.gather(*(self.send_run(run, until) for run in runs))
+        await self.store.record(
+            [o for outcomes, _ in sent for o in outcomes],
+            [c for _, unsent in sent for c in unsent],
+        )
+        return fanned + sum(len(run) for run in runs)
 
-    async def send(self, delivery: Claimed) -> Outcome:
-        """POST one delivery; what the listener's answer means for it."""
+    async def send_run(self, run: Run, until: float) -> tuple[list[Outcome], Sequence[Claimed]]:
+        """Send the run's deliveries one after another, until one is not delivered or
+        the event loop's time ``until`` comes; the answers, and what was not sent."""
+        loop = asyncio.get_running_loop()
+        outcomes: list[Outcome] = []
+        for n, delivery in enumerate(run):
+            left = until - loop.time()
+            if left <= 0:
+                return outcomes, run[n:]
+            outcome = await self.send(delivery, left)
+            outcomes.append(outcome)
+            if outcome.error is not None or outcome.gone:
+                return outcomes, run[n + 1 :]
+        return outcomes, ()
+
+    async def send(self, delivery: Claimed, within_s: float | None = None) -> Outcome:
+        """POST one delivery, given at most ``within_s``; what the listener's answer
+        means for it."""
         body = absolute_hrefs(delivery.body, self.base_url).encode()
         headers = {
             "Content-Type": "application/json",
@@ -113,17 +167,24 @@ class Deliverer:
         }
         if delivery.secret:
             headers[SIGNATURE_HEADER] = sign(delivery.secret, body)
+        held = delivery.id, delivery.listener_id, delivery.lease_until
         try:
-            response = await self.client.post(delivery.callback, content=body, headers=headers)
-        except httpx.HTTPError as e:
+            async with asyncio.timeout(within_s) as lease:
+                async with self.session.post(
+                    delivery.callback, data=body, headers=headers, allow_redirects=False
+                ) as response:
+                    status = response.status
+        except aiohttp.ClientError as e:
             error = f"{type(e).__name__}: {e}"
+        except TimeoutError:
+            error = "no answer before the lease ran out" if lease.expired() else "no answer"
         else:
-            if response.is_success:
-                return Outcome(delivery.id, delivery.listener_id)
-            if response.status_code == 410:
+            if 200 <= status < 300:
+                return Outcome(*held)
+            if status == 410:
                 log.info("listener %s answered 410: removed", delivery.listener_id)
-                return Outcome(delivery.id, delivery.listener_id, gone=True)
-            error = f"HTTP {response.status_code}"
+                return Outcome(*held, gone=True)
+            error = f"HTTP {status}"
         wait = self.backoff.delay(delivery.attempts)
         log.info(
             "TMF641 event %s to listener %s not delivered (%s); again in %.1f s",
@@ -132,7 +193,19 @@ class Deliverer:
             error,
             wait.total_seconds(),
         )
-        return Outcome(delivery.id, delivery.listener_id, error=error, again=utcnow() + wait)
+        return Outcome(*held, error=error, again=utcnow() + wait)
+
+
+def sending_session(settings: Settings) -> aiohttp.ClientSession:
+    """The deliverer's HTTP client: aiohttp's, with a connection for each run sent at
+    once, each POST given ``hub_timeout_s``. The deliverer's CPU a delivery (claim,
+    POST, record; 20 listeners, 100 runs at once, the project's 2-core machine): 0.25
+    ms, against 0.6 with httpx on aiohttp's transport (the NMS client's) and 1.5 with
+    httpx on its own pool, whose work for each request grows with its connections."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=settings.hub_timeout_s),
+        connector=aiohttp.TCPConnector(limit=settings.hub_batch),
+    )
 
 
 async def prune_periodically(store: HubStore, interval_s: float, retention: timedelta) -> None:
@@ -160,13 +233,15 @@ async def prune_periodically(store: HubStore, interval_s: float, retention: time
 @contextlib.asynccontextmanager
 async def delivering(settings: Settings, store: HubStore) -> AsyncIterator[Deliverer | None]:
     """A deliverer and its pruning running in the background of this process while the
-    block runs (as the worker process runs them), with an HTTP client of its own;
+    block runs (as the worker process runs them), with an HTTP client of its own
+    (:func:`sending_session`);
     ``None`` and nothing runs when ``hub_delivery`` is off."""
     if not settings.hub_delivery:
         yield None
         return
-    async with httpx.AsyncClient(timeout=settings.hub_timeout_s, follow_redirects=False) as http:
-        deliverer = Deliverer.of(settings, store, http)
+    feed = OrderFeed(store.db.engine.url.render_as_string(hide_password=False))
+    async with sending_session(settings) as session:
+        deliverer = Deliverer.of(settings, store, session, feed)
         tasks = [
             asyncio.create_task(deliverer.run(), name="tmf641-deliverer"),
             asyncio.create_task(
@@ -186,3 +261,4 @@ async def delivering(settings: Settings, store: HubStore) -> AsyncIterator[Deliv
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await feed.close()

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -178,7 +179,10 @@ async def test_outside_development_only_allowed_hosts(
 
 
 async def test_a_listener_gets_an_orders_events_made_through_tmf641(system: System) -> None:
-    async with listening() as listener, httpx.AsyncClient(timeout=5) as http:
+    async with (
+        listening() as listener,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
+    ):
         response = await register(
             system, {"callback": listener.url, "secret": SECRET}, Role.FRONT_DESK, "crm"
         )

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
+import aiohttp
 import pytest
 from sqlalchemy import Connection, func, select, update
 
@@ -20,10 +20,11 @@ from tests.db.test_construction_store import assign, region_with, started
 from tests.factories import new_order
 from tests.listener import Received, listening
 from workorders.config import Settings
+from workorders.feed import OrderFeed
 from workorders.hub import Backoff, Deliverer, delivering
 from workorders.store import Stores
 from workorders.store.base import add_event
-from workorders.store.hub import DELIVERIES, DELIVERY, EVENTS, HUB_EVENT
+from workorders.store.hub import DELIVERIES, DELIVERY, EVENTS, HUB_EVENT, Outcome, Run
 from workorders.store.outbox import in_state
 from workorders.tmf641 import STATES, service_order_state
 from workorders.tmf641.events import (
@@ -43,12 +44,12 @@ BASE_URL = "https://api.example.com"
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        yield session
 
 
-def deliverer(stores: Stores, http: httpx.AsyncClient, lease_s: float = 3600) -> Deliverer:
+def deliverer(stores: Stores, http: aiohttp.ClientSession, lease_s: float = 3600) -> Deliverer:
     """A deliverer whose retries come at once (a failure waits 0.5 to 1 ms)."""
     return Deliverer(
         stores.hub,
@@ -315,7 +316,7 @@ async def test_no_event_without_its_change(stores: Stores) -> None:
 
 
 async def test_a_real_listener_gets_everything_signed_in_order_again_after_downtime_and_410(
-    stores: Stores, http: httpx.AsyncClient
+    stores: Stores, http: aiohttp.ClientSession
 ) -> None:
     region, (technician,) = await region_with(stores, ("a", 1))
     d = deliverer(stores, http)
@@ -359,7 +360,7 @@ async def test_a_real_listener_gets_everything_signed_in_order_again_after_downt
 
 
 async def test_the_query_filters_what_a_listener_gets(
-    stores: Stores, http: httpx.AsyncClient
+    stores: Stores, http: aiohttp.ClientSession
 ) -> None:
     region, _ = await region_with(stores, ("a", 1))
     d = deliverer(stores, http)
@@ -379,33 +380,29 @@ async def test_the_query_filters_what_a_listener_gets(
 
 
 async def test_a_deliverer_killed_mid_delivery_loses_nothing(
-    stores: Stores, http: httpx.AsyncClient
+    stores: Stores, http: aiohttp.ClientSession
 ) -> None:
     region, _ = await region_with(stores, ("a", 1))
     async with listening() as listener:
         registered = await stores.hub.register(listener.url, None, SECRET, "operations:o")
         order = await started(stores, region)
         expected = await outbox(stores, order.id)
-        stuck = asyncio.Event()
+        listener.hang = True  # the process dies while the POST is out
 
-        class Hanging(httpx.AsyncBaseTransport):
-            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-                stuck.set()
-                await asyncio.Event().wait()  # the process dies while the POST is out
-                raise AssertionError("unreachable")
-
-        async with httpx.AsyncClient(transport=Hanging()) as hanging:
+        async with aiohttp.ClientSession() as hanging:
             first = deliverer(stores, hanging)
             task = asyncio.create_task(first.run())
-            await stuck.wait()
+            await listener.arrived.wait()
             task.cancel()  # killed: nothing after the claim was written
             with pytest.raises(asyncio.CancelledError):
                 await task
+        listener.hang = False
 
         second = deliverer(stores, http)
         await rounds(second, 3)
         # The lease of the dead one holds: nobody sends what it may be sending.
         assert not [b for b in listener.received if b.json["correlationId"] == order.id]
+        assert listener.requests == 1
         leased = [x for x in await stores.hub.deliveries(registered.id) if x.lease_until]
         assert leased
 
@@ -425,7 +422,7 @@ async def test_a_deliverer_killed_mid_delivery_loses_nothing(
 
 
 async def test_deliverers_side_by_side_send_each_event_once_in_order(
-    stores: Stores, http: httpx.AsyncClient
+    stores: Stores, http: aiohttp.ClientSession
 ) -> None:
     region, (technician,) = await region_with(stores, ("a", 5))
     async with listening() as listener:
@@ -512,7 +509,7 @@ async def pruned_to_latest(stores: Stores, order_id: str, latest: int) -> bool:
 
 
 async def test_pruning_removes_what_every_listener_received_and_keeps_what_one_down_needs(
-    stores: Stores, http: httpx.AsyncClient
+    stores: Stores, http: aiohttp.ClientSession
 ) -> None:
     region, (technician,) = await region_with(stores, ("a", 1))
     d = deliverer(stores, http)
@@ -550,7 +547,7 @@ async def test_pruning_removes_what_every_listener_received_and_keeps_what_one_d
 
 
 async def test_pruning_gives_up_what_is_older_than_the_retention(
-    stores: Stores, http: httpx.AsyncClient
+    stores: Stores, http: aiohttp.ClientSession
 ) -> None:
     region, _ = await region_with(stores, ("a", 1))
     d = deliverer(stores, http)
@@ -593,4 +590,191 @@ async def test_the_worker_process_prunes_in_the_background(stores: Stores) -> No
                 await asyncio.sleep(0.01)
         assert await pruned_to_latest(stores, order.id, events[-1])
         assert len([b for b in listener.received if b.json["correlationId"] == order.id]) == 2
+        await stores.hub.remove(registered.id)
+
+
+async def fanned_out(stores: Stores) -> None:
+    while await stores.hub.fan_out():
+        pass
+
+
+def of_listener(runs: list[Run], listener_id: str) -> list[Run]:
+    """The runs claimed for this listener (the database is the session's: another
+    test's listener may have deliveries waiting too)."""
+    return [run for run in runs if run[0].listener_id == listener_id]
+
+
+async def test_an_orders_due_events_are_claimed_as_one_run_and_sent_in_order_in_one_round(
+    stores: Stores, http: aiohttp.ClientSession
+) -> None:
+    region, (technician,) = await region_with(stores, ("a", 2))
+    async with listening() as listener:
+        registered = await stores.hub.register(listener.url, None, SECRET, "operations:o")
+        orders = [await whole_life(stores, region, technician) for _ in range(2)]
+        expected = {o.id: await outbox(stores, o.id) for o in orders}
+        await fanned_out(stores)
+
+        runs = of_listener(await stores.hub.claim(100, timedelta(hours=1)), registered.id)
+
+        # One run per order, each the order's every event, in order.
+        assert sorted((run[0].order_id, [c.event_id for c in run]) for run in runs) == sorted(
+            (order_id, [e for e, _ in events]) for order_id, events in expected.items()
+        )
+        assert all(len({c.lease_until for c in run}) == 1 for run in runs)
+        await stores.hub.record([], [c for run in runs for c in run])  # let go again
+
+        await deliverer(stores, http).run_once()  # one round sends them all
+
+        assert all(x.delivered_at for x in await stores.hub.deliveries(registered.id))
+        bodies = checked(listener.received)
+        for order_id, events in expected.items():
+            got = [(b["eventId"], b["eventType"]) for b in bodies if b["correlationId"] == order_id]
+            assert got == events
+        await stores.hub.remove(registered.id)
+
+
+async def test_a_failure_mid_run_ends_the_run_keeps_its_backoff_and_the_order(
+    stores: Stores, http: aiohttp.ClientSession
+) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    async with listening() as listener:
+        registered = await stores.hub.register(listener.url, None, SECRET, "operations:o")
+        order = await started(stores, region)
+        await stores.cancellation.record_cancellation(order.id, "operations:o", "moved")
+        expected = await outbox(stores, order.id)
+        assert len(expected) == 4
+        listener.answers = [201, 503]  # the second event fails
+        slow = Deliverer(stores.hub, http, backoff=Backoff(3600, 3600), base_url=BASE_URL)
+
+        await slow.run_once()
+        await rounds(slow, 3)  # the second waits its backoff: nothing more is sent
+
+        assert listener.requests == 2
+        first, second, *rest = await stores.hub.deliveries(registered.id)
+        assert first.delivered_at is not None
+        assert second.delivered_at is None and second.attempts == 1
+        assert second.last_error == "HTTP 503"
+        assert second.next_attempt_at > utcnow() + timedelta(minutes=25)
+        assert second.lease_until is None
+        # The rest of the run was not sent, and let go (not held until a lease ends).
+        assert all(x.attempts == 0 and x.lease_until is None and not x.delivered_at for x in rest)
+
+        def backoff_passes(connection: Connection) -> None:
+            connection.execute(
+                update(DELIVERIES)
+                .where(DELIVERY.id == second.id)
+                .values(next_attempt_at=datetime(2000, 1, 1, tzinfo=UTC))
+            )
+
+        await stores.db.transaction(backoff_passes)
+        await deliver_all(deliverer(stores, http), registered.id, len(expected))
+
+        got = [b for b in checked(listener.received) if b["correlationId"] == order.id]
+        assert [(b["eventId"], b["eventType"]) for b in got] == expected
+        assert listener.requests == len(expected) + 1
+        await stores.hub.remove(registered.id)
+
+
+async def test_claims_side_by_side_never_hold_the_same_orders_events(stores: Stores) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    registered = await stores.hub.register("http://127.0.0.1:9/x", None, None, "operations:o")
+    orders = [await started(stores, region) for _ in range(6)]
+    await fanned_out(stores)
+
+    claims = await asyncio.gather(*(stores.hub.claim(1000, timedelta(hours=1)) for _ in range(4)))
+
+    held = [of_listener(runs, registered.id) for runs in claims]
+    orders_held = [[run[0].order_id for run in runs] for runs in held]
+    # Every order was taken, each by one claim only, ...
+    assert sorted(o for taken in orders_held for o in taken) == sorted(o.id for o in orders)
+    ids = [c.id for runs in held for run in runs for c in run]
+    assert len(ids) == len(set(ids))
+    # ... with all of its events, in order.
+    for runs in held:
+        for run in runs:
+            told = [e for e, _ in await outbox(stores, run[0].order_id)]
+            assert [c.event_id for c in run] == told
+    # Nothing is left to claim while the leases run.
+    assert of_listener(await stores.hub.claim(1000, timedelta(hours=1)), registered.id) == []
+    await stores.hub.remove(registered.id)
+
+
+async def test_a_later_event_waits_for_the_run_held_before_it(stores: Stores) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    registered = await stores.hub.register("http://127.0.0.1:9/x", None, None, "operations:o")
+    order = await started(stores, region)
+    await fanned_out(stores)
+    (run,) = of_listener(await stores.hub.claim(100, timedelta(hours=1)), registered.id)
+
+    # A new event of the order while the run is out: nobody sends it before the run.
+    await stores.cancellation.record_cancellation(order.id, "operations:o", "moved")
+    await fanned_out(stores)
+    assert of_listener(await stores.hub.claim(100, timedelta(hours=1)), registered.id) == []
+
+    await stores.hub.record([Outcome(c.id, c.listener_id, c.lease_until) for c in run])
+    (after,) = of_listener(await stores.hub.claim(100, timedelta(hours=1)), registered.id)
+    told = [e for e, _ in await outbox(stores, order.id)]
+    assert [c.event_id for c in run] == told[:2]
+    assert [c.event_id for c in after] == told[2:]
+    await stores.hub.remove(registered.id)
+
+
+async def test_a_deliverer_that_outlived_its_lease_records_nothing(stores: Stores) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    registered = await stores.hub.register("http://127.0.0.1:9/x", None, None, "operations:o")
+    await started(stores, region)
+    await fanned_out(stores)
+    (late,) = of_listener(await stores.hub.claim(100, timedelta(0)), registered.id)  # ran out
+
+    (run,) = of_listener(await stores.hub.claim(100, timedelta(hours=1)), registered.id)
+    assert [c.id for c in run] == [c.id for c in late]  # claimed again, by another
+
+    await stores.hub.record(
+        [Outcome(late[0].id, registered.id, late[0].lease_until)],
+        late[1:],
+    )
+    await stores.hub.record(
+        [Outcome(late[1].id, registered.id, late[1].lease_until, error="HTTP 500", again=utcnow())]
+    )
+    deliveries = await stores.hub.deliveries(registered.id)
+    assert [(x.delivered_at, x.attempts, x.lease_until) for x in deliveries] == [
+        (None, 0, run[0].lease_until),
+        (None, 0, run[1].lease_until),
+    ]  # the late answers changed nothing: the deliveries are the other one's
+
+    await stores.hub.record([Outcome(c.id, c.listener_id, c.lease_until) for c in run])
+    assert all(x.delivered_at for x in await stores.hub.deliveries(registered.id))
+    await stores.hub.remove(registered.id)
+
+
+async def test_on_postgresql_a_new_event_wakes_the_idle_deliverer(
+    stores: Stores, http: aiohttp.ClientSession
+) -> None:
+    if stores.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no NOTIFY: the deliverer polls")
+    region, _ = await region_with(stores, ("a", 1))
+    feed = OrderFeed(stores.db.engine.url.render_as_string(hide_password=False))
+    async with listening() as listener:
+        registered = await stores.hub.register(listener.url, None, SECRET, "operations:o")
+        idle = Deliverer(stores.hub, http, poll_interval_s=3600, base_url=BASE_URL, feed=feed)
+        task = asyncio.create_task(idle.run())
+        try:
+            for _ in range(500):  # until it found nothing to do and waits (an hour)
+                if not await stores.hub.undelivered() and not await stores.hub.fan_out():
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)  # its LISTEN is up; it waits
+            order = await started(stores, region)
+            expected = await outbox(stores, order.id)
+            got: list[dict[str, object]] = []
+            for _ in range(1000):
+                got = [b for b in checked(listener.received) if b["correlationId"] == order.id]
+                if len(got) == len(expected):
+                    break
+                await asyncio.sleep(0.01)
+            assert [(b["eventId"], b["eventType"]) for b in got] == expected
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await feed.close()
         await stores.hub.remove(registered.id)

@@ -4,19 +4,24 @@
 An event of the outbox is fanned out once: a delivery for each listener its query
 matches. A deliverer claims due deliveries with a lease (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so several deliverers never hold the same one), sends them, and records the
-answer; a delivery is due only when every earlier event of its order to its listener
-was delivered, so each listener receives an order's events in order.
+answers it got while its lease held. Deliveries are claimed by run: the first undelivered
+event of an order to a listener, when due, with the due events behind it, to be sent
+one after another; so each listener receives an order's events in order.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Row,
+    ScalarSelect,
     Select,
     Table,
     bindparam,
@@ -26,6 +31,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -43,11 +49,12 @@ LISTENER, HUB_EVENT, DELIVERY = LISTENERS.c, EVENTS.c, DELIVERIES.c
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of a delivery: delivered (no ``error``), to try again at ``again``,
-    or its listener ``gone`` (it answered 410)."""
+    """What became of a delivery sent under the lease ``lease_until``: delivered (no
+    ``error``), to try again at ``again``, or its listener ``gone`` (it answered 410)."""
 
     delivery_id: int
     listener_id: str
+    lease_until: datetime
     error: str | None = None
     again: datetime | None = None
     gone: bool = False
@@ -68,12 +75,19 @@ class Claimed:
 
     id: int
     listener_id: str
+    order_id: str
     callback: str
     secret: str | None
     event_id: str
     event_type: str
     body: str
     attempts: int
+    lease_until: datetime
+
+
+Run = list[Claimed]
+"""Deliveries of one order to one listener, in event order: its first undelivered event
+and the due events right behind it, to be sent one after another."""
 
 
 class HubStore(Store):
@@ -168,49 +182,45 @@ class HubStore(Store):
             # a listener was removed meanwhile: the next round fans out again.
             return 0
 
-    async def claim(self, limit: int, lease: timedelta) -> list[Claimed]:
-        """Hold up to ``limit`` due deliveries for ``lease``: undelivered, their time
-        come, nobody's lease running, and no earlier event of their order undelivered
-        to their listener (so at most one per order and listener at a time)."""
+    async def claim(self, limit: int, lease: timedelta) -> list[Run]:
+        """Hold up to ``limit`` runs for ``lease``, each of at most ``limit``
+        deliveries, oldest first. A run starts at the first undelivered event of an
+        order to a listener, when it is due (its time come, nobody's lease running),
+        and takes the due events behind it up to the first that is not; no other
+        delivery of that order to that listener is held by anyone meanwhile.
 
-        def work(connection: Connection) -> list[Claimed]:
+        Runs are found from the index of the deliveries still to make
+        (``ix_hub_delivery_waiting``: listener, order, event): whether a due delivery
+        starts its run with one descent, each run's events with one range.
+        """
+
+        def work(connection: Connection) -> list[Run]:
             now = utcnow()
-            earlier = aliased(DELIVERIES)
-            free = (
-                DELIVERY.delivered_at.is_(None),
-                or_(DELIVERY.lease_until.is_(None), DELIVERY.lease_until < now),
-                ~exists().where(
-                    earlier.c.listener_id == DELIVERY.listener_id,
-                    earlier.c.order_id == DELIVERY.order_id,
-                    earlier.c.delivered_at.is_(None),
-                    earlier.c.event_id < DELIVERY.event_id,
-                ),
-            )
             due = (
-                select(DELIVERY.id)
-                .where(DELIVERY.next_attempt_at <= now, *free)
+                DELIVERY.delivered_at.is_(None),
+                DELIVERY.next_attempt_at <= now,
+                or_(DELIVERY.lease_until.is_(None), DELIVERY.lease_until < now),
+            )
+            starts = (
+                select(DELIVERY.id, DELIVERY.listener_id, DELIVERY.order_id)
+                .where(*due, DELIVERY.id == _first_undelivered())
                 .order_by(DELIVERY.event_id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            candidates = list(connection.execute(due).scalars())
-            if not candidates:
+            started = connection.execute(starts).all()
+            if not started:
                 return []
-            # Taken only if still free: SQLite has no row locks (and pysqlite reads
-            # outside the transaction), so the check in the update is the claim.
-            take = (
-                update(DELIVERIES)
-                .where(DELIVERY.id.in_(candidates), *free)
-                .values(lease_until=now + lease)
-                .returning(DELIVERY.id)
-            )
-            ids = list(connection.execute(take).scalars())
-            if not ids:
-                return []
-            rows = connection.execute(
+            start_ids = [row.id for row in started]
+            # What to send is read with the runs, before the update (the write lock,
+            # on SQLite, is then held only for the update).
+            behind = (
                 select(
                     DELIVERY.id,
                     DELIVERY.listener_id,
+                    DELIVERY.order_id,
+                    DELIVERY.next_attempt_at,
+                    DELIVERY.lease_until,
                     LISTENER.callback,
                     LISTENER.secret,
                     HUB_EVENT.event_id,
@@ -220,39 +230,89 @@ class HubStore(Store):
                 )
                 .join(LISTENERS, LISTENER.id == DELIVERY.listener_id)
                 .join(EVENTS, HUB_EVENT.id == DELIVERY.event_id)
-                .where(DELIVERY.id.in_(ids))
-                .order_by(DELIVERY.event_id)
+                .where(
+                    tuple_(DELIVERY.listener_id, DELIVERY.order_id).in_(
+                        [(row.listener_id, row.order_id) for row in started]
+                    ),
+                    DELIVERY.delivered_at.is_(None),
+                )
+                .order_by(DELIVERY.listener_id, DELIVERY.order_id, DELIVERY.event_id)
             )
-            return [Claimed(*row) for row in rows]
+            rows = connection.execute(behind).all()
+            wanted = _runs(rows, set(start_ids), now, limit)
+            ids = [i for run in wanted for i in run]
+            if not ids:
+                return []
+            # Taken only if still due, and if its order's first undelivered event to
+            # its listener is still the start of its run: SQLite has no row locks (and
+            # pysqlite reads outside the transaction), so the check in the update is
+            # the claim; a run is then cut at its first event not taken.
+            lease_until = now + lease
+            take = (
+                update(DELIVERIES)
+                .where(DELIVERY.id.in_(ids), *due, _first_undelivered().in_(start_ids))
+                .values(lease_until=lease_until)
+                .returning(DELIVERY.id)
+            )
+            taken = set(connection.execute(take).scalars())
+            kept = [_taken_prefix(run, taken) for run in wanted]
+            cut = taken.difference(i for run in kept for i in run)
+            if cut:  # held by this transaction alone: let go again before it commits
+                connection.execute(
+                    update(DELIVERIES).where(DELIVERY.id.in_(cut)).values(lease_until=None)
+                )
+            sending = {
+                row.id: Claimed(
+                    id=row.id,
+                    listener_id=row.listener_id,
+                    order_id=row.order_id,
+                    callback=row.callback,
+                    secret=row.secret,
+                    event_id=row.event_id,
+                    event_type=row.event_type,
+                    body=row.body,
+                    attempts=row.attempts,
+                    lease_until=lease_until,
+                )
+                for row in rows
+                if row.id in taken
+            }
+            return [[sending[i] for i in run] for run in kept if run]
 
         try:
             return await self.db.transaction(work)
         except OperationalError:
             return []  # SQLite: another deliverer's claim won the write; claim again later
 
-    async def record(self, outcomes: Sequence[Outcome]) -> None:
+    async def record(self, outcomes: Sequence[Outcome], unsent: Sequence[Claimed] = ()) -> None:
         """Record a round's answers in one transaction: delivered, to try again at
-        their time, or their listener gone (410: removed with its deliveries)."""
+        their time, or their listener gone (410: removed with its deliveries); and let
+        go of the deliveries claimed but not sent (behind a failure in their run), due
+        again at once. An answer is recorded only while the lease it was sent under
+        holds: once another deliverer claimed the delivery again after that lease ran
+        out, the delivery is that one's."""
 
         def work(connection: Connection) -> None:
             now = utcnow()
-            done = [o.delivery_id for o in outcomes if o.error is None and not o.gone]
-            if done:
+            held = DELIVERY.lease_until == bindparam("lease", type_=UtcDateTime)
+            done = [o for o in outcomes if o.error is None and not o.gone]
+            for lease_until, ids in _by_lease((o.lease_until, o.delivery_id) for o in done).items():
                 connection.execute(
                     update(DELIVERIES)
-                    .where(DELIVERY.id.in_(done))
+                    .where(DELIVERY.id.in_(ids), held)
                     .values(
                         delivered_at=now,
                         lease_until=None,
                         attempts=DELIVERY.attempts + 1,
                         last_error=None,
-                    )
+                    ),
+                    {"lease": lease_until},
                 )
             failed = [o for o in outcomes if o.error is not None and not o.gone]
             if failed:
                 connection.execute(
                     update(DELIVERIES)
-                    .where(DELIVERY.id == bindparam("delivery"))
+                    .where(DELIVERY.id == bindparam("delivery"), held)
                     .values(
                         attempts=DELIVERY.attempts + 1,
                         next_attempt_at=bindparam("again", type_=UtcDateTime),
@@ -260,17 +320,27 @@ class HubStore(Store):
                         last_error=bindparam("error"),
                     ),
                     [
-                        {"delivery": o.delivery_id, "again": o.again, "error": o.error[:500]}
+                        {
+                            "delivery": o.delivery_id,
+                            "lease": o.lease_until,
+                            "again": o.again,
+                            "error": o.error[:500],
+                        }
                         for o in failed
                         if o.error is not None
                     ],
+                )
+            for lease_until, ids in _by_lease((c.lease_until, c.id) for c in unsent).items():
+                connection.execute(
+                    update(DELIVERIES).where(DELIVERY.id.in_(ids), held).values(lease_until=None),
+                    {"lease": lease_until},
                 )
             gone = sorted({o.listener_id for o in outcomes if o.gone})
             if gone:
                 connection.execute(delete(DELIVERIES).where(DELIVERY.listener_id.in_(gone)))
                 connection.execute(delete(LISTENERS).where(LISTENER.id.in_(gone)))
 
-        if outcomes:
+        if outcomes or unsent:
             await self.db.transaction(work)
 
     async def prune(self, before: datetime, batch: int = 1000) -> Pruned:
@@ -349,3 +419,60 @@ class HubStore(Store):
             return int(connection.execute(query).scalar_one())
 
         return await self.db.run_on_connection(work)
+
+
+def _first_undelivered() -> ScalarSelect[int]:
+    """The id of the first undelivered event of the delivery's order to its listener:
+    one descent of ``ix_hub_delivery_waiting`` per delivery. A scalar subquery, which
+    PostgreSQL runs per row with the index whatever its statistics say (the same test
+    as ``NOT EXISTS`` an earlier one, planned as an anti join over a table it believed
+    empty, read the whole backlog for each delivery: 0.6 s a claim of 2,800)."""
+    first = aliased(DELIVERIES)
+    return (
+        select(first.c.id)
+        .where(
+            first.c.listener_id == DELIVERY.listener_id,
+            first.c.order_id == DELIVERY.order_id,
+            first.c.delivered_at.is_(None),
+        )
+        .order_by(first.c.event_id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _runs(
+    rows: Sequence[Row[*tuple[Any, ...]]],
+    starts: set[int],
+    now: datetime,
+    limit: int,
+) -> list[list[int]]:
+    """The ids of each run in ``rows`` (the undelivered deliveries of each started
+    (listener, order), in event order): from its start, while due, at most ``limit``;
+    none when its first row is not its start (another deliverer took it meanwhile)."""
+    runs: list[list[int]] = []
+    for _, group in groupby(rows, key=lambda row: (row.listener_id, row.order_id)):
+        run: list[int] = []
+        for row in group:
+            free = row.lease_until is None or row.lease_until < now
+            if (not run and row.id not in starts) or not free or row.next_attempt_at > now:
+                break
+            run.append(row.id)
+        if run:
+            runs.append(run[:limit])
+    return runs
+
+
+def _taken_prefix(run: list[int], taken: set[int]) -> list[int]:
+    """The run up to its first delivery not taken."""
+    for n, delivery_id in enumerate(run):
+        if delivery_id not in taken:
+            return run[:n]
+    return run
+
+
+def _by_lease(pairs: Iterable[tuple[datetime, int]]) -> dict[datetime, list[int]]:
+    by_lease: dict[datetime, list[int]] = {}
+    for lease_until, delivery_id in pairs:
+        by_lease.setdefault(lease_until, []).append(delivery_id)
+    return by_lease
