@@ -205,6 +205,7 @@ def sending_session(settings: Settings) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=settings.hub_timeout_s),
         connector=aiohttp.TCPConnector(limit=settings.hub_batch),
+        trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as httpx honoured them before
     )
 
 
