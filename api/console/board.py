@@ -245,6 +245,6 @@ async def decide(
             status_code=e.status,
             failed=(order_id, kind),
             values=values,
-            refusal=f"{e.title}: {e.detail}",
+            refusal=i18n.refusal(language_of(request), e),
         )
     return RedirectResponse(target, status_code=303)

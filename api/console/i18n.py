@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from api.errors import ProblemError
+
 LANGUAGES = ("en", "zh-CN")
 DEFAULT = "en"
 COOKIE = "lang"
@@ -149,6 +151,46 @@ MESSAGES: dict[str, dict[str, str]] = {
         "save": "Save",
         "find": "Find",
         "find_hint": "reference, name, phone, street",
+        "order.received": "received",
+        "order.in_progress": "in progress",
+        "order.waiting_for_operations": "waiting for operations",
+        "order.completed": "completed",
+        "order.failed": "failed",
+        "order.cancelled": "cancelled",
+        "task.pending": "pending",
+        "task.in_progress": "in progress",
+        "task.succeeded": "succeeded",
+        "task.failed": "failed",
+        "task.skipped": "skipped",
+        "task.waiting_for_operations": "waiting for operations",
+        "task.cancelled": "cancelled",
+        "refusal.TECHNICIAN_UNAVAILABLE": "This technician cannot take the job",
+        "refusal.ALREADY_ASSIGNED": "The technician has the job already",
+        "refusal.UNKNOWN_TECHNICIAN": "No such technician",
+        "refusal.CONSTRUCTION_CLOSED": "The installation has ended or is being cancelled",
+        "refusal.JOB_CHANGED": "The job kept changing: decide again",
+        "refusal.NOT_WAITING": "This no longer waits for operations",
+        "refusal.INVALID_DATA": "The data does not fit this sub-task",
+        "refusal.ORDER_CLOSED": "The order has ended",
+        "refusal.INVALID_TRANSITION": "The job is in another state now",
+        "refusal.MISSING_EVIDENCE": "The report lacks what it needs",
+        "refusal.TECHNICIAN_NOT_NAMED": "Name the technician",
+        "refusal.UNKNOWN_REGION": "No such region",
+        "refusal.TECHNICIAN_EXISTS": "A technician with this id exists already",
+        "refusal.NOT_ASSIGNED": "This is not your job",
+        "field.olt_id": "OLT",
+        "field.pon_port": "PON port",
+        "field.ont_id": "ONT id",
+        "field.vlan": "VLAN",
+        "field.profile": "Profile",
+        "field.nms_profile_name": "NMS profile name",
+        "field.test_server": "Test server",
+        "field.expected_download_mbps": "Expected download (Mbit/s)",
+        "field.expected_upload_mbps": "Expected upload (Mbit/s)",
+        "field.min_speed_ratio": "Lowest speed ratio",
+        "field.max_latency_ms": "Highest latency (ms)",
+        "field.max_jitter_ms": "Highest jitter (ms)",
+        "field.max_loss_pct": "Highest loss (%)",
     },
     "zh-CN": {
         "app": "工单",
@@ -282,6 +324,46 @@ MESSAGES: dict[str, dict[str, str]] = {
         "save": "保存",
         "find": "查找",
         "find_hint": "编号、姓名、电话、街道",
+        "order.received": "已受理",
+        "order.in_progress": "处理中",
+        "order.waiting_for_operations": "待运维处理",
+        "order.completed": "已完成",
+        "order.failed": "失败",
+        "order.cancelled": "已撤销",
+        "task.pending": "未开始",
+        "task.in_progress": "进行中",
+        "task.succeeded": "成功",
+        "task.failed": "失败",
+        "task.skipped": "已跳过",
+        "task.waiting_for_operations": "待运维处理",
+        "task.cancelled": "已取消",
+        "refusal.TECHNICIAN_UNAVAILABLE": "该装维人员无法接此单",
+        "refusal.ALREADY_ASSIGNED": "该装维人员已在处理此单",
+        "refusal.UNKNOWN_TECHNICIAN": "没有此装维人员",
+        "refusal.CONSTRUCTION_CLOSED": "施工已结束或工单正在撤销",
+        "refusal.JOB_CHANGED": "工单状态一直在变化，请重新决定",
+        "refusal.NOT_WAITING": "此项已不在等待运维处理",
+        "refusal.INVALID_DATA": "数据不适用于此子任务",
+        "refusal.ORDER_CLOSED": "工单已结束",
+        "refusal.INVALID_TRANSITION": "工单已处于其他状态",
+        "refusal.MISSING_EVIDENCE": "上报缺少必要信息",
+        "refusal.TECHNICIAN_NOT_NAMED": "请指定装维人员",
+        "refusal.UNKNOWN_REGION": "没有此区域",
+        "refusal.TECHNICIAN_EXISTS": "此编号的装维人员已存在",
+        "refusal.NOT_ASSIGNED": "这不是您的工单",
+        "field.olt_id": "OLT",
+        "field.pon_port": "PON 端口",
+        "field.ont_id": "ONT 编号",
+        "field.vlan": "VLAN",
+        "field.profile": "业务模板",
+        "field.nms_profile_name": "网管模板名",
+        "field.test_server": "测速服务器",
+        "field.expected_download_mbps": "期望下行 (Mbit/s)",
+        "field.expected_upload_mbps": "期望上行 (Mbit/s)",
+        "field.min_speed_ratio": "最低速率比",
+        "field.max_latency_ms": "最大时延 (ms)",
+        "field.max_jitter_ms": "最大抖动 (ms)",
+        "field.max_loss_pct": "最大丢包率 (%)",
     },
 }
 
@@ -363,6 +445,17 @@ def field_error(language: str, error: ErrorDetails) -> str:
         return template.format(**error.get("ctx", {}))
     except (KeyError, IndexError):
         return error["msg"]
+
+
+def refusal(language: str, problem: ProblemError) -> str:
+    """Why the API refused what a form sent, in the reader's language: by the
+    problem's code where the catalog has it (in English with the API's detail, which
+    is English), else the API's title and detail (English) or "refused" (Chinese)."""
+    words = MESSAGES[language]
+    said = words.get(f"refusal.{problem.code}") if problem.code else None
+    if language != DEFAULT:
+        return said or words["conflict"]
+    return f"{said or problem.title}: {problem.detail}"
 
 
 def field_errors(language: str, error: ValidationError) -> dict[str, str]:

@@ -17,8 +17,9 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from api import decisions
+from api.console import i18n
 from api.console.session import SignedIn
-from api.console.web import form_of, moves, render, require
+from api.console.web import form_of, language_of, moves, render, require
 from api.deps import (
     BoardDep,
     CatalogDep,
@@ -173,6 +174,6 @@ async def report(
             failed=order_id,
             values=values,
             invalid=invalid,
-            refusal=e.detail,
+            refusal=i18n.refusal(language_of(request), e),
         )
     return RedirectResponse(f"/console/jobs#job-{order_id}", status_code=303)

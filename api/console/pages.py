@@ -234,7 +234,7 @@ async def create_order(
             e.status,
             values=values,
             errors={},
-            refusal=f"{e.title}: {e.detail}",
+            refusal=i18n.refusal(language_of(request), e),
             zone=zone,
         )
     return RedirectResponse(f"/console/orders/{created.order.id}", status_code=303)
@@ -389,7 +389,7 @@ def console_problem(request: Request, exc: ProblemError) -> Response:
         getattr(request.state, "principal", None),
         exc.status,
         message=message,
-        detail=exc.detail,
+        detail=exc.detail if language_of(request) == i18n.DEFAULT else None,  # English
     )
 
 

@@ -78,18 +78,21 @@ async def follow(
     await expect(board.locator(".task[data-kind=construction]")).to_contain_text(technician)
     for state in ("accepted", "en_route", "on_site"):
         assert (await report(system, order_id, technician, state)).status_code == 200
-        await expect(board.locator(".task[data-kind=construction]")).to_contain_text(state)
+        job = board.locator(".task[data-kind=construction] [data-state]")
+        await expect(job).to_have_attribute("data-state", state)
     done = await report(system, order_id, technician, "completed", ont_serial="HWTC1A2B3C4D")
     assert done.status_code == 200, done.text
 
-    # Both pages show the end without anyone reloading them.
-    for page in (board, desk):
-        await expect(page.locator("#live-status")).to_have_text("completed", timeout=30_000)
+    # Both pages show the end without anyone reloading them, each in its language.
+    for page, shown in ((board, "completed"), (desk, "已完成")):
+        status = page.locator("#live-status")
+        await expect(status).to_have_attribute("data-status", "completed", timeout=30_000)
+        await expect(status).to_have_text(shown)
     await expect(board.locator("#timeline")).to_contain_text("construction")
+    for page in (board, desk):  # an ended order has no cancel
+        await expect(page.locator("#cancel")).to_have_count(0)
     await board.screenshot(path=ARTIFACTS / "order_board.png", full_page=True)
     await desk.screenshot(path=ARTIFACTS / "order_front_desk_zh.png", full_page=True)
-    await desk.reload()
-    await expect(desk.locator("#cancel")).to_have_count(0)  # an ended order has no cancel
 
 
 async def test_a_technician_on_a_phone_and_a_dispatchers_board_see_each_other_live(
