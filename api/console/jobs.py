@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
@@ -126,6 +126,7 @@ async def report(
     catalog: CatalogDep,
     wake: WakeDep,
     board: BoardDep,
+    later: BackgroundTasks,
 ) -> Response:
     """A step on one of my jobs, validated as the API validates it; a refusal is shown
     at the job, with what was typed kept."""
@@ -146,6 +147,7 @@ async def report(
             temporal=temporal,
             catalog=catalog,
             wake=wake,
+            later=later,
         )
     except ValidationError as e:
         fields = {str(err["loc"][0]) if err["loc"] else "state" for err in e.errors()}
