@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from api import decisions
 from api.console import i18n
+from api.console.board import boards_of
 from api.console.session import SignedIn
 from api.console.web import form_of, language_of, moves, render, require
 from api.deps import (
@@ -70,7 +71,7 @@ async def _page(
         principal,
         status_code,
         jobs=await _jobs(technicians, technician_id),
-        since=await board.last_event_id(),
+        since=await boards_of(request).last_event_id(board),
         steps=STEPS,
         transitions=JOB_TRANSITIONS,
         JobState=JobState,
@@ -110,7 +111,12 @@ async def jobs_events(
     async def read(last: int) -> object:
         return [(j.order_id, j.job_state, j.visit) for j in await _jobs(technicians, technician_id)]
 
-    async for event in moves(request, since, board.last_event_id, read):
+    boards = boards_of(request)
+
+    async def last() -> int:
+        return await boards.last_event_id(board)
+
+    async for event in moves(request, since, last, read):
         yield event
 
 
