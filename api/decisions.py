@@ -9,6 +9,9 @@ timeline and the Temporal UI show the same thing. Errors are
 
 from __future__ import annotations
 
+import logging
+
+from fastapi import BackgroundTasks
 from temporalio.client import Client
 
 from api.access import order_or_404, technicians_own
@@ -29,8 +32,16 @@ from models.status import ReportRejected
 from workflows import WorkOrderWorkflow
 from workorders.auth import Principal, Role
 from workorders.reference import Catalog
-from workorders.store import OrderNotFound, OrderStore, ReportStore, TechnicianStore
+from workorders.store import (
+    OrderNotFound,
+    OrderStore,
+    RecordedReport,
+    ReportStore,
+    TechnicianStore,
+)
 from workorders.wake import Wake, offer_room
+
+log = logging.getLogger("workorders.api")
 
 
 async def report_construction(
@@ -44,10 +55,12 @@ async def report_construction(
     temporal: Client,
     catalog: Catalog,
     wake: Wake,
+    later: BackgroundTasks,
 ) -> ConstructionJob:
     """Record a technician's report (operations may report on a technician's behalf,
     naming them); the workflow hears of a completion or of why the job cannot be
-    completed at once, of progress within the resumer's interval. Returns the job.
+    completed as soon as the answer is sent (:func:`tell_of_report`, run ``later``),
+    of progress within the resumer's interval. Returns the job.
 
     Raises:
         ProblemError: 403 not the technician's job, 404 no such order, 409 a state the
@@ -82,13 +95,48 @@ async def report_construction(
             raise ProblemError(404, "Order not found", f"no work order {order_id}") from None
         status_code, title = UPDATE_ERRORS[code]
         raise ProblemError(status_code, title, str(e), code=code) from None
-    if report.state in SIGNAL_NOW:
-        await signal_report(temporal, reports, order_id, recorded.state)
-    if recorded.freed:
-        await offer_room(technicians, catalog, wake, technician_id)
+    if report.state in SIGNAL_NOW or recorded.freed:
+        later.add_task(
+            tell_of_report,
+            order_id,
+            recorded,
+            signal=report.state in SIGNAL_NOW,
+            technician_id=technician_id,
+            reports=reports,
+            technicians=technicians,
+            temporal=temporal,
+            catalog=catalog,
+            wake=wake,
+        )
     job = recorded.state.job
     assert job is not None
     return job
+
+
+async def tell_of_report(
+    order_id: str,
+    recorded: RecordedReport,
+    *,
+    signal: bool,
+    technician_id: str,
+    reports: ReportStore,
+    technicians: TechnicianStore,
+    temporal: Client,
+    catalog: Catalog,
+    wake: Wake,
+) -> None:
+    """What a recorded report sets going, once its answer is on its way: the signal
+    to the order's workflow, and the room a completed job freed offered to the
+    queue. Neither is the technician's to wait for, and neither is lost when this
+    fails or the process stops first: the resumer signals a report left unsignalled
+    (:func:`api.workflows.resignal_reports`), a queued job asks again by itself."""
+    if signal:
+        try:
+            await signal_report(temporal, reports, order_id, recorded.state)
+        except Exception:
+            log.warning("could not signal the report on %s yet", order_id, exc_info=True)
+    if recorded.freed:
+        await offer_room(technicians, catalog, wake, technician_id)
 
 
 async def operate_construction(

@@ -44,7 +44,10 @@ async def add_technician(
         technician = await technicians.add_technician(Technician(**request.model_dump(mode="json")))
     except TechnicianExists:
         raise ProblemError(
-            409, "Technician exists", f"technician {request.id} exists already"
+            409,
+            "Technician exists",
+            f"technician {request.id} exists already",
+            code="TECHNICIAN_EXISTS",
         ) from None
     await offer_queued_jobs(technicians, catalog, wake, technician)
     return technician

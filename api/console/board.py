@@ -56,10 +56,31 @@ REQUESTS: dict[SubTaskKind, type[ActivationOperationRequest | QualityCheckOperat
 class Boards:
     """The boards of each region as of the newest timeline line: however many
     dispatchers follow a region, each new line costs one read of its board, which they
-    all share (one app per process; each process reads for its own followers)."""
+    all share (one app per process; each process reads for its own followers); and the
+    newest line's id, which every follower asks for at each wake-up, read once for all
+    who ask at the same moment."""
 
     def __init__(self) -> None:
         self._read: dict[str, tuple[int, asyncio.Future[Board]]] = {}
+        self._last_reading: asyncio.Future[int] | None = None
+        self._last_next: asyncio.Future[int] | None = None
+
+    async def last_event_id(self, store: BoardStore) -> int:
+        """The newest timeline line's id, read after this call began.
+
+        Callers at the same moment share one read. A read already under way may have
+        started before what woke the caller was committed, so a caller never joins it:
+        it joins the next read, which starts once that one ends."""
+        if self._last_next is None:
+            self._last_next = asyncio.ensure_future(self._read_last(store, self._last_reading))
+        return await asyncio.shield(self._last_next)
+
+    async def _read_last(self, store: BoardStore, under_way: asyncio.Future[int] | None) -> int:
+        if under_way is not None:
+            await asyncio.wait([under_way])  # its outcome is its own callers'
+        # From here on this read is under way: later callers wait for the next.
+        self._last_reading, self._last_next = self._last_next, None
+        return await store.last_event_id()
 
     async def board(self, store: BoardStore, region: str, last: int) -> Board:
         """The region's board as of timeline line ``last`` or later."""
@@ -98,7 +119,7 @@ async def _page(
 ) -> HTMLResponse:
     _operations(principal)
     code = _region(regions, region)
-    since = await board.last_event_id()
+    since = await boards_of(request).last_event_id(board)
     return render(
         request,
         template,
@@ -154,7 +175,10 @@ async def board_events(
     async def read(last: int) -> object:
         return await boards.board(board, code, last)
 
-    async for event in moves(request, since, board.last_event_id, read):
+    async def last() -> int:
+        return await boards.last_event_id(board)
+
+    async for event in moves(request, since, last, read):
         yield event
 
 
@@ -245,6 +269,6 @@ async def decide(
             status_code=e.status,
             failed=(order_id, kind),
             values=values,
-            refusal=f"{e.title}: {e.detail}",
+            refusal=i18n.refusal(language_of(request), e),
         )
     return RedirectResponse(target, status_code=303)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from api.errors import ProblemError
+
 LANGUAGES = ("en", "zh-CN")
 DEFAULT = "en"
 COOKIE = "lang"
@@ -159,11 +161,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "visit.none_free": "No slot is free in the coming week.",
         "visit.later": "Book later",
         "visit.address_first": "(the address's district or postcode first)",
-        "visit.slot_taken": "That slot was just taken: choose another of those free now.",
-        "visit.not_bookable": "The visit can no longer be booked or moved: the order has"
+        "refusal.SLOT_TAKEN": "That slot was just taken: choose another of those free now.",
+        "refusal.NOT_BOOKABLE": "The visit can no longer be booked or moved: the order has"
         " ended, the technician is on site, or nothing is booked.",
-        "visit.no_such_slot": "Choose one of the free slots offered.",
-        "visit.slot_too_soon": "That slot starts too soon to be booked: choose a later one.",
+        "refusal.NO_SUCH_SLOT": "Choose one of the free slots offered.",
+        "refusal.SLOT_TOO_FAR": "That slot is too far ahead: choose one of those offered.",
+        "refusal.SLOT_TOO_SOON": "That slot starts too soon to be booked: choose a later one.",
         "weekday.0": "Mon",
         "weekday.1": "Tue",
         "weekday.2": "Wed",
@@ -171,6 +174,46 @@ MESSAGES: dict[str, dict[str, str]] = {
         "weekday.4": "Fri",
         "weekday.5": "Sat",
         "weekday.6": "Sun",
+        "order.received": "received",
+        "order.in_progress": "in progress",
+        "order.waiting_for_operations": "waiting for operations",
+        "order.completed": "completed",
+        "order.failed": "failed",
+        "order.cancelled": "cancelled",
+        "task.pending": "pending",
+        "task.in_progress": "in progress",
+        "task.succeeded": "succeeded",
+        "task.failed": "failed",
+        "task.skipped": "skipped",
+        "task.waiting_for_operations": "waiting for operations",
+        "task.cancelled": "cancelled",
+        "refusal.TECHNICIAN_UNAVAILABLE": "This technician cannot take the job",
+        "refusal.ALREADY_ASSIGNED": "The technician has the job already",
+        "refusal.UNKNOWN_TECHNICIAN": "No such technician",
+        "refusal.CONSTRUCTION_CLOSED": "The installation has ended or is being cancelled",
+        "refusal.JOB_CHANGED": "The job kept changing: decide again",
+        "refusal.NOT_WAITING": "This no longer waits for operations",
+        "refusal.INVALID_DATA": "The data does not fit this sub-task",
+        "refusal.ORDER_CLOSED": "The order has ended",
+        "refusal.INVALID_TRANSITION": "The job is in another state now",
+        "refusal.MISSING_EVIDENCE": "The report lacks what it needs",
+        "refusal.TECHNICIAN_NOT_NAMED": "Name the technician",
+        "refusal.UNKNOWN_REGION": "No such region",
+        "refusal.TECHNICIAN_EXISTS": "A technician with this id exists already",
+        "refusal.NOT_ASSIGNED": "This is not your job",
+        "field.olt_id": "OLT",
+        "field.pon_port": "PON port",
+        "field.ont_id": "ONT id",
+        "field.vlan": "VLAN",
+        "field.profile": "Profile",
+        "field.nms_profile_name": "NMS profile name",
+        "field.test_server": "Test server",
+        "field.expected_download_mbps": "Expected download (Mbit/s)",
+        "field.expected_upload_mbps": "Expected upload (Mbit/s)",
+        "field.min_speed_ratio": "Lowest speed ratio",
+        "field.max_latency_ms": "Highest latency (ms)",
+        "field.max_jitter_ms": "Highest jitter (ms)",
+        "field.max_loss_pct": "Highest loss (%)",
     },
     "zh-CN": {
         "app": "工单",
@@ -314,10 +357,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "visit.none_free": "未来一周没有可约时段。",
         "visit.later": "稍后预约",
         "visit.address_first": "（请先填写地址的区或邮编）",
-        "visit.slot_taken": "该时段刚被约走，请从当前空闲时段中另选。",
-        "visit.not_bookable": "已无法预约或改约：工单已结束、技术员已到场，或尚无预约。",
-        "visit.no_such_slot": "请从所列空闲时段中选择。",
-        "visit.slot_too_soon": "该时段开始太近，无法预约，请选更晚的时段。",
+        "refusal.SLOT_TAKEN": "该时段刚被约走，请从当前空闲时段中另选。",
+        "refusal.NOT_BOOKABLE": "已无法预约或改约：工单已结束、技术员已到场，或尚无预约。",
+        "refusal.NO_SUCH_SLOT": "请从所列空闲时段中选择。",
+        "refusal.SLOT_TOO_FAR": "该时段太远，请从所列时段中选择。",
+        "refusal.SLOT_TOO_SOON": "该时段开始太近，无法预约，请选更晚的时段。",
         "weekday.0": "周一",
         "weekday.1": "周二",
         "weekday.2": "周三",
@@ -325,6 +369,46 @@ MESSAGES: dict[str, dict[str, str]] = {
         "weekday.4": "周五",
         "weekday.5": "周六",
         "weekday.6": "周日",
+        "order.received": "已受理",
+        "order.in_progress": "处理中",
+        "order.waiting_for_operations": "待运维处理",
+        "order.completed": "已完成",
+        "order.failed": "失败",
+        "order.cancelled": "已撤销",
+        "task.pending": "未开始",
+        "task.in_progress": "进行中",
+        "task.succeeded": "成功",
+        "task.failed": "失败",
+        "task.skipped": "已跳过",
+        "task.waiting_for_operations": "待运维处理",
+        "task.cancelled": "已取消",
+        "refusal.TECHNICIAN_UNAVAILABLE": "该装维人员无法接此单",
+        "refusal.ALREADY_ASSIGNED": "该装维人员已在处理此单",
+        "refusal.UNKNOWN_TECHNICIAN": "没有此装维人员",
+        "refusal.CONSTRUCTION_CLOSED": "施工已结束或工单正在撤销",
+        "refusal.JOB_CHANGED": "工单状态一直在变化，请重新决定",
+        "refusal.NOT_WAITING": "此项已不在等待运维处理",
+        "refusal.INVALID_DATA": "数据不适用于此子任务",
+        "refusal.ORDER_CLOSED": "工单已结束",
+        "refusal.INVALID_TRANSITION": "工单已处于其他状态",
+        "refusal.MISSING_EVIDENCE": "上报缺少必要信息",
+        "refusal.TECHNICIAN_NOT_NAMED": "请指定装维人员",
+        "refusal.UNKNOWN_REGION": "没有此区域",
+        "refusal.TECHNICIAN_EXISTS": "此编号的装维人员已存在",
+        "refusal.NOT_ASSIGNED": "这不是您的工单",
+        "field.olt_id": "OLT",
+        "field.pon_port": "PON 端口",
+        "field.ont_id": "ONT 编号",
+        "field.vlan": "VLAN",
+        "field.profile": "业务模板",
+        "field.nms_profile_name": "网管模板名",
+        "field.test_server": "测速服务器",
+        "field.expected_download_mbps": "期望下行 (Mbit/s)",
+        "field.expected_upload_mbps": "期望上行 (Mbit/s)",
+        "field.min_speed_ratio": "最低速率比",
+        "field.max_latency_ms": "最大时延 (ms)",
+        "field.max_jitter_ms": "最大抖动 (ms)",
+        "field.max_loss_pct": "最大丢包率 (%)",
     },
 }
 
@@ -406,6 +490,17 @@ def field_error(language: str, error: ErrorDetails) -> str:
         return template.format(**error.get("ctx", {}))
     except (KeyError, IndexError):
         return error["msg"]
+
+
+def refusal(language: str, problem: ProblemError) -> str:
+    """Why the API refused what a form sent, in the reader's language: by the
+    problem's code where the catalog has it (in English with the API's detail, which
+    is English), else the API's title and detail (English) or "refused" (Chinese)."""
+    words = MESSAGES[language]
+    said = words.get(f"refusal.{problem.code}") if problem.code else None
+    if language != DEFAULT:
+        return said or words["conflict"]
+    return f"{said or problem.title}: {problem.detail}"
 
 
 def field_errors(language: str, error: ValidationError) -> dict[str, str]:

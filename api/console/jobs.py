@@ -11,14 +11,16 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from api import decisions
+from api.console import i18n
+from api.console.board import boards_of
 from api.console.session import SignedIn
-from api.console.web import form_of, moves, render, require
+from api.console.web import form_of, language_of, moves, render, require
 from api.deps import (
     BoardDep,
     CatalogDep,
@@ -69,7 +71,7 @@ async def _page(
         principal,
         status_code,
         jobs=await _jobs(technicians, technician_id),
-        since=await board.last_event_id(),
+        since=await boards_of(request).last_event_id(board),
         steps=STEPS,
         transitions=JOB_TRANSITIONS,
         JobState=JobState,
@@ -109,7 +111,12 @@ async def jobs_events(
     async def read(last: int) -> object:
         return [(j.order_id, j.job_state, j.visit) for j in await _jobs(technicians, technician_id)]
 
-    async for event in moves(request, since, board.last_event_id, read):
+    boards = boards_of(request)
+
+    async def last() -> int:
+        return await boards.last_event_id(board)
+
+    async for event in moves(request, since, last, read):
         yield event
 
 
@@ -125,6 +132,7 @@ async def report(
     catalog: CatalogDep,
     wake: WakeDep,
     board: BoardDep,
+    later: BackgroundTasks,
 ) -> Response:
     """A step on one of my jobs, validated as the API validates it; a refusal is shown
     at the job, with what was typed kept."""
@@ -145,6 +153,7 @@ async def report(
             temporal=temporal,
             catalog=catalog,
             wake=wake,
+            later=later,
         )
     except ValidationError as e:
         fields = {str(err["loc"][0]) if err["loc"] else "state" for err in e.errors()}
@@ -173,6 +182,6 @@ async def report(
             failed=order_id,
             values=values,
             invalid=invalid,
-            refusal=e.detail,
+            refusal=i18n.refusal(language_of(request), e),
         )
     return RedirectResponse(f"/console/jobs#job-{order_id}", status_code=303)

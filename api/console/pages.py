@@ -32,7 +32,7 @@ from api.console.session import (
     sign_in,
     sign_out,
 )
-from api.console.visits import Visits, VisitsDep, refusal_key
+from api.console.visits import BOOKING_REFUSALS, Visits, VisitsDep
 from api.console.web import form_of, language_of, render, require
 from api.deps import (
     CalendarDep,
@@ -240,15 +240,16 @@ async def create_order(
             calendar=calendar,
         )
     except ProblemError as e:
-        key = refusal_key(e)  # the slot's refusals, told at the slot
+        said = i18n.refusal(language_of(request), e)
+        at_slot = e.code in BOOKING_REFUSALS  # the slot's refusals, told at the slot
         return render(
             request,
             "order_new.html",
             principal,
             e.status,
             values=values,
-            errors={"appointment.start": i18n.translator(language_of(request))(key)} if key else {},
-            refusal=None if key else f"{e.title}: {e.detail}",
+            errors={"appointment.start": said} if at_slot else {},
+            refusal=None if at_slot else said,
             zone=zone,
         )
     return RedirectResponse(f"/console/orders/{created.order.id}", status_code=303)
@@ -428,8 +429,7 @@ async def _visit_refused(
         raise refused
     context = await _order_context(orders, principal, order_id)
     card = await visits.card(principal, context["order"], context["tasks"])
-    key = refusal_key(refused)
-    message = i18n.translator(language_of(request))(key) if key else refused.detail
+    message = i18n.refusal(language_of(request), refused)
     return render(
         request, "order.html", principal, refused.status, visit=card, visit_error=message, **context
     )
@@ -458,7 +458,7 @@ def console_problem(request: Request, exc: ProblemError) -> Response:
         getattr(request.state, "principal", None),
         exc.status,
         message=message,
-        detail=exc.detail,
+        detail=exc.detail if language_of(request) == i18n.DEFAULT else None,  # English
     )
 
 

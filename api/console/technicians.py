@@ -113,7 +113,7 @@ async def add_technician(
             request, principal, technicians, regions, status_code=422, values=values, errors=errors
         )
     except ProblemError as e:  # the id is taken, a region unknown
-        errors = {"id" if e.status == 409 else "regions": e.detail}
+        errors = {"id" if e.status == 409 else "regions": i18n.refusal(language_of(request), e)}
         return await _page(
             request,
             principal,
@@ -158,7 +158,7 @@ async def change_technician(
     except ProblemError as e:
         if e.status == 404:
             raise
-        errors = {"regions": e.detail}
+        errors = {"regions": i18n.refusal(language_of(request), e)}
     else:
         return RedirectResponse(f"/console/technicians?region={quote(region)}", status_code=303)
     return await _page(

@@ -40,14 +40,11 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 SEARCH_DAYS = 7
 """How far ahead the card offers slots (the API's search goes up to 14 days)."""
 
-REFUSALS = {
-    "SLOT_TAKEN": "visit.slot_taken",
-    "NOT_BOOKABLE": "visit.not_bookable",
-    "NO_SUCH_SLOT": "visit.no_such_slot",
-    "SLOT_TOO_SOON": "visit.slot_too_soon",
-    "SLOT_TOO_FAR": "visit.no_such_slot",
-}
-"""The console's words for the booking's refusals, by the API's code."""
+BOOKING_REFUSALS = frozenset(
+    {"SLOT_TAKEN", "NOT_BOOKABLE", "NO_SUCH_SLOT", "SLOT_TOO_SOON", "SLOT_TOO_FAR"}
+)
+"""The codes of the booking's refusals (:mod:`api.booking`), which the console says at
+the slot; their words are the catalog's ``refusal.<code>``."""
 
 
 @dataclass(frozen=True)
@@ -150,11 +147,6 @@ def get_visits(
 
 
 VisitsDep = Annotated[Visits, Depends(get_visits)]
-
-
-def refusal_key(e: ProblemError) -> str | None:
-    """The console's word for a booking refusal (``None``: show the API's detail)."""
-    return REFUSALS.get(e.code or "")
 
 
 @router.get("/slots", response_class=HTMLResponse)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, BackgroundTasks, Depends
 
 from api import decisions
 from api.deps import (
@@ -54,12 +54,14 @@ async def report_construction(
     temporal: TemporalDep,
     catalog: CatalogDep,
     wake: WakeDep,
+    later: BackgroundTasks,
 ) -> ConstructionJobResponse:
     """A technician reports progress on, completion of, or failure of their own job
     (operations may report on a technician's behalf, naming them).
 
-    The report is recorded at once; the order's workflow hears at once of a completion
-    or of why the job cannot be completed, and of progress within half a minute. A job
+    The report is recorded at once; the order's workflow hears of a completion or of
+    why the job cannot be completed as soon as the answer is sent, and of progress
+    within half a minute. A job
     that cannot be completed is reassigned (the technician declined), the
     customer visited again (absent, no access; at most three visits), handed to
     operations (no free port, network fault, other) or given up (the customer declined).
@@ -74,6 +76,7 @@ async def report_construction(
         temporal=temporal,
         catalog=catalog,
         wake=wake,
+        later=later,
     )
     return ConstructionJobResponse(order_id=order_id, **job.model_dump(exclude={"visit"}))
 

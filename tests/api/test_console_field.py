@@ -254,7 +254,7 @@ async def test_operations_manage_technicians_from_a_page(system: System) -> None
             ({"max_open_jobs": "lots"}, "max_open_jobs", "应为整数"),
             ({"max_open_jobs": "99"}, "max_open_jobs", "不能大于 50"),
             ({"skills": ["welding"]}, "skills", "应为 'fibre' or 'copper' 之一"),
-            ({"regions": ["atlantis"]}, "regions", "no region atlantis"),
+            ({"regions": ["atlantis"]}, "regions", "没有此区域"),
         ):
             refused = await ops.post("/console/technicians", data={**form, **bad})
             assert refused.status_code == 422, bad

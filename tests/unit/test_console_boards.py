@@ -46,3 +46,42 @@ async def test_a_failed_read_is_not_kept() -> None:
     assert store.reads == 2
     store.fail = False
     assert (await boards.board(store, "north", store.last)).region == "north"  # type: ignore[arg-type]
+
+
+class LastLine:
+    """A store whose newest timeline line grows while a read of it is under way."""
+
+    def __init__(self) -> None:
+        self.line = 1
+        self.reads = 0
+        self.gate = asyncio.Event()
+
+    async def last_event_id(self) -> int:
+        self.reads += 1
+        seen = self.line  # read at the start: a line committed later is not seen
+        await self.gate.wait()
+        return seen
+
+
+async def test_followers_asking_at_once_share_one_read_of_the_newest_line() -> None:
+    store, boards = LastLine(), Boards()
+    asking = [asyncio.ensure_future(boards.last_event_id(store)) for _ in range(50)]  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    store.gate.set()
+    assert await asyncio.gather(*asking) == [1] * 50
+    assert store.reads == 1
+
+
+async def test_a_follower_woken_during_a_read_gets_a_read_begun_after_it_asked() -> None:
+    store, boards = LastLine(), Boards()
+    early = asyncio.ensure_future(boards.last_event_id(store))  # type: ignore[arg-type]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert store.reads == 1  # under way, and blind to what comes next
+    store.line = 2  # a line committed; its wake-up makes two followers ask
+    woken = [asyncio.ensure_future(boards.last_event_id(store)) for _ in range(2)]  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    store.gate.set()
+    assert await early == 1
+    assert await asyncio.gather(*woken) == [2, 2]  # never the read under way when asked
+    assert store.reads == 2

@@ -9,7 +9,12 @@ import pytest
 from pydantic import ValidationError
 
 from api.console import i18n
+from api.console.board import EDITS
+from api.console.visits import BOOKING_REFUSALS
+from api.errors import ProblemError
+from api.workflows import UPDATE_ERRORS
 from models.api import OrderCreateRequest
+from models.enums import JobState, OrderStatus, SubTaskStatus
 
 
 def test_both_languages_have_every_word() -> None:
@@ -95,3 +100,40 @@ CONTEXT = {
     "action_needs": {"action", "field"},
     "bandwidth_not_offered": {"service", "download", "upload"},
 }
+
+
+REFUSED_ON_FORMS = {
+    *UPDATE_ERRORS,
+    "TECHNICIAN_NOT_NAMED",
+    "UNKNOWN_TECHNICIAN",
+    "UNKNOWN_REGION",
+    "TECHNICIAN_EXISTS",
+    *BOOKING_REFUSALS,
+}
+"""The codes of the refusals the console's forms show: the workflow's and the store's
+(:data:`api.workflows.UPDATE_ERRORS`), and those of api.decisions and api.staffing."""
+
+
+@pytest.mark.parametrize("code", sorted(REFUSED_ON_FORMS))
+def test_a_refusal_is_said_in_the_readers_language(code: str) -> None:
+    problem = ProblemError(409, "Some title", "tech-north-1 is fully booked", code=code)
+    chinese = i18n.refusal("zh-CN", problem)
+    assert chinese == i18n.MESSAGES["zh-CN"][f"refusal.{code}"]
+    assert not any(c in string.ascii_letters for c in chinese), chinese  # no English left
+    english = i18n.refusal("en", problem)
+    assert english == f"{i18n.MESSAGES['en'][f'refusal.{code}']}: tech-north-1 is fully booked"
+
+
+def test_a_refusal_without_a_known_code_is_still_said() -> None:
+    problem = ProblemError(409, "Slot taken", "the slot went to another order")
+    assert i18n.refusal("zh-CN", problem) == i18n.MESSAGES["zh-CN"]["conflict"]
+    assert i18n.refusal("en", problem) == "Slot taken: the slot went to another order"
+
+
+def test_every_status_and_edited_field_has_its_words() -> None:
+    words = i18n.MESSAGES["en"]
+    assert {f"order.{s.value}" for s in OrderStatus} <= set(words)
+    assert {f"task.{s.value}" for s in SubTaskStatus} <= set(words)
+    assert {f"job.{s.value}" for s in JobState} <= set(words)
+    edited = {name for model in EDITS.values() for name in model.model_fields}
+    assert {f"field.{name}" for name in edited} <= set(words)

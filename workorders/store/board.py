@@ -43,6 +43,8 @@ class BoardTask:
     window_start: datetime | None
     kind: SubTaskKind
     status: SubTaskStatus
+    attempts: int
+    """How many times it has run: a new wait for operations follows a new attempt."""
     technician_id: str | None
     job_state: JobState | None
     visit: int
@@ -88,6 +90,7 @@ _TASKS = (
         ORDER.window_start,
         SUB_TASK.kind,
         SUB_TASK.status,
+        SUB_TASK.attempts,
         SUB_TASK.technician_id,
         SUB_TASK.job_state,
         SUB_TASK.visit,
