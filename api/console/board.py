@@ -13,7 +13,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -40,7 +39,6 @@ from workorders.reference import Regions
 from workorders.store import Board, BoardStore
 
 router = APIRouter(prefix="/console/board", include_in_schema=False)
-ZONE = ZoneInfo("Asia/Shanghai")
 
 EDITS: dict[SubTaskKind, type[BaseModel]] = {
     SubTaskKind.ACTIVATION: ActivationDataEdit,
@@ -129,7 +127,6 @@ async def _page(
         regions=[r.code for r in regions],
         since=since,
         edits={kind: list(model.model_fields) for kind, model in EDITS.items()},
-        zone=ZONE,
         **({"failed": None, "values": {}, "errors": {}, "refusal": None} | context),
     )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -38,8 +37,6 @@ from workorders.auth import Principal, Role
 from workorders.store import TechnicianJob, TechnicianStore
 
 router = APIRouter(prefix="/console/jobs", include_in_schema=False)
-ZONE = "Asia/Shanghai"
-"""The zone the windows are shown in: the operator's (a phone's own zone is not sent)."""
 
 STEPS = (JobState.ACCEPTED, JobState.EN_ROUTE, JobState.ON_SITE)
 """The progress a technician reports with one tap (completion and cannot-complete ask
@@ -76,7 +73,6 @@ async def _page(
         transitions=JOB_TRANSITIONS,
         JobState=JobState,
         reasons=[r.value for r in CannotCompleteReason],
-        zone=ZoneInfo(ZONE),
         **({"failed": None, "values": {}, "invalid": set()} | context),
     )
 

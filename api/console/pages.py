@@ -33,7 +33,7 @@ from api.console.session import (
     sign_out,
 )
 from api.console.visits import BOOKING_REFUSALS, Visits, VisitsDep
-from api.console.web import form_of, language_of, render, require
+from api.console.web import form_of, language_of, operator_zone, render, require
 from api.deps import (
     CalendarDep,
     CatalogDep,
@@ -75,7 +75,6 @@ FORM_FIELDS = (
     "demand.installation_window.end",
 )
 NUMBERS = {"demand.download_mbps", "demand.upload_mbps"}
-DEFAULT_ZONE = "Asia/Shanghai"
 
 
 # Sign-in ------------------------------------------------------------------------------
@@ -221,7 +220,9 @@ async def create_order(
     values = {name: form.get(name, "").strip() for name in FORM_FIELDS}
     zone = form.get("timezone", "")
     try:
-        body = OrderCreateRequest.model_validate_json(json.dumps(_nested(values, zone)))
+        body = OrderCreateRequest.model_validate_json(
+            json.dumps(_nested(values, zone, operator_zone(request)))
+        )
     except ValidationError as e:
         errors = i18n.field_errors(language_of(request), e)
         return render(
@@ -255,10 +256,10 @@ async def create_order(
     return RedirectResponse(f"/console/orders/{created.order.id}", status_code=303)
 
 
-def _nested(values: dict[str, str], zone: str) -> dict[str, Any]:
+def _nested(values: dict[str, str], zone: str, default: ZoneInfo) -> dict[str, Any]:
     """The form's flat fields as the API's JSON body: empty fields left out, numbers
     as numbers (anything else is left for the model to refuse), the window's local
-    times in the browser's time zone."""
+    times in the browser's time zone (``default``, the operator's, if it sent none)."""
     body: dict[str, Any] = {}
     for name, value in values.items():
         if value == "":
@@ -267,7 +268,7 @@ def _nested(values: dict[str, str], zone: str) -> dict[str, Any]:
         if name in NUMBERS and value.isdecimal():
             converted = int(value)
         elif name.startswith("demand.installation_window."):
-            converted = _instant(value, zone)
+            converted = _instant(value, zone, default)
         *parents, leaf = name.split(".")
         target = body
         for parent in parents:
@@ -276,13 +277,13 @@ def _nested(values: dict[str, str], zone: str) -> dict[str, Any]:
     return body
 
 
-def _instant(local: str, zone: str) -> str:
+def _instant(local: str, zone: str, default: ZoneInfo) -> str:
     """A ``datetime-local`` value in the zone as an ISO instant (unchanged if it is not
     one, for the model to refuse)."""
     try:
-        tz = ZoneInfo(zone) if zone else ZoneInfo(DEFAULT_ZONE)
+        tz = ZoneInfo(zone) if zone else default
     except (ZoneInfoNotFoundError, ValueError):
-        tz = ZoneInfo(DEFAULT_ZONE)
+        tz = default
     try:
         return datetime.fromisoformat(local).replace(tzinfo=tz).isoformat()
     except ValueError:

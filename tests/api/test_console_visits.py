@@ -9,11 +9,12 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.api.conftest import System
+from tests.api.conftest import BareApi, System, bare_api
 from tests.api.test_appointments import (
     BEIJING,
     appointments,
@@ -192,3 +193,16 @@ async def test_the_new_order_form_offers_the_addresss_slots_and_books_one_with_t
     assert datetime.fromisoformat(visit["start"]) == datetime.fromisoformat(starts[0])
     chosen = await desk.get("/console/slots", params={**where, "selected": starts[1]})
     assert f'value="{starts[1]}" selected' in chosen.text
+
+
+async def test_times_are_shown_in_the_operators_time_zone(bare: BareApi) -> None:
+    """``WORKORDERS_TIME_ZONE`` decides, not a zone written into the console."""
+    from tests.factories import new_order as stored_order
+
+    async with bare_api(str(bare.settings.database_url), time_zone="Europe/Berlin") as berlin:
+        order, _ = await berlin.app.state.stores.orders.create_order(stored_order())
+        (received,) = await berlin.app.state.stores.orders.timeline(order.id)
+        await sign_in(berlin.http, await add_user(berlin.app.state.stores, Role.OPERATIONS))
+        page = await berlin.http.get(f"/console/orders/{order.id}")
+    local = received.at.astimezone(ZoneInfo("Europe/Berlin")).strftime("%m-%d %H:%M:%S")
+    assert page.status_code == 200 and local in page.text
