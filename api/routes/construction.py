@@ -61,10 +61,10 @@ async def report_construction(
 
     The report is recorded at once; the order's workflow hears of a completion or of
     why the job cannot be completed as soon as the answer is sent, and of progress
-    within half a minute. A job
-    that cannot be completed is reassigned (the technician declined), the
-    customer visited again (absent, no access; at most three visits), handed to
-    operations (no free port, network fault, other) or given up (the customer declined).
+    within half a minute. A job that cannot be completed is reassigned (the technician
+    declined), the customer visited again (absent, no access; at most three visits),
+    handed to operations (no free port, network fault, other) or given up (the customer
+    declined).
     """
     job = await decisions.report_construction(
         order_id,
