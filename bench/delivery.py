@@ -114,8 +114,10 @@ async def listen(ports_file: Path, out_file: Path, count: int) -> None:
     """``count`` HTTP listeners on free ports (written to ``ports_file``); at SIGTERM,
     the latencies they saw go to ``out_file`` as JSON."""
     latencies: list[float] = []
+    open_writers: set[asyncio.StreamWriter] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_writers.add(writer)
         try:
             while line := await reader.readline():
                 del line
@@ -133,6 +135,7 @@ async def listen(ports_file: Path, out_file: Path, count: int) -> None:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            open_writers.discard(writer)
             writer.close()
 
     servers = [await asyncio.start_server(handle, "127.0.0.1", 0) for _ in range(count)]
@@ -141,6 +144,11 @@ async def listen(ports_file: Path, out_file: Path, count: int) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
+    for server in servers:
+        server.close()
+    for writer in list(open_writers):  # a kept-alive connection's reader then ends
+        writer.transport.abort()
+    await asyncio.sleep(0)
     await asyncio.to_thread(out_file.write_text, json.dumps(latencies))
 
 
@@ -223,7 +231,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         with_listeners = await orders_per_second(stores, args.orders, args.concurrency, args.rate)
         expected = args.orders * EVENTS_PER_ORDER * args.listeners
         deadline = time.monotonic() + 600
-        while await stores.hub.undelivered() or not await _all_fanned_out(db):
+        while await stores.hub.undelivered() or not await all_fanned_out(db):
             if time.monotonic() > deadline:
                 print("deliveries did not finish in 10 min")
                 return 1
@@ -274,7 +282,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     return verdict(missed)
 
 
-async def _all_fanned_out(db: Database) -> bool:
+async def all_fanned_out(db: Database) -> bool:
     def work(connection: Any) -> bool:
         query = text("SELECT count(*) FROM hub_event WHERE NOT fanned_out")
         return int(connection.execute(query).scalar_one()) == 0

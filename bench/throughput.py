@@ -14,15 +14,25 @@ target at least 0.5.
 Also prints the CPU seconds each process used per order (or floor workflow), and the
 worker's Temporal SDK latencies, to show where the time goes.
 
+With ``--listeners L`` (issue 19), the system runs three times: without a TMF641 listener,
+with ``L`` real HTTP listeners registered through the hub (a process of their own,
+:func:`bench.delivery.listen`; the worker's deliverer sends them every order's events),
+and without again. Then ``listeners_ratio`` is the orders/s with listeners over the
+faster run without (target at least 0.9), and ``delivery_p95_s`` the 95th percentile
+from each event's time to its arrival at a listener (target at most 1 s).
+
     .venv/bin/python -m bench.throughput [--quick] [--orders N] [--concurrency C]
+        [--listeners L]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,8 +46,9 @@ import httpx
 from temporalio.client import Client
 
 from bench import exit_at_once
+from bench.delivery import all_fanned_out
 from bench.floor import FloorWorkflow
-from bench.stats import summary, verdict
+from bench.stats import percentile, summary, verdict
 from bench.system import (
     ZERO_LATENCY_NMS,
     Api,
@@ -49,9 +60,15 @@ from bench.system import (
     settings_for,
     system_env,
 )
+from workorders.auth import Role
+from workorders.db import Database
 from workorders.startup import connect
+from workorders.store import Stores
 
 TARGET_RATIO = 0.5
+TARGET_LISTENERS_RATIO = 0.9
+TARGET_DELIVERY_P95_S = 1.0
+HUB = "/tmf-api/serviceOrdering/v4/hub"
 TIMEOUT_S = 1800
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,6 +189,7 @@ async def measure(running: System, settings_env: dict[str, str], args: argparse.
     settings = settings_for(settings_env)
     client = await connect(settings)
     floor_queue = f"floor-{uuid.uuid4().hex[:8]}"
+    delivery_latencies: list[float] = []
     floor = subprocess.Popen(  # noqa: ASYNC220 (started once, before anything is measured)
         [sys.executable, "-m", "bench.floor", floor_queue],
         env=settings_env,
@@ -196,6 +214,15 @@ async def measure(running: System, settings_env: dict[str, str], args: argparse.
                 phases.append(
                     await measured("system", n, cpu, lambda: run_orders(api, n, c, "bench"))
                 )
+                if args.listeners:
+                    async with Listeners(api, args.listeners, Path(args.tmp)) as listeners:
+                        listened = await measured(
+                            "listened", n, cpu, lambda: run_orders(api, n, c, "listened")
+                        )
+                        await listeners.drained()
+                    delivery_latencies = listeners.latencies
+                    again = await measured("again", n, cpu, lambda: run_orders(api, n, c, "again"))
+                    phases += [listened, again]
             phases.append(
                 await measured("floor", n, cpu, lambda: run_floor(client, floor_queue, n, c))
             )
@@ -206,7 +233,7 @@ async def measure(running: System, settings_env: dict[str, str], args: argparse.
         floor.wait(timeout=30)
 
     system = phases[1]
-    floors = [phases[0], phases[2]]
+    floors = [phases[0], phases[-1]]
     floor_rate = max(p.rate for p in floors)
     ratio = system.rate / floor_rate
     for phase in phases:
@@ -237,7 +264,88 @@ async def measure(running: System, settings_env: dict[str, str], args: argparse.
         )
     )
     missed = [] if ratio >= TARGET_RATIO else [f"ratio_vs_floor={ratio:.3f} < {TARGET_RATIO}"]
+    if args.listeners:
+        listened, again = phases[2], phases[3]
+        without = max(system.rate, again.rate)
+        listeners_ratio = listened.rate / without
+        p95 = percentile(delivery_latencies, 95)
+        print(
+            summary(
+                listeners=args.listeners,
+                deliveries=len(delivery_latencies),
+                delivery_p50_s=percentile(delivery_latencies, 50),
+                delivery_p95_s=p95,
+                orders_per_s_with=listened.rate,
+                orders_per_s_without=system.rate,
+                orders_per_s_without_again=again.rate,
+                listeners_ratio=listeners_ratio,
+            )
+        )
+        if listeners_ratio < TARGET_LISTENERS_RATIO:
+            missed.append(f"listeners_ratio={listeners_ratio:.3f} < {TARGET_LISTENERS_RATIO}")
+        if p95 > TARGET_DELIVERY_P95_S:
+            missed.append(f"delivery_p95_s={p95:.2f} > {TARGET_DELIVERY_P95_S}")
     return verdict(missed)
+
+
+class Listeners:
+    """``count`` TMF641 listeners in a process of their own, registered through the
+    hub for the run's length; ``latencies`` once it ends: each event's arrival at a
+    listener after its ``eventTime``."""
+
+    def __init__(self, api: Api, count: int, tmp: Path) -> None:
+        self.api, self.count = api, count
+        self.ports, self.out = tmp / "listener-ports.json", tmp / "listener-latencies.json"
+        self.latencies: list[float] = []
+        self._ids: list[str] = []
+
+    async def __aenter__(self) -> Listeners:
+        self._process = subprocess.Popen(  # noqa: ASYNC220 (started before the phase)
+            [
+                sys.executable,
+                "-m",
+                "bench.delivery",
+                "--listen",
+                str(self.ports),
+                str(self.out),
+                str(self.count),
+            ],
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        while not self.ports.exists():  # noqa: ASYNC110 (another process writes it)
+            await asyncio.sleep(0.1)
+        auth = self.api.auth(Role.FRONT_DESK, "bench-crm")
+        for port in json.loads(self.ports.read_text()):
+            response = await self.api.http.post(
+                HUB,
+                json={"callback": f"http://127.0.0.1:{port}/listener", "secret": "s" * 16},
+                headers=auth,
+            )
+            response.raise_for_status()
+            self._ids.append(response.json()["id"])
+        return self
+
+    async def drained(self) -> None:
+        """Until the deliverer has sent every event (at most a minute more)."""
+        db = Database.from_url(self.api.settings.effective_database_url)
+        try:
+            hub = Stores.of(db).hub
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not await all_fanned_out(db):  # noqa: ASYNC110
+                await asyncio.sleep(0.5)  # the worker's deliverer sends them
+            while time.monotonic() < deadline and await hub.undelivered():  # noqa: ASYNC110
+                await asyncio.sleep(0.5)
+        finally:
+            await db.dispose()
+
+    async def __aexit__(self, *_: object) -> None:
+        auth = self.api.auth(Role.FRONT_DESK, "bench-crm")
+        for listener_id in self._ids:
+            await self.api.http.delete(f"{HUB}/{listener_id}", headers=auth)
+        self._process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(self._process.wait, 30)
+        self.latencies = json.loads(self.out.read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,10 +357,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--worker", default=None, help="a bench.variants worker, e.g. full_sandbox or cache200"
     )
+    parser.add_argument(
+        "--listeners", type=int, default=0, help="TMF641 listeners for a run of their own"
+    )
     args = parser.parse_args(argv)
     args.orders = args.orders or (40 if args.quick else 300)
     args.concurrency = args.concurrency or (20 if args.quick else 50)
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
+        args.tmp = tmp
         env = system_env(Path(tmp) / "data", database_url=args.database_url, **ZERO_LATENCY_NMS)
         with System(env, Path(tmp), args.worker) as system:
             return asyncio.run(measure(system, env, args))

@@ -53,6 +53,16 @@ def test_throughput_runs() -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
+def test_throughput_with_listeners_runs() -> None:
+    _, figures = bench(
+        "throughput", "--orders", "6", "--concurrency", "3", "--listeners", "2", timeout_s=360
+    )
+    assert int(figures["deliveries"]) >= 6 * 2 and int(figures["deliveries"]) % 2 == 0
+    assert float(figures["listeners_ratio"]) > 0 and float(figures["delivery_p95_s"]) > 0
+
+
+@pytest.mark.integration
+@pytest.mark.slow
 def test_latency_runs() -> None:
     _, figures = bench("latency", "--seconds", "3", "--warmup", "1", "--rate", "5")
     assert int(figures["create_n"]) > 0
