@@ -8,8 +8,8 @@
 - :class:`Cors`: the browser origins of ``cors_origins`` may call the API, without
   credentials; in development they may also call the console's codec with them (the
   Temporal UI with the console's session, see :mod:`api.routes.codec`);
-- :class:`RefuseNul`: a path or query holding U+0000 (``%00``) is a 422, as a body
-  holding one is (:mod:`models.text`): PostgreSQL cannot compare such a text;
+- :class:`RefuseNul`: a path or query holding U+0000 (``%00``) is a 422 (TMF641: 400),
+  as a body holding one is (:mod:`models.text`): PostgreSQL cannot compare such a text;
 - :class:`RequireToken`: a request to a route that needs a token and sends none (or
   one that is not valid) is a 401 before its body is parsed: FastAPI reads a route's
   JSON body before it resolves the route's dependencies, authentication among them.
@@ -27,7 +27,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.console.session import CONSOLE_CODEC
-from api.errors import error_for
+from api.errors import TMF641_BASE, error_for
 from api.security import MISSING_TOKEN, Unauthenticated
 from models.text import NUL
 from workorders.auth import InvalidToken, read_token
@@ -123,16 +123,18 @@ class BodyLimit:
 
 class RefuseNul:
     """Refuses a request whose path or query string holds U+0000 with a 422
-    ``NUL_CHARACTER``, before a route looks anything up with it."""
+    ``NUL_CHARACTER`` (400 under the TMF641 interface, as it answers bad input), before
+    a route looks anything up with it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _holds_nul(scope):
+            tmf = scope["path"].startswith(TMF641_BASE)  # TMF641 answers bad input with 400
             response = error_for(
                 scope["path"],
-                422,
+                400 if tmf else 422,
                 "NUL character",
                 "a path or query may not contain the NUL character (U+0000, %00)",
                 code="NUL_CHARACTER",
