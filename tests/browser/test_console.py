@@ -12,11 +12,14 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.api.conftest import System
 from tests.api.test_codec import served
-from tests.api.test_console import PASSWORD, add_user
+from tests.api.test_console import PASSWORD, ZHANG_WEI, add_user
 from tests.api.test_orders import assigned, create, report, wait_for
 from tests.browser.conftest import ARTIFACTS
 from tests.factories import activations
 from workorders.auth import Role
+
+NOT_TYPED = ("timezone", "address.country", "demand.service_type")
+"""The create-order form's fields that are filled in already, or chosen, not typed."""
 
 
 async def signed_in(browser: Browser, url: str, name: str, **context: object) -> Page:
@@ -50,19 +53,10 @@ async def follow(
     await desk.click("a[href='/console/orders/new']")
     reference = f"FD-{uuid.uuid4().hex[:8]}"
     await desk.fill("input[name=external_reference]", reference)
+    typed = {k: v for k, v in ZHANG_WEI.items() if k not in NOT_TYPED}
     for field, value in {
-        "customer.name": "张伟",
-        "customer.phone": "+86 138 0013 8000",
-        "address.province": "北京市",
-        "address.city": "北京市",
-        "address.district": "海淀区",
-        "address.street": "中关村大街",
-        "address.house_number": "27号",
-        "address.unit": "3单元",
-        "address.room": "502室",
+        **typed,
         "address.postcode": "10008",  # one digit short: refused at its field
-        "demand.download_mbps": "300",
-        "demand.upload_mbps": "100",
     }.items():
         await desk.fill(f"input[name='{field}']", value)
     await desk.click("#new-order button[type=submit]")
