@@ -76,7 +76,7 @@ async def create_order(
     task_queue: str,
     regions: Regions,
     catalog: Catalog,
-    calendar: Calendar | None = None,
+    calendar: Calendar,
 ) -> Created:
     """Store the order and start its workflow, or return the order this request repeats.
 
@@ -109,8 +109,6 @@ async def create_order(
     order_id = str(uuid.uuid4())
     then = None
     if request.appointment is not None:
-        if calendar is None:
-            raise ProblemError(422, "Cannot book here", "this channel books no appointments")
         slot = slot_at(calendar, request.appointment.start)
         skill = catalog.skill_for(request.demand.service_type)
 
