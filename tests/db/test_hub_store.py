@@ -21,7 +21,7 @@ from tests.factories import new_order
 from tests.listener import Received, listening
 from workorders.config import Settings
 from workorders.feed import OrderFeed
-from workorders.hub import Backoff, Deliverer, delivering
+from workorders.hub import Backoff, Deliverer, delivering, proxy_for
 from workorders.store import Stores
 from workorders.store.base import add_event
 from workorders.store.hub import DELIVERIES, DELIVERY, EVENTS, HUB_EVENT, Outcome, Run
@@ -357,6 +357,29 @@ async def test_a_real_listener_gets_everything_signed_in_order_again_after_downt
             await asyncio.sleep(0.005)
         assert await stores.hub.get(registered.id) is None
         assert await stores.hub.deliveries(registered.id) == []
+
+
+async def test_a_listener_behind_the_environments_proxy_is_reached_through_it(
+    stores: Stores, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    async with listening() as proxy:  # takes the absolute-form requests a proxy gets
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("http_proxy", raising=False)
+        monkeypatch.setenv("NO_PROXY", "localhost")
+        proxy_for.cache_clear()
+        callback = "http://crm.invalid:8080/events"  # resolvable by the proxy alone
+        registered = await stores.hub.register(callback, None, SECRET, "operations:o")
+        try:
+            order = await started(stores, region)
+            expected = await outbox(stores, order.id)
+            await deliver_all(deliverer(stores, http), registered.id, len(expected))
+        finally:
+            proxy_for.cache_clear()
+        got = [r for r in proxy.received if r.json["correlationId"] == order.id]
+        assert [r.path for r in got] == [callback] * len(expected)
+        assert [(r.json["eventId"], r.json["eventType"]) for r in got] == expected
+        await stores.hub.remove(registered.id)
 
 
 async def test_the_query_filters_what_a_listener_gets(

@@ -13,7 +13,7 @@ import pytest
 
 from models.enums import OrderStatus
 from tests.api.test_tmf641 import conforms
-from workorders.hub import Backoff
+from workorders.hub import Backoff, proxy_for
 from workorders.tmf641.events import (
     CANCEL_CREATE,
     CANCEL_STATE_CHANGE,
@@ -216,3 +216,23 @@ def test_backoff_doubles_up_to_its_most_with_jitter() -> None:
     for attempts, ceiling in [(0, 1), (1, 2), (3, 8), (10, 60), (100, 60)]:
         delay = backoff.delay(attempts).total_seconds()
         assert ceiling / 2 <= delay <= ceiling
+
+
+def test_the_proxy_is_the_environments_for_the_callbacks_scheme_unless_bypassed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    proxy_for.cache_clear()
+    assert proxy_for("http://crm.example.com/events") is None
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("HTTPS_PROXY", "http://tls-proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "crm.example.com,.corp")
+    proxy_for.cache_clear()
+    assert proxy_for("http://bss.example.org/events") == "http://proxy.internal:3128"
+    assert proxy_for("https://bss.example.org/events") == "http://tls-proxy.internal:3128"
+    assert proxy_for("https://crm.example.com/events") is None
+    assert proxy_for("https://hub.crm.corp/events") is None
+    proxy_for.cache_clear()
