@@ -221,6 +221,7 @@ async def measure(running: System, settings_env: dict[str, str], args: argparse.
                         )
                         await listeners.drained()
                     delivery_latencies = listeners.latencies
+                    listened.cpu_s["listeners"] = listeners.cpu_s
                     again = await measured("again", n, cpu, lambda: run_orders(api, n, c, "again"))
                     phases += [listened, again]
             phases.append(
@@ -297,6 +298,10 @@ class Listeners:
         self.api, self.count = api, count
         self.ports, self.out = tmp / "listener-ports.json", tmp / "listener-latencies.json"
         self.latencies: list[float] = []
+        self.cpu_s = 0.0
+        """The CPU the listeners' process used once they were registered: the
+        deliveries of the run with listeners, to the last."""
+        self._cpu_at_start = 0.0
         self._ids: list[str] = []
 
     async def __aenter__(self) -> Listeners:
@@ -324,6 +329,7 @@ class Listeners:
             )
             response.raise_for_status()
             self._ids.append(response.json()["id"])
+        self._cpu_at_start = cpu_seconds(self._process.pid)
         return self
 
     async def drained(self) -> None:
@@ -343,6 +349,7 @@ class Listeners:
         auth = self.api.auth(Role.FRONT_DESK, "bench-crm")
         for listener_id in self._ids:
             await self.api.http.delete(f"{HUB}/{listener_id}", headers=auth)
+        self.cpu_s = cpu_seconds(self._process.pid) - self._cpu_at_start
         self._process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(self._process.wait, 30)
         self.latencies = json.loads(self.out.read_text())

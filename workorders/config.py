@@ -203,6 +203,13 @@ class Settings(BaseSettings):
     hub_poll_interval_s: float = Field(
         default=0.2, gt=0, description="The deliverer's pause when it found nothing to send."
     )
+    hub_round_interval_s: float = Field(
+        default=0.1,
+        ge=0,
+        description="The least time between two of the deliverer's rounds while it is not"
+        " saturated: what comes meanwhile is sent together, at a fraction of the work of"
+        " sending each event in a round of its own.",
+    )
     hub_timeout_s: float = Field(
         default=10, gt=0, description="How long a listener may take to answer a notification."
     )

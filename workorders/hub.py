@@ -44,6 +44,9 @@ LEASE_SHARE = 0.9
 """The share of its lease a deliverer spends sending a round; the rest is a margin for
 clocks and the record of the answers."""
 
+FAN_OUT = 200
+"""The most events a round fans out."""
+
 
 @dataclass
 class Backoff:
@@ -59,6 +62,16 @@ class Backoff:
         return timedelta(seconds=seconds * self.rng.uniform(0.5, 1.0))
 
 
+@dataclass(frozen=True)
+class Round:
+    """What one round did: events fanned out, runs claimed (and sent) and the
+    deliveries in them."""
+
+    fanned_out: int = 0
+    runs: int = 0
+    deliveries: int = 0
+
+
 class Deliverer:
     """Sends due deliveries until cancelled; one per process, any number of processes."""
 
@@ -71,6 +84,7 @@ class Deliverer:
         lease: timedelta = timedelta(seconds=60),
         batch: int = 100,
         poll_interval_s: float = 0.2,
+        round_interval_s: float = 0.0,
         base_url: str = "http://127.0.0.1:8000",
         feed: OrderFeed | None = None,
     ) -> None:
@@ -80,6 +94,7 @@ class Deliverer:
         self.lease = lease
         self.batch = batch
         self.poll_interval_s = poll_interval_s
+        self.round_interval_s = round_interval_s
         self.base_url = base_url
         self.feed = feed
 
@@ -98,27 +113,36 @@ class Deliverer:
             lease=timedelta(seconds=settings.hub_lease_s),
             batch=settings.hub_batch,
             poll_interval_s=settings.hub_poll_interval_s,
+            round_interval_s=settings.hub_round_interval_s,
             base_url=settings.public_url or settings.api_url,
             feed=feed,
         )
 
     async def run(self) -> None:
-        """Fan out and send, pausing when there was nothing to do until a new timeline
-        line wakes it (PostgreSQL) or the poll interval passed; a database error
-        pauses it too (the state is in the database: nothing is lost)."""
+        """Fan out and send, round after round. A round that found as much as it could
+        take (``batch`` runs) is followed at once by the next; otherwise the next
+        starts ``round_interval_s`` after it started, so that what comes meanwhile is
+        sent together, and when there was nothing to do, once a new timeline line wakes
+        it (PostgreSQL) or the poll interval passed. A database error pauses it too (the
+        state is in the database: nothing is lost)."""
+        loop = asyncio.get_running_loop()
         async with self._wakes() as woken:
             while True:
                 woken.clear()  # what is written from now on wakes the next pause
+                started = loop.time()
                 try:
-                    busy = await self.run_once()
+                    done = await self.run_once()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("TMF641 delivery round failed; trying again")
-                    busy = 0
-                if not busy:
+                    done = Round()
+                if done.runs >= self.batch or done.fanned_out >= FAN_OUT:
+                    continue
+                if not (done.runs or done.fanned_out):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(woken.wait(), self.poll_interval_s)
+                await asyncio.sleep(max(0.0, started + self.round_interval_s - loop.time()))
 
     def _wakes(self) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
         """An event set at each new timeline line of any order, by the order feed;
@@ -127,12 +151,11 @@ class Deliverer:
             return contextlib.nullcontext(asyncio.Event())
         return self.feed.following(ANY_ORDER)
 
-    async def run_once(self) -> int:
+    async def run_once(self) -> Round:
         """One round: fan out new events, claim runs (an order's due events to one
         listener), send the runs side by side, each one event after another until
-        one fails, and record the answers in one transaction. Returns how many events
-        were fanned out and deliveries claimed."""
-        fanned = await self.store.fan_out()
+        one fails, and record the answers in one transaction."""
+        fanned = await self.store.fan_out(FAN_OUT)
         loop = asyncio.get_running_loop()
         # No POST outlives the lease: another deliverer may claim the rest after it.
         until = loop.time() + self.lease.total_seconds() * LEASE_SHARE
@@ -142,7 +165,7 @@ class Deliverer:
             [o for outcomes, _ in sent for o in outcomes],
             [c for _, unsent in sent for c in unsent],
         )
-        return fanned + sum(len(run) for run in runs)
+        return Round(fanned, len(runs), sum(len(run) for run in runs))
 
     async def send_run(self, run: Run, until: float) -> tuple[list[Outcome], Sequence[Claimed]]:
         """Send the run's deliveries one after another, until one is not delivered or
