@@ -17,6 +17,12 @@ a process of its own), then again without. Figures:
     .venv/bin/python -m bench.delivery [--quick] [--orders N] [--listeners L]
         [--rate ORDERS_PER_S] [--database-url URL]
 
+``--floor`` measures what no design of the deliverer can do without: the CPU of the
+POSTs alone. The deliverer's own :meth:`~workorders.hub.Deliverer.send_run` sends
+``--orders`` orders' real outbox events to the listeners (100 runs at once, as a round
+does), with no claim and no record; it prints the CPU a POST costs the sender and the
+listeners' process.
+
 A PostgreSQL URL names the server: the benchmark makes a database of its own there
 and drops it after.
 """
@@ -32,22 +38,25 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, make_url, select, text
 
 from bench import exit_at_once
 from bench.stats import percentile, summary, verdict
+from bench.system import cpu_seconds
 from models.enums import OrderStatus, ServiceType, SlaState, SubTaskKind, SubTaskStatus
 from models.payloads import OrderDecision, SubTaskOutcome
-from models.tables import WorkOrder
+from models.tables import WorkOrder, utcnow
 from workflows import workflow_id_for
 from workorders.config import Settings
 from workorders.db import Database
-from workorders.hub import delivering
+from workorders.hub import Deliverer, delivering, sending_session
 from workorders.store import Stores
+from workorders.store.hub import HUB_EVENT, Claimed
 
 TARGET_P95_S = 1.0
 TARGET_RATIO = 0.9
@@ -282,6 +291,87 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     return verdict(missed)
 
 
+async def floor(args: argparse.Namespace, tmp: Path) -> int:
+    """The CPU of the POSTs alone (``--floor``)."""
+    url = f"sqlite:///{tmp / 'floor.db'}"
+    db = Database.from_url(url)
+    try:
+        await db.migrate()
+        stores = Stores.of(db)
+        for _ in range(args.orders):
+            await one_life(stores)
+
+        def bodies(connection: Any) -> list[Any]:
+            query = select(
+                HUB_EVENT.order_id, HUB_EVENT.event_id, HUB_EVENT.event_type, HUB_EVENT.body
+            )
+            return list(connection.execute(query.order_by(HUB_EVENT.id)))
+
+        events = await db.run_on_connection(bodies)
+        ports_file, out_file = tmp / "ports.json", tmp / "latencies.json"
+        listeners = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.delivery",
+            "--listen",
+            str(ports_file),
+            str(out_file),
+            str(args.listeners),
+        )
+        try:
+            while not await asyncio.to_thread(ports_file.exists):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            ports = json.loads(await asyncio.to_thread(ports_file.read_text))
+            far = utcnow() + timedelta(hours=1)
+            lives = [list(life) for _, life in groupby(events, key=lambda e: e.order_id)]
+            runs = [
+                [
+                    Claimed(
+                        0,
+                        str(port),
+                        order_id,
+                        f"http://127.0.0.1:{port}/listener",
+                        "s" * 16,
+                        event_id,
+                        event_type,
+                        body,
+                        0,
+                        far,
+                    )
+                    for order_id, event_id, event_type, body in life
+                ]
+                for life in lives
+                for port in ports  # each round's runs to every listener, as claimed
+            ]
+            settings = Settings(_env_file=None, database_url=url)
+            async with sending_session(settings) as session:
+                deliverer = Deliverer.of(settings, stores.hub, session)
+                until = asyncio.get_running_loop().time() + 3600
+                await asyncio.gather(*(deliverer.send_run(run, until) for run in runs[:100]))
+                listener_before, before = cpu_seconds(listeners.pid), time.process_time()
+                for start in range(0, len(runs), 100):
+                    await asyncio.gather(
+                        *(deliverer.send_run(run, until) for run in runs[start : start + 100])
+                    )
+                sender = time.process_time() - before
+                listener = cpu_seconds(listeners.pid) - listener_before
+        finally:
+            listeners.terminate()
+            await listeners.wait()
+    finally:
+        await db.dispose()
+    posts = sum(len(run) for run in runs)
+    print(
+        summary(
+            listeners=args.listeners,
+            posts=posts,
+            sender_ms_per_post=sender / posts * 1000,
+            listeners_ms_per_post=listener / posts * 1000,
+        )
+    )
+    return 0
+
+
 async def all_fanned_out(db: Database) -> bool:
     def work(connection: Any) -> bool:
         query = text("SELECT count(*) FROM hub_event WHERE NOT fanned_out")
@@ -310,6 +400,7 @@ def main() -> None:
     )
     parser.add_argument("--listeners", type=int, default=20)
     parser.add_argument("--database-url", default=os.environ.get("WORKORDERS_BENCH_DATABASE_URL"))
+    parser.add_argument("--floor", action="store_true", help="the CPU of the POSTs alone")
     parser.add_argument("--listen", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--deliver", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -324,7 +415,7 @@ def main() -> None:
     if args.quick:
         args.orders = 20
     with tempfile.TemporaryDirectory() as tmp:
-        code = asyncio.run(run(args, Path(tmp)))
+        code = asyncio.run((floor if args.floor else run)(args, Path(tmp)))
     exit_at_once(code)
 
 
