@@ -210,6 +210,13 @@ class Settings(BaseSettings):
         " saturated: what comes meanwhile is sent together, at a fraction of the work of"
         " sending each event in a round of its own.",
     )
+    hub_straggler_wait_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How long a delivery round waits for its slowest listeners: what"
+        " one slow to answer is being sent goes on by itself, and the others' next"
+        " events are sent meanwhile.",
+    )
     hub_timeout_s: float = Field(
         default=10, gt=0, description="How long a listener may take to answer a notification."
     )

@@ -85,6 +85,7 @@ class Deliverer:
         batch: int = 100,
         poll_interval_s: float = 0.2,
         round_interval_s: float = 0.0,
+        straggler_wait_s: float = 1.0,
         base_url: str = "http://127.0.0.1:8000",
         feed: OrderFeed | None = None,
     ) -> None:
@@ -95,8 +96,11 @@ class Deliverer:
         self.batch = batch
         self.poll_interval_s = poll_interval_s
         self.round_interval_s = round_interval_s
+        self.straggler_wait_s = straggler_wait_s
         self.base_url = base_url
         self.feed = feed
+        self._stragglers: set[asyncio.Task[None]] = set()
+        """Runs still out when their round ended, each recording its own answers."""
 
     @classmethod
     def of(
@@ -114,6 +118,7 @@ class Deliverer:
             batch=settings.hub_batch,
             poll_interval_s=settings.hub_poll_interval_s,
             round_interval_s=settings.hub_round_interval_s,
+            straggler_wait_s=settings.hub_straggler_wait_s,
             base_url=settings.public_url or settings.api_url,
             feed=feed,
         )
@@ -124,9 +129,10 @@ class Deliverer:
         starts ``round_interval_s`` after it started, so that what comes meanwhile is
         sent together, and when there was nothing to do, once a new timeline line wakes
         it (PostgreSQL) or the poll interval passed. A database error pauses it too (the
-        state is in the database: nothing is lost)."""
+        state is in the database: nothing is lost). Cancelled, it cancels the runs
+        still out: their leases run out, and they are sent again."""
         loop = asyncio.get_running_loop()
-        async with self._wakes() as woken:
+        async with self._wakes() as woken, self._stopping_stragglers():
             while True:
                 woken.clear()  # what is written from now on wakes the next pause
                 started = loop.time()
@@ -151,21 +157,57 @@ class Deliverer:
             return contextlib.nullcontext(asyncio.Event())
         return self.feed.following(ANY_ORDER)
 
+    @contextlib.asynccontextmanager
+    async def _stopping_stragglers(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            for task in self._stragglers:
+                task.cancel()
+            await asyncio.gather(*self._stragglers, return_exceptions=True)
+
     async def run_once(self) -> Round:
         """One round: fan out new events, claim runs (an order's due events to one
         listener), send the runs side by side, each one event after another until
-        one fails, and record the answers in one transaction."""
+        one fails, and record the answers in one transaction. A round waits at most
+        ``straggler_wait_s`` for its runs: one still out then (a listener slow to
+        answer) goes on by itself and records its own answers when it ends, so a slow
+        listener does not hold back what the others are sent. Runs out count against
+        the ``batch`` a round may claim."""
         fanned = await self.store.fan_out(FAN_OUT)
         loop = asyncio.get_running_loop()
         # No POST outlives the lease: another deliverer may claim the rest after it.
         until = loop.time() + self.lease.total_seconds() * LEASE_SHARE
-        runs = await self.store.claim(self.batch, self.lease)
-        sent = await asyncio.gather(*(self.send_run(run, until) for run in runs))
+        room = self.batch - len(self._stragglers)
+        runs = await self.store.claim(room, self.lease) if room > 0 else []
+        if not runs:
+            return Round(fanned)
+        sending = [asyncio.create_task(self.send_run(run, until)) for run in runs]
+        done, out = await asyncio.wait(sending, timeout=self.straggler_wait_s)
+        sent = [task.result() for task in sending if task in done]
         await self.store.record(
             [o for outcomes, _ in sent for o in outcomes],
             [c for _, unsent in sent for c in unsent],
         )
+        for task in out:
+            straggler = asyncio.create_task(self._record_when_sent(task))
+            self._stragglers.add(straggler)
+            straggler.add_done_callback(self._stragglers.discard)
         return Round(fanned, len(runs), sum(len(run) for run in runs))
+
+    async def _record_when_sent(
+        self, sending: asyncio.Task[tuple[list[Outcome], Sequence[Claimed]]]
+    ) -> None:
+        """Record a straggling run's answers once it ended; cancelled, it cancels the
+        run (its lease runs out: it is sent again)."""
+        try:
+            outcomes, unsent = await sending
+            await self.store.record(outcomes, unsent)
+        except asyncio.CancelledError:
+            sending.cancel()
+            raise
+        except Exception:  # its lease runs out: it is sent again
+            log.exception("TMF641 answers of a straggling run not recorded")
 
     async def send_run(self, run: Run, until: float) -> tuple[list[Outcome], Sequence[Claimed]]:
         """Send the run's deliveries one after another, until one is not delivered or

@@ -469,6 +469,38 @@ async def test_deliverers_side_by_side_send_each_event_once_in_order(
         await stores.hub.remove(registered.id)
 
 
+async def test_a_listener_slow_to_answer_does_not_hold_back_the_others(
+    stores: Stores, http: aiohttp.ClientSession
+) -> None:
+    region, _ = await region_with(stores, ("a", 1))
+    async with listening() as slow, listening() as fast:
+        stuck = await stores.hub.register(slow.url, None, SECRET, "operations:o")
+        quick = await stores.hub.register(fast.url, None, SECRET, "operations:o")
+        slow.hang = True  # takes its first POST and never answers
+        d = deliverer(stores, http)
+        d.straggler_wait_s = 0.01
+        order = await started(stores, region)
+        first = await outbox(stores, order.id)
+        await deliver_all(d, quick.id, len(first))
+        await stores.cancellation.record_cancellation(order.id, "operations:o", "moved")
+        expected = await outbox(stores, order.id)
+
+        # Rounds go on while the slow one's run is out: the fast one gets the order's
+        # later events too; the slow one was sent its first and nothing after it.
+        await deliver_all(d, quick.id, len(expected))
+        assert slow.requests == 1 and slow.received == []
+        got = [b for b in checked(fast.received) if b["correlationId"] == order.id]
+        assert [(b["eventId"], b["eventType"]) for b in got] == expected
+
+        slow.hang = False
+        slow.closing.set()  # the stuck POST ends without an answer: tried again
+        await deliver_all(d, stuck.id, len(expected))
+        got = [b for b in checked(slow.received) if b["correlationId"] == order.id]
+        assert [(b["eventId"], b["eventType"]) for b in got] == expected
+        await stores.hub.remove(stuck.id)
+        await stores.hub.remove(quick.id)
+
+
 async def test_fan_out_skips_events_before_a_listener_and_marks_them(stores: Stores) -> None:
     region, _ = await region_with(stores, ("a", 1))
     order = await started(stores, region)
