@@ -20,7 +20,6 @@ from api.openapi import tmf_body
 from api.security import FrontDeskOrOperations
 from models.enums import OrderStatus
 from models.tables import WorkOrder
-from workorders.store.base import CANCELLATION_REQUESTED
 from workorders.store.orders import OrderStore
 from workorders.store.outbox import in_state
 from workorders.tmf641 import (
@@ -32,6 +31,7 @@ from workorders.tmf641 import (
     to_create_request,
     to_service_order,
 )
+from workorders.tmf641.mapping import CANCELLATION_REQUESTED
 
 M = TypeVar("M", bound=BaseModel)
 

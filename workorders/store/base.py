@@ -39,12 +39,12 @@ from models.tables import SubTask, UtcDateTime, WorkOrder
 from workorders.db import Database
 from workorders.store import outbox
 from workorders.store.errors import OrderNotFound
+from workorders.tmf641.mapping import CANCELLATION_REQUESTED
 
 M = TypeVar("M", bound=SQLModel)
 
 SYSTEM = "system"
 """The actor of the timeline's events that no person or party caused."""
-CANCELLATION_REQUESTED = "order.cancellation_requested"
 
 TABLES = SQLModel.metadata.tables
 ORDERS = TABLES["work_order"]

@@ -12,7 +12,6 @@ from models.enums import AppointmentStatus, JobState, OrderStatus, SubTaskKind, 
 from models.payloads import ConstructionJobState
 from models.tables import UtcDateTime, WorkOrder, utcnow
 from workorders.store.base import (
-    CANCELLATION_REQUESTED,
     ORDER,
     ORDERS,
     SUB_TASK,
@@ -26,6 +25,7 @@ from workorders.store.base import (
     the_sub_task,
 )
 from workorders.store.jobs import end_booking, job_state_of, set_order_technician, unbook
+from workorders.tmf641.mapping import CANCELLATION_REQUESTED
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from models.payloads import ConstructionJob, ConstructionJobState, ConstructionR
 from models.status import ReportRejected, check_report, missing_evidence, states_before
 from models.tables import SubTask, UtcDateTime, utcnow
 from workorders.store.base import (
-    CANCELLATION_REQUESTED,
     EVENT,
     SUB_TASK,
     SUB_TASKS,
@@ -37,6 +36,7 @@ from workorders.store.jobs import (
     job_state_of,
     unbook,
 )
+from workorders.tmf641.mapping import CANCELLATION_REQUESTED
 
 
 @dataclass(frozen=True)
