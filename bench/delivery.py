@@ -161,6 +161,25 @@ async def listen(ports_file: Path, out_file: Path, count: int) -> None:
     await asyncio.to_thread(out_file.write_text, json.dumps(latencies))
 
 
+async def start_listeners(
+    tmp: Path, out_file: Path, count: int
+) -> tuple[asyncio.subprocess.Process, list[int]]:
+    """The listeners' process (:func:`listen`), once it listens, and its ports."""
+    ports_file = tmp / "ports.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.delivery",
+        "--listen",
+        str(ports_file),
+        str(out_file),
+        str(count),
+    )
+    while not await asyncio.to_thread(ports_file.exists):  # noqa: ASYNC110 (another process)
+        await asyncio.sleep(0.05)
+    return process, json.loads(await asyncio.to_thread(ports_file.read_text))
+
+
 # --- the deliverer's process ------------------------------------------------------
 
 
@@ -212,21 +231,16 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         await orders_per_second(stores, max(2, args.orders // 10), args.concurrency)  # warm
         without = [await orders_per_second(stores, args.orders, args.concurrency, args.rate)]
 
-        ports_file, out_file = tmp / "ports.json", tmp / "latencies.json"
-        me = [sys.executable, "-m", "bench.delivery"]
-        children.append(
-            await asyncio.create_subprocess_exec(
-                *me, "--listen", str(ports_file), str(out_file), str(args.listeners)
-            )
-        )
-        while not await asyncio.to_thread(ports_file.exists):  # noqa: ASYNC110 (another process)
-            await asyncio.sleep(0.05)
-        ports = json.loads(await asyncio.to_thread(ports_file.read_text))
+        out_file = tmp / "latencies.json"
+        listeners, ports = await start_listeners(tmp, out_file, args.listeners)
+        children.append(listeners)
         for port in ports:
             await stores.hub.register(f"http://127.0.0.1:{port}/listener", None, "s" * 16, "b")
         ready_file = tmp / "delivering"
         children.append(
-            await asyncio.create_subprocess_exec(*me, "--deliver", url, str(ready_file))
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.delivery", "--deliver", url, str(ready_file)
+            )
         )
         # Its imports alone take 2 to 5 s on a busy 2-core machine: the orders start
         # once it runs (as a worker's deliverer does before orders come), and once it
@@ -308,20 +322,8 @@ async def floor(args: argparse.Namespace, tmp: Path) -> int:
             return list(connection.execute(query.order_by(HUB_EVENT.id)))
 
         events = await db.run_on_connection(bodies)
-        ports_file, out_file = tmp / "ports.json", tmp / "latencies.json"
-        listeners = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.delivery",
-            "--listen",
-            str(ports_file),
-            str(out_file),
-            str(args.listeners),
-        )
+        listeners, ports = await start_listeners(tmp, tmp / "latencies.json", args.listeners)
         try:
-            while not await asyncio.to_thread(ports_file.exists):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            ports = json.loads(await asyncio.to_thread(ports_file.read_text))
             far = utcnow() + timedelta(hours=1)
             lives = [list(life) for _, life in groupby(events, key=lambda e: e.order_id)]
             runs = [

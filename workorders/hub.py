@@ -64,12 +64,10 @@ class Backoff:
 
 @dataclass(frozen=True)
 class Round:
-    """What one round did: events fanned out, runs claimed (and sent) and the
-    deliveries in them."""
+    """What one round did: events fanned out and runs claimed (and sent)."""
 
     fanned_out: int = 0
     runs: int = 0
-    deliveries: int = 0
 
 
 class Deliverer:
@@ -193,7 +191,7 @@ class Deliverer:
             straggler = asyncio.create_task(self._record_when_sent(task))
             self._stragglers.add(straggler)
             straggler.add_done_callback(self._stragglers.discard)
-        return Round(fanned, len(runs), sum(len(run) for run in runs))
+        return Round(fanned, len(runs))
 
     async def _record_when_sent(
         self, sending: asyncio.Task[tuple[list[Outcome], Sequence[Claimed]]]
