@@ -3,12 +3,16 @@ then a restart that must keep every order."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import http.server
+import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +32,36 @@ OPERATIONS = {
     "Authorization": f"Bearer {issue_token(Settings(_env_file=None), Role.OPERATIONS, 'test')}"
 }
 """The development secret signs it, as ``workorders up`` uses it."""
+DESK = {"Authorization": f"Bearer {issue_token(Settings(_env_file=None), Role.FRONT_DESK, 'crm')}"}
+
+
+@contextlib.contextmanager
+def crm_listener() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A CRM's TMF641 listener on a free port, in a thread: its callback URL, and the
+    events it has received so far."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/listener", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def completed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"]["serviceOrder"]["state"] == "completed"]
 
 
 @pytest.fixture
@@ -188,19 +222,32 @@ def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_
         result = demo(env, 2)
         assert result.returncode == 0, result.stdout + result.stderr
 
-        # A crashed worker is restarted, and the orders go on.
-        worker = again.children()["worker"]
-        os.kill(worker, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while "worker restarted" not in again.output():
-            assert time.monotonic() < deadline, again.output()
-            assert again.proc.poll() is None, again.output()
-            time.sleep(0.2)
-        assert "worker exited with code -9; restarting in 1 s" in again.output()
-        assert again.children()["worker"] != worker
-        result = demo(env, 2)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert again.proc.poll() is None
+        # A crashed worker is restarted, and the orders go on; a CRM's TMF641 listener
+        # is told of those that completed (the worker's deliverer sends the events).
+        with crm_listener() as (callback, received):
+            registered = httpx.post(
+                f"{again.api}/tmf-api/serviceOrdering/v4/hub",
+                json={"callback": callback, "query": "eventType=ServiceOrderStateChangeEvent"},
+                headers=DESK,
+            )
+            assert registered.status_code == 201, registered.text
+            worker = again.children()["worker"]
+            os.kill(worker, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while "worker restarted" not in again.output():
+                assert time.monotonic() < deadline, again.output()
+                assert again.proc.poll() is None, again.output()
+                time.sleep(0.2)
+            assert "worker exited with code -9; restarting in 1 s" in again.output()
+            assert again.children()["worker"] != worker
+            result = demo(env, 2)
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert again.proc.poll() is None
+            deadline = time.monotonic() + 60
+            while len({e["correlationId"] for e in completed(received)}) < 2:
+                assert time.monotonic() < deadline, (again.output(), received)
+                time.sleep(0.2)
+            assert {e["eventType"] for e in received} == {"ServiceOrderStateChangeEvent"}
     finally:
         again.stop()
 
