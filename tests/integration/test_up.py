@@ -3,10 +3,9 @@ then a restart that must keep every order."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
-import http.server
-import json
 import os
 import signal
 import stat
@@ -23,6 +22,7 @@ import pytest
 
 from bench.system import Up, system_env
 from tests.factories import order_request
+from tests.listener import Listener, Received, listening
 from workorders.auth import Role, issue_token
 from workorders.config import Settings
 
@@ -36,32 +36,24 @@ DESK = {"Authorization": f"Bearer {issue_token(Settings(_env_file=None), Role.FR
 
 
 @contextlib.contextmanager
-def crm_listener() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A CRM's TMF641 listener on a free port, in a thread: its callback URL, and the
-    events it has received so far."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+def crm_listener() -> Iterator[Listener]:
+    """The suite's TMF641 listener (:mod:`tests.listener`) on a free port, its event
+    loop in a thread of its own while ``workorders up`` runs in this one."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+    block = listening()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/listener", received
+        yield asyncio.run_coroutine_threadsafe(block.__aenter__(), loop).result(10)
     finally:
-        server.shutdown()
-        server.server_close()
+        asyncio.run_coroutine_threadsafe(block.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
-def completed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in events if e["event"]["serviceOrder"]["state"] == "completed"]
+def completed(events: list[Received]) -> list[dict[str, Any]]:
+    return [e.json for e in events if e.json["event"]["serviceOrder"]["state"] == "completed"]
 
 
 @pytest.fixture
@@ -224,10 +216,10 @@ def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_
 
         # A crashed worker is restarted, and the orders go on; a CRM's TMF641 listener
         # is told of those that completed (the worker's deliverer sends the events).
-        with crm_listener() as (callback, received):
+        with crm_listener() as listener:
             registered = httpx.post(
                 f"{again.api}/tmf-api/serviceOrdering/v4/hub",
-                json={"callback": callback, "query": "eventType=ServiceOrderStateChangeEvent"},
+                json={"callback": listener.url, "query": "eventType=ServiceOrderStateChangeEvent"},
                 headers=DESK,
             )
             assert registered.status_code == 201, registered.text
@@ -244,10 +236,12 @@ def test_up_demo_restart_keeps_every_order(system: Up, env: dict[str, str], tmp_
             assert result.returncode == 0, result.stdout + result.stderr
             assert again.proc.poll() is None
             deadline = time.monotonic() + 60
-            while len({e["correlationId"] for e in completed(received)}) < 2:
-                assert time.monotonic() < deadline, (again.output(), received)
+            while len({e["correlationId"] for e in completed(listener.received)}) < 2:
+                assert time.monotonic() < deadline, (again.output(), listener.received)
                 time.sleep(0.2)
-            assert {e["eventType"] for e in received} == {"ServiceOrderStateChangeEvent"}
+            assert {e.json["eventType"] for e in listener.received} == {
+                "ServiceOrderStateChangeEvent"
+            }
     finally:
         again.stop()
 
