@@ -5,9 +5,10 @@ it."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+
+import uvloop
 
 from workorders.appointments import Calendar
 from workorders.config import Settings, get_settings
@@ -64,7 +65,7 @@ def main() -> None:
     configure_logging(settings)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run(settings))
+            uvloop.run(run(settings))
     except NotMigrated as e:
         raise SystemExit(f"workorders worker: {e}") from None
 
