@@ -43,6 +43,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from sqlalchemy import create_engine, make_url, select, text
 
 from bench import exit_at_once
@@ -412,12 +413,12 @@ def main() -> None:
         return
     if args.deliver:
         database_url, ready_file = args.deliver
-        asyncio.run(deliver(database_url, Path(ready_file)))
+        uvloop.run(deliver(database_url, Path(ready_file)))  # as the worker runs it
         return
     if args.quick:
         args.orders = 20
     with tempfile.TemporaryDirectory() as tmp:
-        code = asyncio.run((floor if args.floor else run)(args, Path(tmp)))
+        code = uvloop.run((floor if args.floor else run)(args, Path(tmp)))  # as the worker
     exit_at_once(code)
 
 
